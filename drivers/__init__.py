@@ -1,0 +1,1 @@
+"""Device drivers: transports (SNMP, SSH), device classes and vendor profiles."""

@@ -1,0 +1,342 @@
+"""Traffic hosts: UE-side and data-network-side machines that run iperf3 (and later irtt).
+
+A host runs argv lists through a `CommandRunner`; `LocalRunner` runs them on this machine and an
+SSH runner can plug in later with the same protocol. Nothing here ever goes through a shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+from harness.errors import MeasurementError, ToolMissing
+from harness.measure.iperf3 import (
+    Iperf3Options,
+    Iperf3Result,
+    client_argv,
+    parse_result,
+    server_argv,
+)
+
+_INSTALL_HINTS = {"iperf3": "apt-get install iperf3", "irtt": "apt-get install irtt"}
+_VERSION_ARGS = {"iperf3": ("--version",), "irtt": ("version",)}
+_VERSION_RE = re.compile(r"\d+(?:\.\d+)+")
+_OUTPUT_TAIL = 65536
+# iperf3 control protocol: a client sends a 36-character cookie plus NUL, the server answers
+# with one state byte: PARAM_EXCHANGE (9), or ACCESS_DENIED (-1) when busy with another test.
+_PROBE_COOKIE = b"ranharness-readiness-probe-000000000\0"
+_PARAM_EXCHANGE = b"\x09"
+_ACCESS_DENIED = b"\xff"
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """A finished command: exit status, decoded output, and whether it was killed on timeout."""
+
+    argv: tuple[str, ...]
+    returncode: int | None
+    stdout: str
+    stderr: str
+    timed_out: bool
+
+
+class BackgroundCommand(Protocol):
+    """A long-running command (a server) that a runner started."""
+
+    @property
+    def running(self) -> bool:
+        """True while the process has not exited."""
+        ...
+
+    def output(self) -> str:
+        """The last part of its combined stdout and stderr so far."""
+        ...
+
+    async def stop(self, grace_s: float = 2.0) -> int | None:
+        """Terminate it, kill it after `grace_s`; return its exit status. Idempotent."""
+        ...
+
+
+class CommandRunner(Protocol):
+    """Runs argv lists on a host; raises FileNotFoundError when the program does not exist."""
+
+    async def run(self, argv: Sequence[str], *, timeout_s: float,
+                  grace_s: float = 2.0) -> CommandResult:
+        """Run to completion; past `timeout_s` terminate, then kill after `grace_s`."""
+        ...
+
+    async def start(self, argv: Sequence[str]) -> BackgroundCommand:
+        """Start in the background, capturing output."""
+        ...
+
+
+def _signal(send: Callable[[], None]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        send()
+
+
+class _LocalBackground:
+    """A local background process whose output a task drains so the pipe never fills."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        self._buffer = bytearray()
+        self._drain = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        stream = self._proc.stdout
+        if stream is None:
+            return
+        while chunk := await stream.read(65536):
+            self._buffer += chunk
+            del self._buffer[:-_OUTPUT_TAIL]
+
+    @property
+    def running(self) -> bool:
+        return self._proc.returncode is None
+
+    @property
+    def pid(self) -> int:
+        """Process id on this machine."""
+        return self._proc.pid
+
+    def output(self) -> str:
+        return self._buffer.decode("utf-8", "replace")
+
+    async def stop(self, grace_s: float = 2.0) -> int | None:
+        if self._proc.returncode is None:
+            _signal(self._proc.terminate)
+            try:
+                await asyncio.wait_for(self._proc.wait(), grace_s)
+            except TimeoutError:
+                _signal(self._proc.kill)
+                await self._proc.wait()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(self._drain, grace_s)
+        return self._proc.returncode
+
+
+class LocalRunner:
+    """Runs commands on this machine with `asyncio.create_subprocess_exec` (no shell)."""
+
+    async def _spawn(self, argv: Sequence[str], *,
+                     merge_stderr: bool) -> asyncio.subprocess.Process:
+        if not argv:
+            raise ValueError("empty argv")
+        stderr = asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE
+        try:
+            return await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=stderr)
+        except PermissionError as exc:
+            raise FileNotFoundError(f"{argv[0]} is not executable") from exc
+
+    async def run(self, argv: Sequence[str], *, timeout_s: float,
+                  grace_s: float = 2.0) -> CommandResult:
+        """Run to completion; past `timeout_s` terminate, then kill after `grace_s`."""
+        proc = await self._spawn(argv, merge_stderr=False)
+        talk = asyncio.ensure_future(proc.communicate())
+        timed_out = False
+        try:
+            try:
+                out, err = await asyncio.wait_for(asyncio.shield(talk), timeout_s)
+            except TimeoutError:
+                timed_out = True
+                _signal(proc.terminate)
+                try:
+                    out, err = await asyncio.wait_for(asyncio.shield(talk), grace_s)
+                except TimeoutError:
+                    _signal(proc.kill)
+                    out, err = await talk
+        finally:
+            if proc.returncode is None:      # cancelled: leave no process behind
+                _signal(proc.kill)
+                talk.cancel()
+                await asyncio.shield(proc.wait())
+        return CommandResult(tuple(argv), proc.returncode, out.decode("utf-8", "replace"),
+                             err.decode("utf-8", "replace"), timed_out)
+
+    async def start(self, argv: Sequence[str]) -> BackgroundCommand:
+        """Start in the background with stdout and stderr merged and drained."""
+        return _LocalBackground(await self._spawn(argv, merge_stderr=True))
+
+
+class Iperf3Server:
+    """A running iperf3 server on a traffic host; stop it (or use `async with`) when done."""
+
+    def __init__(self, host: TrafficHost, port: int, command: BackgroundCommand) -> None:
+        self.host = host
+        self.port = port
+        self.address = host.address
+        self._command = command
+        self._returncode: int | None = None
+        self._stopped = False
+
+    @property
+    def running(self) -> bool:
+        """True while the server process is alive."""
+        return self._command.running
+
+    def output(self) -> str:
+        """What the server printed so far (its JSON reports and errors), for evidence."""
+        return self._command.output()
+
+    async def stop(self) -> None:
+        """Terminate the server, kill it after 2 s; safe to call more than once."""
+        if not self._stopped:
+            self._returncode = await self._command.stop(2.0)
+            self._stopped = True
+
+    async def __aenter__(self) -> Iperf3Server:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+
+class TrafficHost:
+    """A UE-side or data-network-side host that runs traffic tools (iperf3 now; irtt later)."""
+
+    def __init__(self, name: str, *, address: str = "127.0.0.1",
+                 runner: CommandRunner | None = None,
+                 tools: Mapping[str, str] | None = None,
+                 ready_timeout_s: float = 5.0) -> None:
+        self.name = name
+        self.address = address
+        self.ready_timeout_s = ready_timeout_s
+        self._runner: CommandRunner = runner if runner is not None else LocalRunner()
+        self._tools = dict(tools) if tools is not None else {}
+        self.log = logging.LoggerAdapter(logging.getLogger(__name__), {"device": name})
+
+    def __repr__(self) -> str:
+        return f"TrafficHost({self.name!r}, address={self.address!r})"
+
+    def binary(self, tool: str) -> str:
+        """The program run for `tool` on this host (the tool's name unless overridden)."""
+        return self._tools.get(tool, tool)
+
+    def _missing(self, tool: str) -> ToolMissing:
+        hint = _INSTALL_HINTS.get(tool, f"install {tool}")
+        where = "" if self.binary(tool) == tool else f" (looked for {self.binary(tool)})"
+        return ToolMissing(f"{tool} not found on host {self.name}{where}: install it ({hint})")
+
+    async def tool_version(self, tool: str) -> str:
+        """The version a tool reports, e.g. "3.12" for iperf3; ToolMissing when absent."""
+        argv = [self.binary(tool), *_VERSION_ARGS.get(tool, ("--version",))]
+        try:
+            result = await self._runner.run(argv, timeout_s=10.0)
+        except FileNotFoundError as exc:
+            raise self._missing(tool) from exc
+        if result.returncode == 127:
+            raise self._missing(tool)
+        text = result.stdout + result.stderr
+        match = _VERSION_RE.search(text)
+        if match is None:
+            raise ToolMissing(f"{tool} on host {self.name} did not report a version "
+                              f"(exit {result.returncode}): {text.strip()[:200]!r}")
+        return match.group(0)
+
+    async def start_iperf3_server(self, port: int) -> Iperf3Server:
+        """Start `iperf3 -s` on this host's address and return once it accepts connections.
+
+        The server is persistent, not `-1`: the readiness probe opens a control connection,
+        which a one-off server would take as its one test.
+        """
+        argv = server_argv(port, bind=self.address, one_off=False, binary=self.binary("iperf3"))
+        try:
+            command = await self._runner.start(argv)
+        except FileNotFoundError as exc:
+            raise self._missing("iperf3") from exc
+        server = Iperf3Server(self, port, command)
+        try:
+            await self._wait_accepting(server)
+        except BaseException:
+            await server.stop()
+            raise
+        self.log.debug("iperf3 server listening on %s:%d", self.address, port)
+        return server
+
+    async def _wait_accepting(self, server: Iperf3Server) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.ready_timeout_s
+        while True:
+            if not server.running:
+                await server.stop()
+                raise MeasurementError(
+                    f"iperf3 server on host {self.name} port {server.port} exited at start: "
+                    f"{_iperf3_error(server.output())}")
+            if await _iperf3_answers(self.address, server.port):
+                return
+            if loop.time() >= deadline:
+                raise MeasurementError(
+                    f"iperf3 server on host {self.name} did not accept connections on "
+                    f"{self.address}:{server.port} within {self.ready_timeout_s:g} s")
+            await asyncio.sleep(0.05)
+
+    async def run_iperf3_client(self, opts: Iperf3Options, *,
+                                timeout_s: float) -> tuple[Iperf3Result, str]:
+        """Run an iperf3 client; return the parsed result and the raw JSON kept as evidence."""
+        argv = client_argv(opts, binary=self.binary("iperf3"))
+        self.log.debug("running %s", argv)
+        try:
+            result = await self._runner.run(argv, timeout_s=timeout_s)
+        except FileNotFoundError as exc:
+            raise self._missing("iperf3") from exc
+        if result.returncode == 127 and not result.stdout.strip():
+            raise self._missing("iperf3")
+        if result.timed_out:
+            raise MeasurementError(
+                f"iperf3 client on host {self.name} did not finish within {timeout_s:g} s "
+                f"(test length {opts.whole_seconds + opts.omit_whole_seconds} s): stopped it")
+        if not result.stdout.strip():
+            raise MeasurementError(
+                f"iperf3 client on host {self.name} exited with {result.returncode} and no "
+                f"output: {result.stderr.strip()[:500]}")
+        try:
+            parsed = parse_result(result.stdout, direction=opts.direction)
+        except MeasurementError as exc:
+            raise MeasurementError(f"host {self.name}: {exc}") from exc
+        return parsed, result.stdout
+
+
+async def _iperf3_answers(address: str, port: int) -> bool:
+    """True if an iperf3 server accepts on address:port: it answers a cookie with a state byte.
+
+    A bare connect would not do: another program may hold the port. The probe's aborted test
+    costs a persistent server nothing (it resets and listens again).
+    """
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    try:
+        writer.write(_PROBE_COOKIE)
+        await writer.drain()
+        state = await asyncio.wait_for(reader.read(1), 1.0)
+    except (OSError, TimeoutError):
+        return False
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+    return state in (_PARAM_EXCHANGE, _ACCESS_DENIED)
+
+
+def _iperf3_error(output: str) -> str:
+    """iperf3's own error text from its JSON or text output, else the output's tail."""
+    start = output.find("{")
+    if start >= 0:
+        with contextlib.suppress(ValueError):
+            doc, _ = json.JSONDecoder().raw_decode(output, start)
+            if isinstance(doc, dict) and doc.get("error"):
+                return str(doc["error"])
+    text = output.strip()
+    return text[-500:] if text else "no output"

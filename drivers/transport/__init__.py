@@ -1,0 +1,1 @@
+"""Transports carry bytes: SNMP (pysnmp) and SSH (paramiko). No device knowledge here."""

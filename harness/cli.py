@@ -1,0 +1,153 @@
+"""The `harness` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from harness import __version__
+from harness.errors import ConfigError, HarnessError
+from harness.verdict import exit_code
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+
+
+def _fail_input(exc: HarnessError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ran-harness")
+def cli() -> None:
+    """ran-harness: trials of 5G gNodeBs and cores, from lab and scenario files to a report."""
+
+
+@cli.command()
+@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("lab.yaml"), show_default=True, help="The bench description.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("reports"), show_default=True, help="Where run directories go.")
+@click.option("--junit", "junit", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Also write JUnit XML here.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+def run(scenario: Path, lab_path: Path, out_dir: Path, junit: Path | None, quiet: bool) -> None:
+    """Run SCENARIO on the lab; prints the run directory; exit code tells the verdict."""
+    from harness.events import EventBus
+    from harness.inputs import load_inputs
+    from harness.progress import Progress
+    from harness.report import write_junit
+    from harness.runner import Runner
+
+    try:
+        inputs = load_inputs(scenario, lab_path)
+    except ConfigError as exc:
+        _fail_input(exc)
+    bus = EventBus()
+    if not quiet:
+        bus.subscribe(Progress(Console(stderr=True)))
+    runner = Runner(inputs, out_dir, bus)
+    try:
+        outcome = asyncio.run(runner.run())
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; partial results in {runner.run_dir}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except ConfigError as exc:
+        _fail_input(exc)
+    if junit is not None:
+        write_junit(junit, outcome.summary)
+    click.echo(str(outcome.run_dir))
+    if outcome.interrupted:
+        click.echo("interrupted: devices restored, partial results kept", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(exit_code(outcome.verdict))
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Lab to check scenarios against (default: lab.yaml if present).")
+def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
+    """Check lab, scenario and profile files without touching any device."""
+    from drivers.profile import Profile
+    from harness.config.lab import Lab
+    from harness.config.loader import load_model
+    from harness.inputs import detect_kind, load_inputs
+
+    failed = False
+    for path in files:
+        try:
+            kind = detect_kind(path)
+            if kind == "lab":
+                load_model(path, Lab)
+            elif kind == "profile":
+                load_model(path, Profile)
+            else:
+                lab = lab_path or Path("lab.yaml")
+                if not lab.exists():
+                    raise ConfigError("a scenario is checked against a lab: give --lab",
+                                      file=str(path))
+                load_inputs(path, lab)
+            click.echo(f"{path}: ok ({kind})")
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            failed = True
+    sys.exit(EXIT_BAD_INPUT if failed else 0)
+
+
+@cli.command()
+@click.option("--bandwidth", "bandwidth_mhz", type=int, required=True, help="Channel MHz.")
+@click.option("--scs", "scs_khz", type=int, required=True, help="Subcarrier spacing, kHz.")
+@click.option("--layers", type=int, required=True, help="MIMO layers.")
+@click.option("--modulation", type=click.Choice(["qpsk", "16qam", "64qam", "256qam"]),
+              required=True)
+@click.option("--direction", type=click.Choice(["dl", "ul"]), default="dl", show_default=True)
+@click.option("--fr", type=click.Choice(["1", "2"]), default="1", show_default=True)
+@click.option("--scaling", type=float, default=1.0, show_default=True,
+              help="Scaling factor f (1, 0.8, 0.75, 0.4).")
+@click.option("--tdd", default=None, help="TDD pattern, e.g. DDDSU.")
+@click.option("--special", default=None, help="Special-slot split D:G:U, e.g. 10:2:2.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def peak(bandwidth_mhz: int, scs_khz: int, layers: int, modulation: str, direction: str,
+         fr: str, scaling: float, tdd: str | None, special: str | None, as_json: bool) -> None:
+    """TS 38.306 §4.1.2 approximate peak data rate of one carrier, in Mbit/s."""
+    from harness.measure.peak import Carrier, n_prb, tdd_share
+
+    try:
+        carrier = Carrier(bandwidth_mhz, scs_khz, layers, modulation, direction, int(fr),
+                          scaling)
+        rate = carrier.peak_mbps()
+        prbs = n_prb(bandwidth_mhz, scs_khz, int(fr))
+        share = tdd_share(tdd, special, direction) if tdd else None
+    except ConfigError as exc:
+        _fail_input(exc)
+    result: dict[str, object] = {
+        "bandwidth_mhz": bandwidth_mhz, "scs_khz": scs_khz, "n_prb": prbs, "layers": layers,
+        "modulation": modulation, "direction": direction, "fr": int(fr), "scaling": scaling,
+        "peak_mbps": round(rate, 1),
+    }
+    if share is not None:
+        result.update(tdd=tdd, special=special, tdd_share=round(share, 4),
+                      tdd_peak_mbps=round(rate * share, 1))
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{rate:,.1f} Mbit/s  ({direction.upper()}, FR{fr}, {bandwidth_mhz} MHz @ "
+               f"{scs_khz} kHz = {prbs} PRB, {layers} layers, {modulation}, f={scaling})")
+    if share is not None:
+        click.echo(f"{rate * share:,.1f} Mbit/s  with TDD {tdd}"
+                   f"{' S=' + special if special else ''} ({direction.upper()} share "
+                   f"{share:.3f})")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

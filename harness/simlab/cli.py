@@ -1,0 +1,162 @@
+"""The virtual gNodeB's vendor-like command line, as served over SSH."""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Callable
+
+from harness.errors import ConfigError
+from harness.measure.peak import MODULATION_ORDER
+from harness.simlab.gnb import CellConfig, VirtualGnb
+
+HELP = """Commands:
+  show version
+  show cell [ID]
+  set cell ID bandwidth MHZ
+  set cell ID scs KHZ
+  set cell ID layers dl|ul N
+  set cell ID modulation dl|ul qpsk|16qam|64qam|256qam
+  set cell ID tdd PATTERN [D:G:U]
+  set cell ID special D:G:U
+  set cell ID admin up|down
+  set cell ID pci N
+"""
+
+
+class CliError(Exception):
+    """A command the device refuses; the text is shown after '% '."""
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise CliError(f"Invalid {what} '{text}': expected an integer") from None
+
+
+def _direction(text: str) -> str:
+    if text not in ("dl", "ul"):
+        raise CliError(f"Invalid direction '{text}': expected dl or ul")
+    return text
+
+
+class GnbCli:
+    """Interprets one command line against a VirtualGnb; returns (output, exit status)."""
+
+    def __init__(self, gnb: VirtualGnb) -> None:
+        self.gnb = gnb
+
+    def __call__(self, line: str) -> tuple[str, int]:
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            return f"% Invalid input: {exc}\n", 1
+        if not words:
+            return "", 0
+        try:
+            return self._dispatch(words), 0
+        except CliError as exc:
+            return f"% {exc}\n", 1
+
+    def _dispatch(self, words: list[str]) -> str:
+        match words:
+            case ["help"] | ["?"]:
+                return HELP
+            case ["show", "version"]:
+                return self._show_version()
+            case ["show", "cell"]:
+                return self._show_cells(list(self.gnb.cells))
+            case ["show", "cell", cell_id]:
+                return self._show_cells([self._cell_id(cell_id)])
+            case ["set", "cell", cell_id, *rest] if rest:
+                return self._set_cell(self._cell_id(cell_id), rest)
+        raise CliError(f"Invalid input: '{' '.join(words)}' (type 'help')")
+
+    def _cell_id(self, text: str) -> int:
+        cell_id = _int(text, "cell id")
+        if cell_id not in self.gnb.cells:
+            known = ", ".join(str(c) for c in self.gnb.cells)
+            raise CliError(f"Error: no cell {cell_id} (cells: {known})")
+        return cell_id
+
+    def _show_version(self) -> str:
+        ident = self.gnb.identity
+        seconds = self.gnb.uptime_ticks() // 100
+        return (
+            f"{ident.vendor} {ident.model}\n"
+            f"Software version : {ident.firmware}\n"
+            f"Serial number    : {ident.serial}\n"
+            f"Uptime           : {seconds} s\n"
+        )
+
+    def _show_cells(self, ids: list[int]) -> str:
+        lines = [
+            "Cell  Admin  BW(MHz)  SCS(kHz)  TDD               Layers(DL/UL)  Mod(DL/UL)      "
+            "PCI  PLMNs           Capacity DL/UL (Mbit/s)"
+        ]
+        for cell_id in ids:
+            c = self.gnb.cells[cell_id].config
+            tdd = f"{c.tdd}/{c.special}" if c.special else c.tdd
+            lines.append(
+                f"{c.id:<5} {'up' if c.admin_up else 'down':<6} {c.bandwidth_mhz:<8} "
+                f"{c.scs_khz:<9} {tdd:<17} {c.layers_dl}/{c.layers_ul:<12} "
+                f"{c.modulation_dl + '/' + c.modulation_ul:<15} {c.pci:<4} "
+                f"{','.join(c.plmns):<15} "
+                f"{c.capacity_bps('dl') / 1e6:.1f}/{c.capacity_bps('ul') / 1e6:.1f}"
+            )
+        return "\n".join(lines) + "\n"
+
+    def _set_cell(self, cell_id: int, args: list[str]) -> str:
+        setters: dict[str, Callable[[CellConfig, list[str]], CellConfig]] = {
+            "bandwidth": lambda c, a: dataclasses.replace(c, bandwidth_mhz=_int(a[0], "bandwidth")),
+            "scs": lambda c, a: dataclasses.replace(c, scs_khz=_int(a[0], "SCS")),
+            "pci": lambda c, a: dataclasses.replace(c, pci=_int(a[0], "PCI")),
+            "layers": _set_layers,
+            "modulation": _set_modulation,
+            "tdd": _set_tdd,
+            "special": lambda c, a: dataclasses.replace(c, special=a[0]),
+            "admin": _set_admin,
+        }
+        name, values = args[0], args[1:]
+        if name not in setters or not values:
+            raise CliError(f"Invalid input: 'set cell {cell_id} {' '.join(args)}' (type 'help')")
+        with self.gnb.lock:
+            runtime = self.gnb.cells[cell_id]
+            new = setters[name](runtime.config, values)
+            try:
+                new.check()
+            except ConfigError as exc:
+                raise CliError(f"Error: {exc}") from None
+            runtime.apply(new)
+        return f"Cell {cell_id}: {name} set\n"
+
+
+def _set_layers(cfg: CellConfig, args: list[str]) -> CellConfig:
+    if len(args) != 2:
+        raise CliError("Invalid input: set cell ID layers dl|ul N")
+    n = _int(args[1], "layer count")
+    if _direction(args[0]) == "dl":
+        return dataclasses.replace(cfg, layers_dl=n)
+    return dataclasses.replace(cfg, layers_ul=n)
+
+
+def _set_modulation(cfg: CellConfig, args: list[str]) -> CellConfig:
+    if len(args) != 2 or args[1].lower() not in MODULATION_ORDER:
+        raise CliError("Invalid input: set cell ID modulation dl|ul qpsk|16qam|64qam|256qam")
+    if _direction(args[0]) == "dl":
+        return dataclasses.replace(cfg, modulation_dl=args[1].lower())
+    return dataclasses.replace(cfg, modulation_ul=args[1].lower())
+
+
+def _set_tdd(cfg: CellConfig, args: list[str]) -> CellConfig:
+    if len(args) not in (1, 2):
+        raise CliError("Invalid input: set cell ID tdd PATTERN [D:G:U]")
+    special = args[1] if len(args) == 2 else (cfg.special if "S" in args[0].upper() else None)
+    return dataclasses.replace(cfg, tdd=args[0].upper(), special=special)
+
+
+def _set_admin(cfg: CellConfig, args: list[str]) -> CellConfig:
+    if args not in (["up"], ["down"]):
+        raise CliError("Invalid input: set cell ID admin up|down")
+    return dataclasses.replace(cfg, admin_up=args[0] == "up")

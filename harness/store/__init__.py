@@ -1,0 +1,1 @@
+"""Result stores: one sample model; SQLite embedded by default; InfluxDB when configured."""

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the system tools ran-harness drives (Debian/Ubuntu package names), or, when not
+# root, says exactly what to install. Usage: scripts/system-deps.sh [run|test]
+set -euo pipefail
+mode="${1:-run}"
+# tool:package pairs; the test suite also needs real net-snmp and OpenSSH servers.
+needs=(iperf3:iperf3 irtt:irtt)
+if [ "$mode" = test ]; then
+  needs+=(snmpd:snmpd snmpget:snmp sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client)
+fi
+missing=()
+for pair in "${needs[@]}"; do
+  tool="${pair%%:*}"; pkg="${pair##*:}"
+  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+    case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing system packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  exit 0
+fi
+echo "missing system packages: ${missing[*]}" >&2
+echo "install them with:  sudo apt-get install ${missing[*]}" >&2
+exit 1

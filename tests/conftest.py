@@ -1,0 +1,38 @@
+"""Shared fixtures: free loopback ports and system tools that must exist under CI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port on 127.0.0.1 that is free right now (TCP by default, UDP with SOCK_DGRAM)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def require_tool(name: str) -> str:
+    """Path of a system tool; missing fails the test under CI and skips it elsewhere."""
+    sbin = f"/usr/sbin/{name}"
+    path = shutil.which(name) or (sbin if os.path.exists(sbin) else None)
+    if path is None:
+        message = f"{name} not installed (apt-get install the package that provides it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def tcp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def udp_port() -> int:
+    return free_port(socket.SOCK_DGRAM)
