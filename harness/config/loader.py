@@ -77,6 +77,7 @@ _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 class HarnessLoader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 core scalars whose aliases keep the position they appear at."""
 
+    # PyYAML reads resolvers from a class-level table; this class has its own, filled below.
     yaml_implicit_resolvers: dict[Any, Any] = {}
 
     def __init__(self, stream: str) -> None:

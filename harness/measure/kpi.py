@@ -25,11 +25,12 @@ class KpiSeries:
     kind: str
     unit: str
     raw: list[tuple[int, int | float]] = field(default_factory=list)  # (time_ns, raw)
-    values: list[tuple[int, float]] = field(default_factory=list)     # (time_ns, scaled)
+    # (time_ns, scaled): gauges as read; counters as the increase since the first reading
+    values: list[tuple[int, float]] = field(default_factory=list)
 
     def total(self) -> float | None:
         """Counters: the scaled increase over the whole trial (wraps handled)."""
-        return sum(v for _, v in self.values) if self.kind in _WRAP and self.values else None
+        return self.values[-1][1] if self.kind in _WRAP and self.values else None
 
 
 class KpiPoller:
@@ -78,10 +79,14 @@ class KpiPoller:
                 KpiSeries(self.device_name, r.name, r.cell, r.kind, r.unit))
             fields: dict[str, float | int] = {"raw": r.raw}
             if r.kind in _WRAP:
+                # Counters: `value` is the scaled increase since the trial's first reading.
+                cumulative = 0.0
                 if series.raw:
                     delta = (int(r.raw) - int(series.raw[-1][1])) % _WRAP[r.kind]
-                    series.values.append((now, delta * r.scale))
-                    fields["value"] = delta * r.scale
+                    cumulative = series.values[-1][1] + delta * r.scale
+                    fields["delta"] = delta * r.scale
+                series.values.append((now, cumulative))
+                fields["value"] = cumulative
             else:
                 series.values.append((now, r.raw * r.scale))
                 fields["value"] = r.raw * r.scale
