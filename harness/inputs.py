@@ -2,19 +2,48 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+from pydantic import BaseModel
 
 from harness.config.lab import Lab
 from harness.config.loader import error_at, load_model, load_yaml
 from harness.config.scenario import Scenario
+from harness.config.secrets import Secret
 from harness.errors import ConfigError
 from harness.plan import FieldPath, plan
 from harness.runner import RunInputs
 
 
+def _secret_fields(value: object, path: FieldPath) -> Iterator[tuple[FieldPath, Secret]]:
+    if isinstance(value, Secret):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secret_fields(getattr(value, name), (*path, name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _secret_fields(item, (*path, key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _secret_fields(item, (*path, i))
+
+
+def check_secrets(lab: Lab, lab_path: Path) -> None:
+    """Every `${env:..}`/`${file:..}` in the lab resolves now, before any device is touched."""
+    _, index = load_yaml(lab_path)
+    for field, secret in _secret_fields(lab, ()):
+        try:
+            secret.reveal()
+        except ConfigError as exc:
+            raise error_at(lab_path, index, field, exc.reason) from None
+
+
 def load_inputs(scenario_path: Path, lab_path: Path) -> RunInputs:
     """Validate both files and plan the trials; raises ConfigError naming file, line and field."""
     lab = load_model(lab_path, Lab)
+    check_secrets(lab, lab_path)
     scenario = load_model(scenario_path, Scenario)
     _, index = load_yaml(scenario_path)
 

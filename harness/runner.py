@@ -158,7 +158,15 @@ class Runner:
             self.bus.emit(TrialStarted(trial.id, trial.repetition, index, total, trial.duration_s))
             run = TrialRun(trial, bench, run_tags=run_tags, raw_dir=self.run_dir / "raw",
                            emit=lambda s: self.bus.emit(SamplesRecorded(s)))
-            entry = await run.run()
+            try:
+                entry = await run.run()
+            except asyncio.CancelledError:
+                summary["trials"].append({
+                    "id": trial.id, "repetition": trial.repetition, "kind": trial.kind,
+                    "params": trial.params, "verdict": Verdict.ERROR.value, "metrics": {},
+                    "criteria": [], "error": "interrupted (Ctrl-C): samples taken so far are "
+                    "in samples.sqlite"})
+                raise
             summary["trials"].append(entry)
             self.bus.emit(TrialFinished(trial.id, trial.repetition, Verdict(entry["verdict"]),
                                         entry))

@@ -7,7 +7,8 @@ import contextlib
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from harness.errors import HarnessError
 from harness.simlab.spec import SimLabSpec
@@ -33,14 +34,15 @@ class SimLabProcess:
         self.spec = spec
         self._proc: asyncio.subprocess.Process | None = None
         self.gnbs: dict[str, GnbEndpoints] = {}
+        self.log_path = Path(spec.state_dir) / "simlab.log"
 
     async def start(self) -> dict[str, GnbEndpoints]:
         """Spawn the process, hand it the spec over a pipe and wait until everything listens."""
-        self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "harness.simlab", "serve",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        state_dir = Path(self.spec.state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = state_dir / "simlab.log"
+        with self.log_path.open("ab") as log:
+            self._proc = await self._spawn(log)
         stdin, stdout = self._proc.stdin, self._proc.stdout
         if stdin is None or stdout is None:
             raise HarnessError("could not open pipes to the simulated-lab process")
@@ -59,12 +61,9 @@ class SimLabProcess:
         except json.JSONDecodeError:
             ready = {}
         if not ready.get("ready"):
-            stderr = b""
-            if self._proc.stderr is not None:
-                with contextlib.suppress(TimeoutError):
-                    stderr = await asyncio.wait_for(self._proc.stderr.read(), timeout=2)
             await self.stop()
-            reason = ready.get("error") or stderr.decode(errors="replace").strip()[-2000:]
+            log_text = self.log_path.read_text(encoding="utf-8", errors="replace")
+            reason = ready.get("error") or log_text.strip()[-2000:]
             raise HarnessError(f"the simulated lab failed to start: {reason or 'no output'}")
         self.gnbs = {
             name: GnbEndpoints(
@@ -75,6 +74,16 @@ class SimLabProcess:
             for name, ep in ready["gnbs"].items()
         }
         return self.gnbs
+
+    async def _spawn(self, log: BinaryIO) -> asyncio.subprocess.Process:
+        # The lab's log goes to a file: an unread stderr pipe would fill and stall the lab.
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "harness.simlab", "serve",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+            # Its own session: a terminal Ctrl-C reaches the harness, which then restores the
+            # devices and stops the lab in order, instead of the lab dying under it.
+            start_new_session=True,
+        )
 
     async def stop(self) -> None:
         """Ask the process to stop (SIGTERM), kill it if it does not; idempotent."""
