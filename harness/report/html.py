@@ -116,6 +116,8 @@ def format_number(value: Any) -> str:
             return str(value)
         if value == int(value) and abs(value) < 1e15:
             return str(int(value))
+        if abs(value) >= 1e5:
+            return f"{value:.0f}"  # large values read better whole than in e-notation
         return f"{value:.6g}"
     return str(value)
 

@@ -26,6 +26,8 @@ from paramiko.common import (
     OPEN_SUCCEEDED,
 )
 
+from harness.errors import HarnessError
+
 CommandHandler = Callable[[str], tuple[str, int]]
 """Command line -> (output text, exit status); may be called from a worker thread."""
 
@@ -95,9 +97,11 @@ class SshCliServer:
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             listener.bind((self.host, self._port))
-        except OSError:
+        except OSError as exc:
             listener.close()
-            raise
+            raise HarnessError(
+                f"SSH server cannot listen on {self.host}:{self._port}: {exc.strerror or exc}"
+            ) from None
         listener.listen(16)
         listener.settimeout(_POLL_S)
         self._port = int(listener.getsockname()[1])
