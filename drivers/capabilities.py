@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from drivers.profile import Profile
+    from harness.measure.iperf3 import Iperf3Options, Iperf3Result
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,9 @@ class KpiReading:
     kind: str  # gauge | counter32 | counter64
     unit: str
     scale: float
+    # sysUpTime (1/100 s) read in the same request, when the profile names it: a value lower
+    # than the previous poll's means the device restarted and its counters started over.
+    uptime_ticks: int | None = None
 
 
 @runtime_checkable
@@ -63,3 +72,121 @@ class Closable(Protocol):
     """A device holding connections that must be released."""
 
     async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class AlarmEvent:
+    """One alarm as a device reports it (trap, inform, or a row of its active-alarm table).
+
+    `severity` is an ITU-T X.733 name: critical, major, minor, warning, indeterminate, cleared.
+    """
+
+    device: str
+    severity: str
+    source: str
+    text: str
+    time: float  # Unix seconds
+    alarm_id: str = ""
+    trap_oid: str = ""  # the notification's OID when the alarm came as a trap or inform
+    varbinds: tuple[tuple[str, int | str], ...] = ()  # the notification's other varbinds
+
+
+@runtime_checkable
+class AlarmSource(Protocol):
+    """A device that keeps a table of its active alarms."""
+
+    async def active_alarms(self) -> list[AlarmEvent]: ...
+
+
+@runtime_checkable
+class FirmwareControl(Protocol):
+    """A device whose firmware can be read and replaced (upload verified by SHA-256)."""
+
+    async def firmware_version(self) -> str: ...
+
+    async def install_firmware(self, image: Path, *, expected_sha256: str | None = None) -> None:
+        ...
+
+
+@runtime_checkable
+class LogSource(Protocol):
+    """A device whose own log can be fetched (lines, oldest first)."""
+
+    async def read_log(self, *, max_lines: int = 1000) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class TransportStatus:
+    """Whether one way of reaching a device works: `error` says why not."""
+
+    transport: str  # snmp | ssh | local
+    ok: bool
+    error: str = ""
+    detail: str = ""  # e.g. the SSH host-key policy in force
+
+
+@runtime_checkable
+class Reachability(Protocol):
+    """A device that can check each of its transports without running anything on it."""
+
+    async def reachability(self) -> list[TransportStatus]: ...
+
+
+@runtime_checkable
+class ProfiledDevice(Facts, Closable, Protocol):
+    """A gNodeB or core: a named device described by a vendor profile."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def profile(self) -> Profile: ...
+
+
+@runtime_checkable
+class GnodebDevice(ProfiledDevice, KpiSource, CellControl, Protocol):
+    """What the runner needs of a gNodeB."""
+
+
+@runtime_checkable
+class CoreDevice(ProfiledDevice, KpiSource, Protocol):
+    """What the runner needs of a 5G core."""
+
+
+class TrafficServer(Protocol):
+    """A traffic tool's server running on a host (an iperf3 server)."""
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    def output(self) -> str: ...
+
+    async def stop(self) -> None: ...
+
+    async def __aenter__(self) -> TrafficServer: ...
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None: ...
+
+
+@runtime_checkable
+class TrafficEndpoint(Protocol):
+    """A UE-side or data-network-side host that runs traffic tools (iperf3, irtt, ping)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def address(self) -> str: ...
+
+    async def tool_version(self, tool: str) -> str: ...
+
+    async def tools(self) -> dict[str, str | None]: ...
+
+    async def start_iperf3_server(self, port: int) -> TrafficServer: ...
+
+    async def run_iperf3_client(self, opts: Iperf3Options, *,
+                                timeout_s: float) -> tuple[Iperf3Result, str]: ...

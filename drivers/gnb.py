@@ -2,46 +2,86 @@
 
 from __future__ import annotations
 
-import logging
-import re
+import asyncio
 import shlex
+import time
 from collections.abc import Mapping, Sequence
 
-from drivers.capabilities import DeviceFacts, KpiReading
+from drivers.actions import ActionResult, ActionSpec, judge
+from drivers.alarms import alarms_from_table
+from drivers.capabilities import AlarmEvent, DeviceFacts, KpiReading, TransportStatus
+from drivers.devlog import DeviceLog
 from drivers.profile import Profile
 from drivers.transport.snmp import NoSuchValue, SnmpTransport, SnmpValue
-from drivers.transport.ssh import SshTransport
-from harness.errors import CommandFailed, ConfigError
+from drivers.transport.ssh import CliSession, SshTransport
+from harness.errors import CommandFailed, ConfigError, HarnessError
+
+_SYS_UPTIME = "1.3.6.1.2.1.1.3.0"  # SNMPv2-MIB::sysUpTime.0, answered by every agent
 
 
 def _oid(template: str, cell: int) -> str:
-    return template.replace("{cell}", str(cell))
+    return template.replace("{cell}", str(cell)).replace("{index}", str(cell))
 
 
 class Gnb:
     """A gNodeB built from a transport pair and a vendor profile; knows nothing of simulators."""
 
     def __init__(self, name: str, profile: Profile, *, snmp: SnmpTransport,
-                 ssh: SshTransport | None) -> None:
+                 ssh: SshTransport | None, log: DeviceLog | None = None) -> None:
         self.name = name
         self.profile = profile
         self.snmp = snmp
         self.ssh = ssh
-        self.log = logging.getLogger(f"drivers.gnb.{name}")
+        self.log = log or (ssh.log if ssh is not None else DeviceLog(name))
+        self._cli: CliSession | None = None
+        self._cli_lock = asyncio.Lock()
 
     async def facts(self) -> DeviceFacts:
-        """Vendor, model, serial, firmware (and description, uptime) as the device reports them."""
+        """Vendor, model, serial, firmware (and description, uptime) as the device reports them:
+        by SNMP GET for `facts`, from command output for `command_facts`."""
         names = list(self.profile.facts)
-        values = await self.snmp.get([self.profile.facts[n].oid for n in names])
-        got: dict[str, SnmpValue] = {n: values[self.profile.facts[n].oid] for n in names}
+        got: dict[str, SnmpValue] = {}
+        if names:
+            values = await self.snmp.get([self.profile.facts[n].oid for n in names])
+            got = {n: values[self.profile.facts[n].oid] for n in names}
         text = {n: "" if isinstance(v, NoSuchValue) else str(v) for n, v in got.items()}
-        uptime = got.get("uptime")
+        outputs: dict[tuple[str, str], str] = {}
+        for name, fact in self.profile.command_facts.items():
+            key = (fact.mode, fact.command)
+            if key not in outputs:
+                outputs[key] = await self._send(fact.command, fact.mode, [], None)
+            text[name] = fact.pick(name, fact.parser.parse(outputs[key]))
+        return self.make_facts(text, got.get("uptime"))
+
+    @staticmethod
+    def make_facts(text: Mapping[str, str], uptime: SnmpValue | None = None) -> DeviceFacts:
+        """DeviceFacts from fact texts (an SNMP sysUpTime in ticks, or uptime text in s)."""
+        seconds: float | None = uptime / 100 if isinstance(uptime, int) else None
+        if seconds is None and text.get("uptime"):
+            digits = text["uptime"].split()[0]
+            seconds = float(digits) if digits.replace(".", "", 1).isdigit() else None
         return DeviceFacts(
             vendor=text.get("vendor", ""), model=text.get("model", ""),
             serial=text.get("serial", ""), firmware=text.get("firmware", ""),
-            description=text.get("description", ""),
-            uptime_s=uptime / 100 if isinstance(uptime, int) else None,
+            description=text.get("description", ""), uptime_s=seconds,
         )
+
+    async def reachability(self) -> list[TransportStatus]:
+        """SNMP (a GET of sysUpTime.0) and SSH (login only) checked; nothing is run."""
+        statuses: list[TransportStatus] = []
+        try:
+            await self.snmp.get([_SYS_UPTIME])
+            statuses.append(TransportStatus("snmp", True))
+        except HarnessError as exc:
+            statuses.append(TransportStatus("snmp", False, str(exc)))
+        if self.ssh is not None:
+            policy = self.ssh.host_key_policy
+            try:
+                await self.ssh.connect()
+                statuses.append(TransportStatus("ssh", True, "", policy))
+            except HarnessError as exc:
+                statuses.append(TransportStatus("ssh", False, str(exc), policy))
+        return statuses
 
     def kpi_names(self) -> Sequence[str]:
         """Every KPI the profile defines."""
@@ -57,7 +97,11 @@ class Gnb:
                                   f"(it has: {', '.join(self.profile.kpis)})")
             for cell in cells:
                 wanted.append((name, cell, _oid(spec.oid, cell)))
-        values = await self.snmp.get([oid for _, _, oid in wanted])
+        uptime_fact = self.profile.facts.get("uptime")
+        extra = [uptime_fact.oid] if uptime_fact is not None else []
+        values = await self.snmp.get([oid for _, _, oid in wanted] + extra)
+        uptime = values[extra[0]] if extra else None
+        ticks = uptime if isinstance(uptime, int) else None
         readings: list[KpiReading] = []
         for name, cell, oid in wanted:
             value = values[oid]
@@ -66,7 +110,7 @@ class Gnb:
                 reason = value.reason if isinstance(value, NoSuchValue) else f"value {value!r}"
                 raise CommandFailed(f"{self.name}: KPI {name} cell {cell} ({oid}): {reason}")
             readings.append(KpiReading(name=name, cell=cell, raw=value, kind=spec.type,
-                                       unit=spec.unit, scale=spec.scale))
+                                       unit=spec.unit, scale=spec.scale, uptime_ticks=ticks))
         return readings
 
     async def cell_ids(self) -> list[int]:
@@ -93,27 +137,87 @@ class Gnb:
     async def set_cell(self, cell: int, params: Mapping[str, int | str]) -> None:
         """Apply cell parameters through the profile's CLI templates, one command each."""
         action = self.profile.actions.get("set_cell")
-        if action is None:
+        if action is None or action.commands is None:
             raise ConfigError(f"profile {self.profile.name} has no set_cell action")
-        if self.ssh is None:
-            raise ConfigError(f"{self.name}: set_cell needs SSH, and the lab gives none")
+        commands: list[str] = []
         for param, value in params.items():
             template = action.commands.get(param)
             if template is None:
                 raise ConfigError(f"profile {self.profile.name} cannot set {param!r} on a cell "
                                   f"(it can set: {', '.join(action.commands)})")
-            command = (template.replace("{cell}", shlex.quote(str(cell)))
-                       .replace("{value}", shlex.quote(str(value))))
-            result = await self.ssh.run(command)
-            output = result.stdout + result.stderr
-            failed = result.exit_status != 0 or any(
-                re.search(p, output, re.MULTILINE) for p in action.failure)
-            self.log.info("%s -> exit %d", command, result.exit_status)
-            if failed:
-                raise CommandFailed(f"{self.name}: '{command}' failed: {output.strip()}")
+            commands.append(template.replace("{cell}", shlex.quote(str(cell)))
+                            .replace("{value}", shlex.quote(str(value))))
+        await self._perform(action, commands)
+
+    async def run_action(self, name: str, params: Mapping[str, object] | None = None
+                         ) -> ActionResult:
+        """Run a profile action with typed parameters; its output parsed when it has a parser."""
+        action = self.profile.actions.get(name)
+        if action is None or action.commands is not None:
+            runnable = [n for n, a in self.profile.actions.items() if a.commands is None]
+            raise ConfigError(f"profile {self.profile.name} has no action {name!r} (it has: "
+                              f"{', '.join(runnable) or 'none'})")
+        try:
+            commands = action.render(params or {})
+        except ConfigError as exc:
+            raise ConfigError(f"{self.name}: action {name}: {exc}") from None
+        output = await self._perform(action, commands)
+        rows = action.parser.parse(output) if action.parser is not None else []
+        return ActionResult(name, commands, output, rows)
+
+    async def _perform(self, action: ActionSpec, commands: list[str]) -> str:
+        """Send an action's commands where its mode says; each output judged by its patterns."""
+        outputs: list[str] = []
+        if action.mode == "config":
+            session = await self.cli()
+            async with session.config_mode():
+                for command in commands:
+                    outputs.append(await self._send(command, "cli", action.failure,
+                                                    action.timeout, action.success))
+        else:
+            for command in commands:
+                outputs.append(await self._send(command, action.mode, action.failure,
+                                                action.timeout, action.success))
+        return "\n".join(outputs)
+
+    async def _send(self, command: str, mode: str, failure: list[str], timeout: float | None,
+                    success: list[str] | None = None) -> str:
+        if mode == "exec":
+            if self.ssh is None:
+                raise ConfigError(f"{self.name}: this action needs SSH, and the lab gives none")
+            result = await self.ssh.run(command, timeout_s=timeout)
+            output, status = result.stdout + result.stderr, result.exit_status
+        else:
+            session = await self.cli()
+            output, status = await session.send(command, timeout_s=timeout, check=False), None
+        judge(self.name, command, output, status, success or [], failure)
+        return output
+
+    async def cli(self) -> CliSession:
+        """The device's interactive CLI session (opened on first use, reopened if it closed)."""
+        if self.profile.cli is None:
+            raise ConfigError(f"profile {self.profile.name} has no `cli:` section")
+        if self.ssh is None:
+            raise ConfigError(f"{self.name}: a CLI session needs SSH, and the lab gives none")
+        async with self._cli_lock:
+            if self._cli is None or self._cli.closed:
+                self._cli = await self.ssh.open_cli(self.profile.cli.options())
+            return self._cli
+
+    async def active_alarms(self) -> list[AlarmEvent]:
+        """The device's active alarms, walked from the table the profile's alarm_table names."""
+        spec = self.profile.alarm_table
+        if spec is None:
+            raise ConfigError(f"profile {self.profile.name} has no alarm_table: the harness "
+                              f"cannot read {self.name}'s active alarms")
+        columns = [c for c in (spec.severity, spec.text, spec.source) if c is not None]
+        table = await self.snmp.walk_columns(columns)
+        return alarms_from_table(self.name, spec, table, time.time())
 
     async def close(self) -> None:
-        """Release both transports."""
+        """Release the CLI session and both transports."""
+        if self._cli is not None:
+            await self._cli.close()
         await self.snmp.close()
         if self.ssh is not None:
             await self.ssh.close()

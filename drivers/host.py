@@ -1,7 +1,7 @@
-"""Traffic hosts: UE-side and data-network-side machines that run iperf3 (and later irtt).
+"""Traffic hosts: UE-side and data-network-side machines that run iperf3, irtt and ping.
 
-A host runs argv lists through a `CommandRunner`; `LocalRunner` runs them on this machine and an
-SSH runner can plug in later with the same protocol. Nothing here ever goes through a shell.
+A host runs argv lists through a `CommandRunner`: `LocalRunner` runs them on this machine (no
+shell), `drivers.ssh_runner.SshRunner` on a remote host over SSH (every argument quoted).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
-from harness.errors import MeasurementError, ToolMissing
+from drivers.capabilities import Closable, Reachability, TransportStatus
+from harness.errors import HarnessError, MeasurementError, ToolMissing
 from harness.measure.iperf3 import (
     Iperf3Options,
     Iperf3Result,
@@ -25,9 +26,13 @@ from harness.measure.iperf3 import (
     server_argv,
 )
 
-_INSTALL_HINTS = {"iperf3": "apt-get install iperf3", "irtt": "apt-get install irtt"}
-_VERSION_ARGS = {"iperf3": ("--version",), "irtt": ("version",)}
+TOOLS = ("iperf3", "irtt", "ping")
+_INSTALL_HINTS = {"iperf3": "apt-get install iperf3", "irtt": "apt-get install irtt",
+                  "ping": "apt-get install iputils-ping"}
+_VERSION_ARGS = {"iperf3": ("--version",), "irtt": ("version",), "ping": ("-V",)}
 _VERSION_RE = re.compile(r"\d+(?:\.\d+)+")
+# iputils prints "ping from iputils 20221126" (a date, no dots); others "ping utility, 1.2".
+_VERSION_RES = {"ping": re.compile(r"\d+(?:\.\d+)*")}
 _OUTPUT_TAIL = 65536
 # iperf3 control protocol: a client sends a 36-character cookie plus NUL, the server answers
 # with one state byte: PARAM_EXCHANGE (9), or ACCESS_DENIED (-1) when busy with another test.
@@ -238,11 +243,35 @@ class TrafficHost:
         if result.returncode == 127:
             raise self._missing(tool)
         text = result.stdout + result.stderr
-        match = _VERSION_RE.search(text)
+        match = _VERSION_RES.get(tool, _VERSION_RE).search(text)
         if match is None:
             raise ToolMissing(f"{tool} on host {self.name} did not report a version "
                               f"(exit {result.returncode}): {text.strip()[:200]!r}")
         return match.group(0)
+
+    async def tools(self) -> dict[str, str | None]:
+        """iperf3, irtt and ping on this host: each one's version, or None when absent."""
+        found: dict[str, str | None] = {}
+        for tool in TOOLS:
+            try:
+                found[tool] = await self.tool_version(tool)
+            except ToolMissing:
+                found[tool] = None
+        return found
+
+    async def reachability(self) -> list[TransportStatus]:
+        """How this host is reached: over SSH (login checked, nothing run) or locally."""
+        if isinstance(self._runner, Reachability):
+            return await self._runner.reachability()
+        return [TransportStatus("local", True)]
+
+    async def close(self) -> None:
+        """Release the runner's connection, if it holds one."""
+        if isinstance(self._runner, Closable):
+            try:
+                await self._runner.close()
+            except HarnessError as exc:
+                self.log.debug("closing the runner: %s", exc)
 
     async def start_iperf3_server(self, port: int) -> Iperf3Server:
         """Start `iperf3 -s` on this host's address and return once it accepts connections.
@@ -283,7 +312,24 @@ class TrafficHost:
 
     async def run_iperf3_client(self, opts: Iperf3Options, *,
                                 timeout_s: float) -> tuple[Iperf3Result, str]:
-        """Run an iperf3 client; return the parsed result and the raw JSON kept as evidence."""
+        """Run an iperf3 client; return the parsed result and the raw JSON kept as evidence.
+
+        An iperf3 server serves one test at a time and resets a control connection that
+        arrives while it is still finishing the previous one (or the readiness probe); such a
+        refusal happens before any traffic, so the client tries again, a bounded number of times.
+        """
+        for attempt in range(1, _CONTROL_RETRIES + 1):
+            try:
+                return await self._iperf3_client_once(opts, timeout_s=timeout_s)
+            except MeasurementError as exc:
+                if attempt == _CONTROL_RETRIES or not _control_refused(str(exc)):
+                    raise
+                self.log.info("iperf3 server busy (%s): trying again", exc)
+                await asyncio.sleep(0.3 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _iperf3_client_once(self, opts: Iperf3Options, *,
+                                  timeout_s: float) -> tuple[Iperf3Result, str]:
         argv = client_argv(opts, binary=self.binary("iperf3"))
         self.log.debug("running %s", argv)
         try:
@@ -305,6 +351,16 @@ class TrafficHost:
         except MeasurementError as exc:
             raise MeasurementError(f"host {self.name}: {exc}") from exc
         return parsed, result.stdout
+
+
+_CONTROL_RETRIES = 3
+# iperf3's words when the server refused or dropped the control connection before the test.
+_CONTROL_REFUSALS = ("unable to receive control message", "the server is busy",
+                     "unable to send control message")
+
+
+def _control_refused(message: str) -> bool:
+    return any(text in message for text in _CONTROL_REFUSALS)
 
 
 async def _iperf3_answers(address: str, port: int) -> bool:

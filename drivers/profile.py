@@ -9,13 +9,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from drivers.actions import ActionSpec, CliSpec, CommandFact
+from drivers.alarms import AlarmSpec, AlarmTableSpec
+from drivers.mibs import MIB_NAME, OID_OR_NAME, OID_TEMPLATE, MibResolver
 from harness.config.loader import load_model
 from harness.config.types import FieldError, NonEmptyStr, StrictModel
 from harness.errors import ConfigError
 
-_OID = r"^\d+(\.\d+)+$"
-_OID_TEMPLATE = r"^\d+(\.\d+)*(\.\{cell\})?$"
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+# OIDs are numeric or MIB names (`VENDOR-PM-MIB::dlThroughput`), resolved at load time; a
+# template ends in `.{cell}` or `.{index}` (a table column: the row index is filled in).
+_OID = OID_OR_NAME
+_OID_TEMPLATE = OID_TEMPLATE
+_ACTION_NAME = r"^[a-z][a-z0-9_]*$"
 
 
 class OidFact(StrictModel):
@@ -41,28 +46,8 @@ class CellParam(StrictModel):
     type: Literal["int", "str"] = "int"
 
 
-class CommandAction(StrictModel):
-    """A CLI action: one command template per parameter, and patterns that mean failure."""
-
-    commands: dict[NonEmptyStr, NonEmptyStr]
-    failure: list[NonEmptyStr] = []
-
-    @model_validator(mode="after")
-    def _placeholders(self) -> CommandAction:
-        for param, template in self.commands.items():
-            for name in _PLACEHOLDER.findall(template):
-                if name not in ("cell", "value"):
-                    raise FieldError(
-                        f"unknown placeholder {{{name}}} (allowed: {{cell}}, {{value}})",
-                        at=("commands", param),
-                    )
-        for i, pattern in enumerate(self.failure):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise FieldError(f"not a valid regular expression: {exc}",
-                                 at=("failure", i)) from None
-        return self
+CommandAction = ActionSpec  # the name set_cell's model had before actions became general
+FactName = Literal["vendor", "model", "serial", "firmware", "description", "uptime"]
 
 
 class Profile(StrictModel):
@@ -70,8 +55,9 @@ class Profile(StrictModel):
 
     name: NonEmptyStr
     description: str = ""
-    role: Literal["gnodeb", "core"]
-    facts: dict[Literal["vendor", "model", "serial", "firmware", "description", "uptime"], OidFact]
+    role: Literal["gnodeb", "core", "any"]  # any: standard-MIB profiles (generic-snmp)
+    facts: dict[FactName, OidFact]
+    command_facts: dict[FactName, CommandFact] = {}  # facts read from a command's output
     kpis: dict[NonEmptyStr, KpiSpec] = {}
     cell_params: dict[
         Literal["bandwidth_mhz", "scs_khz", "tdd", "special", "layers_dl", "layers_ul",
@@ -79,7 +65,31 @@ class Profile(StrictModel):
         CellParam,
     ] = {}
     cells_oid: Annotated[str, Field(pattern=_OID)] | None = None
-    actions: dict[Literal["set_cell"], CommandAction] = {}
+    actions: dict[Annotated[str, Field(pattern=_ACTION_NAME)], ActionSpec] = {}
+    cli: CliSpec | None = None
+    alarms: AlarmSpec | None = None  # what the device's traps mean
+    alarm_table: AlarmTableSpec | None = None  # its active-alarm table, if it keeps one
+
+    @model_validator(mode="after")
+    def _action_shapes(self) -> Profile:
+        for name, action in self.actions.items():
+            if name == "set_cell" and action.commands is None:
+                raise FieldError("set_cell gives `commands`: one template per cell parameter",
+                                 at=("actions", name, "commands"))
+            if name != "set_cell" and action.commands is not None:
+                raise FieldError("only set_cell takes `commands`; give `command`",
+                                 at=("actions", name, "commands"))
+            if action.mode != "exec" and self.cli is None:
+                raise FieldError(f"mode {action.mode} needs the profile's `cli:` section",
+                                 at=("actions", name, "mode"))
+        for name, fact in self.command_facts.items():
+            if name in self.facts:
+                raise FieldError(f"fact {name} is also read by OID under facts: keep one",
+                                 at=("command_facts", name))
+            if fact.mode == "cli" and self.cli is None:
+                raise FieldError("mode cli needs the profile's `cli:` section",
+                                 at=("command_facts", name, "mode"))
+        return self
 
 
 def profile_path(name: str, search: list[Path] | None = None) -> Path:
@@ -99,6 +109,40 @@ def profile_path(name: str, search: list[Path] | None = None) -> Path:
     raise ConfigError(f"no vendor profile named {name!r} (shipped: {', '.join(available)})")
 
 
-def load_profile(name: str, search: list[Path] | None = None) -> Profile:
-    """Load and validate a vendor profile."""
-    return load_model(profile_path(name, search), Profile)
+def load_profile(name: str, search: list[Path] | None = None, *,
+                 mibs: MibResolver | None = None) -> Profile:
+    """Load and validate a vendor profile; MIB names in it become numeric OIDs here.
+
+    Names resolve with `mibs` (the lab's MIB folder), else with a `mibs/` folder beside the
+    profile file.
+    """
+    path = profile_path(name, search)
+    profile = load_model(path, Profile)
+    data = profile.model_dump()
+    if not _has_names(data):
+        return profile
+    resolver = mibs or MibResolver([path.parent / "mibs"])
+    try:
+        return Profile.model_validate(_resolved(data, resolver),
+                                      context={"base_dir": path.absolute().parent})
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, file=str(path)) from None
+
+
+def _has_names(data: object) -> bool:
+    if isinstance(data, dict):
+        return any(_has_names(k) or _has_names(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_has_names(v) for v in data)
+    return isinstance(data, str) and MIB_NAME.match(data) is not None
+
+
+def _resolved(data: object, resolver: MibResolver) -> object:
+    """`data` with every MIB name (values and keys) replaced by its numeric OID."""
+    if isinstance(data, dict):
+        return {_resolved(k, resolver): _resolved(v, resolver) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_resolved(v, resolver) for v in data]
+    if isinstance(data, str) and MIB_NAME.match(data) is not None:
+        return resolver.resolve(data)
+    return data

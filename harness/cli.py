@@ -11,6 +11,9 @@ import click
 from rich.console import Console
 
 from harness import __version__
+from harness.cli_devices import devices
+from harness.cli_results import RESULT_COMMANDS, run_results_options
+from harness.cli_sim import sim
 from harness.errors import ConfigError, HarnessError
 from harness.verdict import exit_code
 
@@ -38,7 +41,17 @@ def cli() -> None:
 @click.option("--junit", "junit", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Also write JUnit XML here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-def run(scenario: Path, lab_path: Path, out_dir: Path, junit: Path | None, quiet: bool) -> None:
+@click.option("--influx-url", default=None,
+              help="Also send samples to this InfluxDB v2 API (token: $INFLUX_TOKEN).")
+@click.option("--influx-org", default=None, help="InfluxDB org (overrides the lab's).")
+@click.option("--influx-bucket", default=None, help="InfluxDB bucket (overrides the lab's).")
+@click.option("--baseline", default=None,
+              help="Compare with this run (id or directory) or 'last-pass': a regression FAILs.")
+@click.option("--threshold", default="5%", show_default=True,
+              help="Relative change that counts as a regression against --baseline.")
+def run(scenario: Path, lab_path: Path, out_dir: Path, junit: Path | None, quiet: bool,
+        influx_url: str | None, influx_org: str | None, influx_bucket: str | None,
+        baseline: str | None, threshold: str) -> None:
     """Run SCENARIO on the lab; prints the run directory; exit code tells the verdict."""
     from harness.events import EventBus
     from harness.inputs import load_inputs
@@ -48,12 +61,15 @@ def run(scenario: Path, lab_path: Path, out_dir: Path, junit: Path | None, quiet
 
     try:
         inputs = load_inputs(scenario, lab_path)
+        results = run_results_options(inputs, out_dir, influx_url=influx_url,
+                                      influx_org=influx_org, influx_bucket=influx_bucket,
+                                      baseline=baseline, threshold=threshold)
     except ConfigError as exc:
         _fail_input(exc)
     bus = EventBus()
     if not quiet:
         bus.subscribe(Progress(Console(stderr=True)))
-    runner = Runner(inputs, out_dir, bus)
+    runner = Runner(inputs, out_dir, bus, results)
     try:
         outcome = asyncio.run(runner.run())
     except KeyboardInterrupt:
@@ -146,6 +162,12 @@ def peak(bandwidth_mhz: int, scs_khz: int, layers: int, modulation: str, directi
         click.echo(f"{rate * share:,.1f} Mbit/s  with TDD {tdd}"
                    f"{' S=' + special if special else ''} ({direction.upper()} share "
                    f"{share:.3f})")
+
+
+cli.add_command(sim)
+cli.add_command(devices)
+for _command in RESULT_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

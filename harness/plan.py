@@ -11,6 +11,7 @@ from typing import Any
 from harness.config.lab import Lab
 from harness.config.scenario import Scenario, TrialSpec
 from harness.criteria import Criterion, parse_criterion
+from harness.presets import TrialShape, expand_preset
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9_-]*)\}")
 
@@ -94,7 +95,7 @@ def plan(scenario: Scenario, lab: Lab, error_at: ErrorAt) -> list[PlannedTrial]:
             duration = spec.duration or defaults.duration
             omit = spec.omit if spec.omit is not None else defaults.omit
             timeout = spec.timeout or defaults.timeout or (duration + omit) * 2 + 30
-            criteria = [parse_criterion(expr) for expr in filled["criteria"]]
+            criteria = _criteria(filled["criteria"], spec.kind, concrete["direction"], spec.via)
             for rep in range(1, repetitions + 1):
                 trials.append(PlannedTrial(
                     id=trial_id, repetition=rep, kind=spec.kind, ue=spec.ue, dn=spec.dn,
@@ -108,6 +109,18 @@ def plan(scenario: Scenario, lab: Lab, error_at: ErrorAt) -> list[PlannedTrial]:
                             "omit_s": omit, "via": spec.via, **binding},
                 ))
     return trials
+
+
+def _criteria(items: list[Any], kind: str, direction: str, via: str | None) -> list[Criterion]:
+    """User criteria as written, presets expanded for this trial's kind and direction."""
+    shape = TrialShape(kind=kind, direction=direction, via=via)
+    criteria: list[Criterion] = []
+    for item in items:
+        if isinstance(item, dict):
+            criteria.extend(expand_preset(item["preset"], shape, item.get("params")))
+        else:
+            criteria.append(parse_criterion(str(item)))
+    return criteria
 
 
 def _field_with(raw: dict[str, Any], name: str) -> str:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drivers.host import TrafficHost
+from drivers.capabilities import ProfiledDevice, TrafficEndpoint
 from harness import __version__
 from harness.bench import Bench, open_bench
 from harness.config.lab import Lab
@@ -29,7 +29,7 @@ from harness.events import (
 )
 from harness.plan import PlannedTrial
 from harness.report import write_report
-from harness.store.sqlite import SqliteStore
+from harness.store.results import ResultsOptions, RunResults
 from harness.trial import TrialRun, dump_json, utc_now
 from harness.verdict import Verdict, worst
 
@@ -70,8 +70,10 @@ def new_run_id(scenario: str) -> str:
 class Runner:
     """One run = one scenario on one lab."""
 
-    def __init__(self, inputs: RunInputs, out_dir: Path, bus: EventBus) -> None:
+    def __init__(self, inputs: RunInputs, out_dir: Path, bus: EventBus,
+                 results: ResultsOptions | None = None) -> None:
         self.inputs = inputs
+        self.results_options = results or ResultsOptions()
         self.bus = bus
         self.run_id = new_run_id(inputs.scenario.name)
         self.run_dir = out_dir / self.run_id
@@ -81,9 +83,10 @@ class Runner:
         """Run every trial; on Ctrl-C or error the devices are restored and results kept."""
         inputs = self.inputs
         (self.run_dir / "raw").mkdir(parents=True, exist_ok=False)
-        store = SqliteStore(self.run_dir / "samples.sqlite")
+        results = RunResults(self.run_dir, run_id=self.run_id, scenario=inputs.scenario.name,
+                             lab=inputs.lab, options=self.results_options, emit=self.bus.emit)
         samples: list[Any] = []
-        self.bus.subscribe(store)
+        self.bus.subscribe(results)
         self.bus.subscribe(lambda e: samples.extend(e.samples)
                            if isinstance(e, SamplesRecorded) else None)
         summary: dict[str, Any] = {
@@ -102,9 +105,11 @@ class Runner:
         work = Path(tempfile.mkdtemp(prefix="ran-harness-"))
         interrupted = False
         try:
-            bench = await open_bench(inputs.lab, work)
+            bench = await open_bench(inputs.lab, work, run_id=self.run_id,
+                                     log_dir=self.run_dir / "devices")
             try:
                 summary["devices"] = await self._devices(bench)
+                results.set_devices(summary["devices"])
                 await self._trials(bench, summary)
             finally:
                 summary["restore_errors"] = await self._teardown(bench)
@@ -121,16 +126,21 @@ class Runner:
             verdicts.append(Verdict.ERROR)
         verdict = worst(verdicts)
         summary.update(verdict=verdict.value, finished=utc_now(), interrupted=interrupted)
+        results.finish(summary)  # baseline judgement, verdict samples, InfluxDB flush
+        verdict = Verdict(summary["verdict"])
         dump_json(self.run_dir / "summary.json", summary)
-        store.close()
+        results.close()  # closes the store; files the run in the reports catalog
         write_report(self.run_dir, summary, samples, junit_path=self.run_dir / "junit.xml")
         self.bus.emit(RunFinished(self.run_id, verdict))
         return RunOutcome(self.run_dir, verdict, interrupted, summary)
 
     async def _devices(self, bench: Bench) -> list[dict[str, Any]]:
         devices: list[dict[str, Any]] = []
-        for name, gnb in bench.gnbs.items():
-            entry: dict[str, Any] = {"name": name, "role": "gnodeb", "profile": gnb.profile.name}
+        equipment: list[tuple[str, ProfiledDevice]] = [*bench.gnbs.items(),
+                                                       *bench.cores.items()]
+        for name, gnb in equipment:
+            entry: dict[str, Any] = {"name": name, "role": gnb.profile.role,
+                                     "profile": gnb.profile.name}
             try:
                 facts = await gnb.facts()
                 entry.update(vendor=facts.vendor, model=facts.model, serial=facts.serial,
@@ -141,6 +151,9 @@ class Runner:
             devices.append(entry)
         for name, host in bench.hosts.items():
             devices.append(await _host_entry(name, host, self.inputs.lab.devices[name].role))
+        for entry in devices:
+            entry["driver"] = bench.drivers.get(entry["name"], "")
+            entry["ssh_host_key_policy"] = bench.ssh_policies.get(entry["name"])
         return devices
 
     async def _trials(self, bench: Bench, summary: dict[str, Any]) -> None:
@@ -200,7 +213,7 @@ class Runner:
         return problems
 
 
-async def _host_entry(name: str, host: TrafficHost, role: str) -> dict[str, Any]:
+async def _host_entry(name: str, host: TrafficEndpoint, role: str) -> dict[str, Any]:
     entry: dict[str, Any] = {"name": name, "role": role, "vendor": "", "model": "traffic host",
                              "serial": "", "firmware": ""}
     try:

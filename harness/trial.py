@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from drivers.capabilities import KpiSource
 from harness.bench import Bench
 from harness.criteria import CriterionResult
 from harness.errors import HarnessError
@@ -137,11 +138,12 @@ class TrialRun:
     async def _measure(self, errors: list[str]) -> tuple[list[KpiPoller], Iperf3Result | None]:
         t = self.trial
         dn, ue = self.bench.hosts[t.dn], self.bench.hosts[t.ue]
-        host, port = self.bench.endpoint(t.dn, t.via)
+        host, port = self.bench.endpoint(t.dn, t.via, ue=t.ue)
+        sources: dict[str, KpiSource] = {**self.bench.gnbs, **self.bench.cores}
         pollers = [
-            KpiPoller(name, self.bench.gnbs[name], kpis, [t.cell], t.kpi_interval_s,
-                      self.tags, self.emit)
-            for name, kpis in t.monitor.items() if name in self.bench.gnbs
+            KpiPoller(name, sources[name], kpis, [t.cell], t.kpi_interval_s, self.tags,
+                      self.emit)
+            for name, kpis in t.monitor.items() if name in sources
         ]
         tasks: list[asyncio.Task[None]] = []
         result: Iperf3Result | None = None

@@ -6,7 +6,10 @@ mode="${1:-run}"
 # tool:package pairs; the test suite also needs real net-snmp and OpenSSH servers.
 needs=(iperf3:iperf3 irtt:irtt)
 if [ "$mode" = test ]; then
-  needs+=(snmpd:snmpd snmpget:snmp sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client)
+  needs+=(snmpd:snmpd snmpget:snmp snmptrap:snmp snmpinform:snmp sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client)
+  needs+=(snmptrapd:snmptrapd)  # the simulated gNodeB's traps are received by net-snmp's
+  needs+=(ssh-agent:openssh-client openssl:openssl unshare:util-linux)  # SSH auth tests
+  needs+=(victoria-metrics:victoria-metrics)  # serves InfluxDB's v2 write API to sink tests
 fi
 missing=()
 for pair in "${needs[@]}"; do

@@ -82,12 +82,12 @@ def test_scenario_unknown_device(tmp_path: Path) -> None:
 
 
 def test_scenario_bad_criterion(tmp_path: Path) -> None:
-    text = GOOD_SCENARIO.replace('"throughput.mean >= 100 Mbit/s"',
+    text = GOOD_SCENARIO.replace('"throughput.mean >= 0.6 * peak(gnb1)"',
                                  '"throughput.mean >= 100 Mbit/z"')
     scenario = _write(tmp_path, "s.yaml", text)
     line = _line_of(text, "Mbit/z")
     proc = run_harness("validate", "--lab", "lab.yaml", str(scenario))
-    _assert_clean_error(proc, rf"s\.yaml:{line}:\d+: trials\[0\]\.criteria\[0\]: .*Mbit/z")
+    _assert_clean_error(proc, rf"s\.yaml:{line}:\d+: trials\[0\]\.criteria\[1\]: .*Mbit/z")
 
 
 def test_missing_file() -> None:

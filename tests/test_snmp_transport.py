@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
-import subprocess
 import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -24,12 +22,13 @@ from drivers.transport.snmp import (
 from harness.config.secrets import Secret
 from harness.errors import AuthFailed, ConfigError, DeviceUnreachable
 from tests.conftest import free_port, require_tool
+from tests.snmpd import AUTH_KEY, PRIV_KEY, matrix_config, running_snmpd
 
 pytestmark = pytest.mark.interop
 
 T = TypeVar("T")
-COMMUNITY = "lab-ro-community"
-USER, AUTH_KEY, PRIV_KEY = "harness", "auth-key-1234", "priv-key-5678"
+COMMUNITY, RW_COMMUNITY = "lab-ro-community", "lab-rw-community"
+USER, RW_USER = "harness", "writer"
 SYS_DESCR, SYS_UPTIME, SYS_CONTACT = "1.3.6.1.2.1.1.1.0", "1.3.6.1.2.1.1.3.0", "1.3.6.1.2.1.1.4.0"
 SYS_NAME, SYS_LOCATION, SYSTEM = "1.3.6.1.2.1.1.5.0", "1.3.6.1.2.1.1.6.0", "1.3.6.1.2.1.1"
 
@@ -46,44 +45,22 @@ def run(coro: Coroutine[Any, Any, T], timeout: float = 20.0) -> T:
 
 @pytest.fixture(scope="module")
 def snmpd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Snmpd]:
-    """net-snmp snmpd with a v1/v2c community, a SHA-256/AES user and fixed system values."""
+    """net-snmp snmpd: v1/v2c read and write communities, a SHA-256/AES user, a writable
+    v3 user, one user per auth × priv pair, fixed system values and engine id."""
     binary = require_tool("snmpd")
-    tmp = tmp_path_factory.mktemp("snmpd")
-    persist = tmp / "persist"
-    persist.mkdir()
-    conf = tmp / "snmpd.conf"
-    conf.write_text(
+    config = (
         f"rocommunity {COMMUNITY} 127.0.0.1\n"
+        f"rwcommunity {RW_COMMUNITY} 127.0.0.1\n"
         f"createUser {USER} SHA-256 {AUTH_KEY} AES {PRIV_KEY}\n"
         f"rouser {USER} authpriv\n"
+        f"createUser {RW_USER} SHA-512 {AUTH_KEY} AES-256 {PRIV_KEY}\n"
+        f"rwuser {RW_USER} authpriv\n"
         "sysContact noc@lab.example\n"
         "sysLocation Rack 7, Hanoi lab\n"
-        "sysName gnb-under-test\n",
-        encoding="utf-8",
+        "sysName gnb-under-test\n" + matrix_config()
     )
-    port = free_port(socket.SOCK_DGRAM)
-    log = tmp / "snmpd.log"
-    env = dict(os.environ, MIBS="", SNMP_PERSISTENT_DIR=str(persist))
-    proc = subprocess.Popen(
-        [binary, "-f", "-Lf", str(log), "-C", "-c", str(conf), "-p", str(tmp / "snmpd.pid"),
-         f"udp:127.0.0.1:{port}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while "NET-SNMP version" not in (log.read_text() if log.exists() else ""):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                text = log.read_text() if log.exists() else ""
-                pytest.fail(f"snmpd did not start: {text}")
-            time.sleep(0.05)
+    with running_snmpd(binary, tmp_path_factory.mktemp("snmpd"), config) as port:
         yield Snmpd(port)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 def v2c(port: int, community: str = COMMUNITY, **kw: Any) -> SnmpTransport:

@@ -1,101 +1,70 @@
-"""SNMP transport: GET and subtree walks over pysnmp's asyncio engine, errors as exceptions.
+"""SNMP transport: GET, GETNEXT, GETBULK, walks, table walks and SET, errors as exceptions.
 
-The only module in `drivers/` that imports pysnmp. pysnmp reports failures as values
-(errorIndication, errorStatus); this module turns them into `harness.errors` exceptions.
+The public face of `drivers/transport/`: everything above it speaks numeric OIDs and plain
+Python values. v1/v2c requests go through our own BER codec and UDP socket (`snmp_session`),
+v3 through pysnmp's USM engine (`snmp_usm`). One session per device, reused for every request;
+large requests are split into PDUs of `max_varbinds`, and at most `max_in_flight` PDUs per
+device are outstanding at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from pyasn1.type import univ
-from pysnmp.error import PySnmpError
-from pysnmp.hlapi.v3arch.asyncio import (
-    CommunityData,
-    ContextData,
-    ObjectIdentity,
-    ObjectType,
-    SnmpEngine,
-    UdpTransportTarget,
-    UsmUserData,
-    bulk_cmd,
-    get_cmd,
-    next_cmd,
-    usm3DESEDEPrivProtocol,
-    usmAesCfb128Protocol,
-    usmAesCfb192Protocol,
-    usmAesCfb256Protocol,
-    usmDESPrivProtocol,
-    usmHMAC128SHA224AuthProtocol,
-    usmHMAC192SHA256AuthProtocol,
-    usmHMAC256SHA384AuthProtocol,
-    usmHMAC384SHA512AuthProtocol,
-    usmHMACMD5AuthProtocol,
-    usmHMACSHAAuthProtocol,
-    usmNoAuthProtocol,
-    usmNoPrivProtocol,
+from drivers.transport import snmp_ber as ber
+from drivers.transport.snmp_session import (
+    BadAddress,
+    CommunitySession,
+    Denied,
+    NoAnswer,
+    Refused,
+    Reply,
+    Session,
+    SessionError,
+    probe_engine,
 )
-from pysnmp.proto import errind, rfc1902, rfc1905
-
+from drivers.transport.snmp_usm import (
+    AUTH_PROTOCOLS,
+    PRIV_PROTOCOLS,
+    UsmCredentials,
+    UsmSession,
+)
+from drivers.transport.snmp_values import (
+    NoSuchValue,
+    SetValue,
+    SnmpValue,
+    convert_value,
+    norm_oid,
+    oid_text,
+    oid_tuple,
+)
 from harness.config.secrets import Secret
 from harness.errors import AuthFailed, CommandFailed, ConfigError, DeviceUnreachable
 
 __all__ = [
     "AUTH_PROTOCOLS",
     "PRIV_PROTOCOLS",
+    "EngineInfo",
     "NoSuchValue",
+    "SetValue",
     "SnmpTarget",
     "SnmpTransport",
     "SnmpV3User",
     "SnmpValue",
+    "convert_value",
 ]
 
-
-@dataclass(frozen=True)
-class NoSuchValue:
-    """The agent has no value for this OID (noSuchObject / noSuchInstance / endOfMibView)."""
-
-    reason: str
-
-
-SnmpValue = int | str | NoSuchValue
-
-AUTH_PROTOCOLS: dict[str, Any] = {
-    "none": usmNoAuthProtocol,
-    "MD5": usmHMACMD5AuthProtocol,
-    "SHA": usmHMACSHAAuthProtocol,
-    "SHA-224": usmHMAC128SHA224AuthProtocol,
-    "SHA-256": usmHMAC192SHA256AuthProtocol,
-    "SHA-384": usmHMAC256SHA384AuthProtocol,
-    "SHA-512": usmHMAC384SHA512AuthProtocol,
-}
-PRIV_PROTOCOLS: dict[str, Any] = {
-    "none": usmNoPrivProtocol,
-    "DES": usmDESPrivProtocol,
-    "3DES": usm3DESEDEPrivProtocol,
-    "AES-128": usmAesCfb128Protocol,
-    "AES-192": usmAesCfb192Protocol,
-    "AES-256": usmAesCfb256Protocol,
-}
-
-# Error indications that mean "the agent refused who we are", not "nobody answered".
-_AUTH_INDICATIONS: tuple[type[Exception], ...] = (
-    errind.UnknownUserName,
-    errind.WrongDigest,
-    errind.DecryptionError,
-    errind.AuthenticationError,
-    errind.AuthenticationFailure,
-    errind.UnsupportedSecurityLevel,
-    errind.UnknownSecurityName,
-    errind.UnknownCommunityName,
-)
-_OID_RE = re.compile(r"^\.?\d+(\.\d+)+$")
 _MAX_WALK_VARBINDS = 1_000_000  # guard against an agent that never ends a subtree
-_PRINTABLE_CONTROL = {"\t", "\n", "\r"}
+_ERROR_STATUS = ("noError", "tooBig", "noSuchName", "badValue", "readOnly", "genErr",
+                 "noAccess", "wrongType", "wrongLength", "wrongEncoding", "wrongValue",
+                 "noCreation", "inconsistentValue", "resourceUnavailable", "commitFailed",
+                 "undoFailed", "authorizationError", "notWritable", "inconsistentName")
+_TOO_BIG, _NO_SUCH_NAME, _NO_ACCESS, _AUTHORIZATION = 1, 2, 6, 16
+Oid = tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -111,7 +80,11 @@ class SnmpV3User:
 
 @dataclass(frozen=True)
 class SnmpTarget:
-    """Where and how to reach one device's SNMP agent."""
+    """Where and how to reach one device's SNMP agent.
+
+    `context` is the SNMPv3 contextName; `max_varbinds` caps the varbinds of one PDU (larger
+    GETs are split); `max_in_flight` caps the PDUs outstanding to this device at once.
+    """
 
     host: str
     port: int = 161
@@ -120,79 +93,52 @@ class SnmpTarget:
     v3: SnmpV3User | None = None
     timeout_s: float = 2.0
     retries: int = 1
+    context: str = ""
+    max_varbinds: int = 32
+    max_in_flight: int = 4
+    max_repetitions: int = 25
 
 
-def _norm_oid(oid: str) -> str:
-    """A dotted numeric OID without the leading dot; ConfigError for anything else."""
-    text = oid.strip()
-    if not _OID_RE.match(text):
-        raise ConfigError(
-            f"{oid!r} is not a numeric OID: write it dotted, like 1.3.6.1.2.1.1.5.0 "
-            "(MIB names are not resolved)"
-        )
-    return text.lstrip(".")
+@dataclass(frozen=True)
+class EngineInfo:
+    """An agent's SNMPv3 engine id (hex), boots and engine time, from RFC 3414 discovery."""
 
-
-def _oid_tuple(oid: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in oid.split("."))
-
-
-def _decode_octets(raw: bytes) -> str:
-    """UTF-8 text when it is printable text, else `0x` + hex (MAC addresses, binary blobs)."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "0x" + raw.hex()
-    if any(ch < " " and ch not in _PRINTABLE_CONTROL for ch in text):
-        return "0x" + raw.hex()
-    return text
-
-
-def convert_value(value: Any) -> SnmpValue:
-    """A pysnmp/pyasn1 value as a plain Python value; missing values stay `NoSuchValue`."""
-    if isinstance(value, rfc1905.NoSuchObject):
-        return NoSuchValue("noSuchObject")
-    if isinstance(value, rfc1905.NoSuchInstance):
-        return NoSuchValue("noSuchInstance")
-    if isinstance(value, rfc1905.EndOfMibView):
-        return NoSuchValue("endOfMibView")
-    if isinstance(value, univ.Null):
-        return NoSuchValue("null")
-    if isinstance(value, rfc1902.IpAddress):
-        return ".".join(str(b) for b in bytes(value.asOctets()))
-    if isinstance(value, rfc1902.Bits | rfc1902.Opaque):
-        return "0x" + bytes(value.asOctets()).hex()
-    if isinstance(value, univ.ObjectIdentifier):
-        return ".".join(str(part) for part in value.asTuple())
-    if isinstance(value, univ.OctetString):
-        return _decode_octets(bytes(value.asOctets()))
-    if isinstance(value, univ.Integer):
-        return int(value)
-    return NoSuchValue(f"unsupported type {type(value).__name__}")
+    engine_id: str
+    boots: int
+    time: int
 
 
 class SnmpTransport:
-    """One SNMP engine + transport per device, reused for all requests; lookupMib off."""
+    """One SNMP session per device, reused for all requests; MIB lookups never happen here."""
 
     def __init__(self, target: SnmpTarget, *, device: str) -> None:
         self._target = target
         self._device = device
         self._log = logging.LoggerAdapter(logging.getLogger(__name__), {"device": device})
-        self._auth = self._build_auth(target)  # validates protocols and keys now, not later
-        self._engine = SnmpEngine()
-        self._udp: UdpTransportTarget | None = None
+        if target.max_varbinds < 1 or target.max_in_flight < 1 or target.max_repetitions < 1:
+            raise ConfigError(f"device {device}: max_varbinds, max_in_flight and "
+                              "max_repetitions must be at least 1")
+        self._session: Session = self._build_session(target)  # validates settings now
+        self._slots = asyncio.Semaphore(target.max_in_flight)
         self._closed = False
 
+    @property
+    def target(self) -> SnmpTarget:
+        """The settings this transport was built from (secrets stay hidden in its repr)."""
+        return self._target
+
     # ---- configuration -------------------------------------------------------------
-    def _build_auth(self, target: SnmpTarget) -> CommunityData | UsmUserData:
+    def _build_session(self, target: SnmpTarget) -> Session:
+        common: dict[str, Any] = {"timeout_s": target.timeout_s, "retries": target.retries}
         if target.version in ("1", "2c"):
             if target.community is None:
                 raise ConfigError(
                     f"device {self._device}: SNMP v{target.version} needs a community "
                     "(set snmp.community, e.g. \"${env:SNMP_COMMUNITY}\")"
                 )
-            model = 0 if target.version == "1" else 1
-            return CommunityData(target.community.reveal(), mpModel=model)
+            return CommunitySession(target.host, target.port,
+                                    version=0 if target.version == "1" else 1,
+                                    community=target.community.reveal(), **common)
         if target.version != "3":
             raise ConfigError(
                 f"device {self._device}: SNMP version {target.version!r} is not supported: "
@@ -212,158 +158,235 @@ class SnmpTransport:
                 f"device {self._device}: SNMPv3 privacy needs authentication too: "
                 "set an auth protocol and key, or set priv protocol to none"
             )
-        return UsmUserData(user.user, authKey=auth_key, privKey=priv_key,
-                           authProtocol=auth_proto, privProtocol=priv_proto)
+        creds = UsmCredentials(user.user, auth_proto, auth_key, priv_proto, priv_key)
+        return UsmSession(target.host, target.port, credentials=creds,
+                          context=target.context, **common)
 
     def _where(self) -> str:
         t = self._target
         return f"device {self._device} ({t.host}:{t.port}, SNMP v{t.version})"
 
-    async def _transport(self) -> UdpTransportTarget:
-        if self._closed:
-            raise DeviceUnreachable(f"{self._where()}: SNMP transport already closed")
-        if self._udp is None:
-            t = self._target
-            try:
-                self._udp = await UdpTransportTarget.create(
-                    (t.host, t.port), timeout=t.timeout_s, retries=t.retries
-                )
-            except PySnmpError as exc:
-                raise DeviceUnreachable(
-                    f"{self._where()}: cannot resolve address {t.host!r} ({exc}): "
-                    "check the host name in lab.yaml"
-                ) from None
-        return self._udp
-
     # ---- error mapping -------------------------------------------------------------
-    def _raise_indication(self, indication: Any) -> NoReturn:
-        if isinstance(indication, errind.RequestTimedOut):
-            t = self._target
+    def _raise_session(self, exc: SessionError) -> NoReturn:
+        t = self._target
+        if isinstance(exc, NoAnswer):
             hint = "check address, port, firewall and the community string"
             if t.version == "3":
                 hint = ("check address, port, firewall and the v3 credentials "
-                        "(a wrong privacy key also shows as a timeout)")
+                        "(a wrong privacy key or an unknown context also shows as a timeout)")
             raise DeviceUnreachable(
                 f"{self._where()}: no SNMP response within {t.timeout_s:g}s "
                 f"x {t.retries + 1} tries: {hint}"
-            )
-        if isinstance(indication, _AUTH_INDICATIONS):
+            ) from None
+        if isinstance(exc, Refused):
+            raise DeviceUnreachable(
+                f"{self._where()}: nothing listens on UDP port {t.port} ({exc}): "
+                "check the port in lab.yaml and that the SNMP agent runs"
+            ) from None
+        if isinstance(exc, BadAddress):
+            raise DeviceUnreachable(
+                f"{self._where()}: cannot resolve address {t.host!r} ({exc}): "
+                "check the host name in lab.yaml"
+            ) from None
+        if isinstance(exc, Denied):
             raise AuthFailed(
-                f"{self._where()}: agent refused the credentials ({indication}): "
-                "check the v3 user name, auth protocol/key and priv protocol/key "
+                f"{self._where()}: agent refused the credentials ({exc}): "
+                "check the v3 user name, auth protocol/key, priv protocol/key and context "
                 "against the device's USM configuration"
-            )
-        raise CommandFailed(f"{self._where()}: SNMP request failed: {indication}")
+            ) from None
+        raise CommandFailed(f"{self._where()}: SNMP request failed: {exc}") from None
 
-    def _raise_status(self, status: Any, index: Any, oids: Sequence[str]) -> NoReturn:
-        idx = int(index)
-        oid = oids[idx - 1] if 0 < idx <= len(oids) else "(whole request)"
-        name = status.prettyPrint() if hasattr(status, "prettyPrint") else str(status)
+    def _raise_status(self, reply: Reply, oids: Sequence[Oid], what: str) -> NoReturn:
+        status, idx = reply.error_status, reply.error_index
+        name = _ERROR_STATUS[status] if 0 <= status < len(_ERROR_STATUS) else f"error {status}"
+        oid = oid_text(oids[idx - 1]) if 0 < idx <= len(oids) else "(whole request)"
+        if what == "set" and status in (_NO_ACCESS, _AUTHORIZATION):
+            raise AuthFailed(
+                f"{self._where()}: agent answered {name} to SET {oid}: these credentials "
+                "may read but not write it: use a write community (rwcommunity) or a v3 "
+                "user with write access"
+            )
         raise CommandFailed(
-            f"{self._where()}: agent answered {name} for OID {oid}: "
-            "check that the OID is right for this model and readable by this user"
+            f"{self._where()}: agent answered {name} to {what.upper()} {oid}: "
+            "check that the OID is right for this model and accessible to these credentials"
         )
 
     # ---- requests ------------------------------------------------------------------
-    async def _request(self, kind: str, oids: Sequence[str], max_rep: int = 0) -> list[Any]:
-        udp = await self._transport()
-        var_binds = [ObjectType(ObjectIdentity(o)) for o in oids]
-        try:
-            if kind == "get":
-                result = await get_cmd(self._engine, self._auth, udp, ContextData(),
-                                       *var_binds, lookupMib=False)
-            elif kind == "next":
-                result = await next_cmd(self._engine, self._auth, udp, ContextData(),
-                                        *var_binds, lookupMib=False)
-            else:
-                result = await bulk_cmd(self._engine, self._auth, udp, ContextData(),
-                                        0, max_rep, *var_binds, lookupMib=False)
-        except PySnmpError as exc:
-            raise CommandFailed(f"{self._where()}: SNMP request failed: {exc}") from None
-        indication, status, index, answer = result
-        if indication:
-            self._raise_indication(indication)
-        if status and int(status) != 0:
-            if self._target.version == "1" and int(status) == 2:  # noSuchName
-                raise _NoSuchName(int(index))
-            self._raise_status(status, index, oids)
-        return list(answer)
+    async def _call(self, pdu: int, varbinds: Sequence[tuple[Oid, SetValue | None]], *,
+                    non_repeaters: int = 0, max_repetitions: int = 0) -> Reply:
+        if self._closed:
+            raise DeviceUnreachable(f"{self._where()}: SNMP transport already closed")
+        async with self._slots:
+            try:
+                return await self._session.request(pdu, varbinds, non_repeaters=non_repeaters,
+                                                   max_repetitions=max_repetitions)
+            except SessionError as exc:
+                self._raise_session(exc)
+
+    async def _get_chunk(self, oids: list[Oid], out: dict[Oid, SnmpValue]) -> None:
+        """GET one PDU's worth; v1 noSuchName drops that OID and asks again; tooBig splits."""
+        pending = list(oids)
+        for _ in range(len(oids) + 1):
+            if not pending:
+                return
+            reply = await self._call(ber.GET, [(o, None) for o in pending])
+            status = reply.error_status
+            if status == _NO_SUCH_NAME and 0 < reply.error_index <= len(pending):
+                out[pending.pop(reply.error_index - 1)] = NoSuchValue("noSuchName")
+                continue
+            if status == _TOO_BIG and len(pending) > 1:
+                half = len(pending) // 2
+                await asyncio.gather(self._get_chunk(pending[:half], out),
+                                     self._get_chunk(pending[half:], out))
+                return
+            if status:
+                self._raise_status(reply, pending, "get")
+            for oid, (_name, value) in zip(pending, reply.varbinds, strict=False):
+                out[oid] = value
+            for oid in pending[len(reply.varbinds):]:
+                out[oid] = NoSuchValue("missing from response")
+            return
 
     async def get(self, oids: Sequence[str]) -> dict[str, SnmpValue]:
-        """GET many OIDs in one PDU; keys are the requested dotted OIDs (no leading dot)."""
-        wanted = [_norm_oid(o) for o in oids]
-        out: dict[str, SnmpValue] = {}
-        pending = list(dict.fromkeys(wanted))
-        # v1 agents answer a missing OID with noSuchName for the whole PDU: drop it and
-        # ask again, at most once per OID.
-        for _ in range(len(pending) + 1):
-            if not pending:
-                break
-            try:
-                answer = await self._request("get", pending)
-            except _NoSuchName as missing:
-                if not 0 < missing.index <= len(pending):
-                    self._raise_status("noSuchName", missing.index, pending)
-                out[pending.pop(missing.index - 1)] = NoSuchValue("noSuchName")
-                continue
-            for oid, (_name, value) in zip(pending, answer, strict=False):
-                out[oid] = convert_value(value)
-            for oid in pending[len(answer):]:
-                out[oid] = NoSuchValue("missing from response")
-            pending = []
-        return {oid: out[oid] for oid in wanted}
+        """GET many OIDs, `max_varbinds` per PDU, PDUs concurrently; keys are the requested
+        dotted OIDs (no leading dot), in request order. Missing values are `NoSuchValue`."""
+        wanted = [norm_oid(o) for o in oids]
+        unique = list(dict.fromkeys(oid_tuple(o) for o in wanted))
+        size = self._target.max_varbinds
+        out: dict[Oid, SnmpValue] = {}
+        chunks = [unique[i:i + size] for i in range(0, len(unique), size)]
+        if len(chunks) == 1:
+            await self._get_chunk(chunks[0], out)
+        else:
+            await asyncio.gather(*(self._get_chunk(c, out) for c in chunks))
+        return {text: out[oid_tuple(text)] for text in wanted}
 
-    async def walk(self, oid: str, *, max_repetitions: int = 25) -> dict[str, SnmpValue]:
+    async def get_next(self, oids: Sequence[str]) -> dict[str, tuple[str, SnmpValue]]:
+        """GETNEXT: for each requested OID, the next OID in the agent's MIB and its value
+        (`NoSuchValue('endOfMibView')` past the end)."""
+        wanted = [oid_tuple(norm_oid(o)) for o in oids]
+        reply = await self._call(ber.NEXT, [(o, None) for o in wanted])
+        if reply.error_status == _NO_SUCH_NAME and self._target.version == "1":
+            return {oid_text(o): (oid_text(o), NoSuchValue("endOfMibView")) for o in wanted}
+        if reply.error_status:
+            self._raise_status(reply, wanted, "getnext")
+        return {oid_text(o): (oid_text(name), value)
+                for o, (name, value) in zip(wanted, reply.varbinds, strict=False)}
+
+    async def bulk(self, oids: Sequence[str], non_repeaters: int = 0,
+                   max_repetitions: int | None = None) -> list[tuple[str, SnmpValue]]:
+        """One GETBULK PDU (v2c/v3): the agent's varbinds in order, as (OID, value)."""
+        if self._target.version == "1":
+            raise ConfigError(f"{self._where()}: GETBULK needs SNMP v2c or v3")
+        wanted = [oid_tuple(norm_oid(o)) for o in oids]
+        reps = self._target.max_repetitions if max_repetitions is None else max_repetitions
+        reply = await self._call(ber.BULK, [(o, None) for o in wanted],
+                                 non_repeaters=max(0, non_repeaters),
+                                 max_repetitions=max(0, reps))
+        if reply.error_status:
+            self._raise_status(reply, wanted, "getbulk")
+        return [(oid_text(name), value) for name, value in reply.varbinds]
+
+    async def walk(self, oid: str, *, max_repetitions: int | None = None
+                   ) -> dict[str, SnmpValue]:
         """All OIDs under `oid` in order: GETBULK (GETNEXT for v1), stopping at the subtree end."""
-        root_text = _norm_oid(oid)
-        root = _oid_tuple(root_text)
-        out: dict[str, SnmpValue] = {}
-        cursor_text, cursor = root_text, root
-        while len(out) < _MAX_WALK_VARBINDS:
-            try:
-                if self._target.version == "1":
-                    answer = await self._request("next", [cursor_text])
-                else:
-                    answer = await self._request("bulk", [cursor_text], max(1, max_repetitions))
-            except _NoSuchName:
-                return out  # v1 end of MIB view
-            if not answer:
-                return out
-            for name, value in answer:
-                current = tuple(name.asTuple())
-                if isinstance(value, rfc1905.EndOfMibView) or current[: len(root)] != root:
-                    return out
-                if current <= cursor:
-                    raise CommandFailed(
-                        f"{self._where()}: agent returned OIDs out of order while walking "
-                        f"{root_text} ({'.'.join(map(str, current))} after "
-                        f"{'.'.join(map(str, cursor))}): the agent's MIB is broken"
-                    )
-                cursor = current
-                cursor_text = ".".join(str(p) for p in current)
-                out[cursor_text] = convert_value(value)
-        raise CommandFailed(
-            f"{self._where()}: walk of {root_text} returned more than "
-            f"{_MAX_WALK_VARBINDS} values: narrow the subtree"
-        )
+        table = await self.walk_columns([oid], max_repetitions=max_repetitions)
+        root = norm_oid(oid)
+        return {f"{root}.{suffix}": value for suffix, value in table[root].items()}
+
+    async def walk_columns(self, columns: Sequence[str], *, max_repetitions: int | None = None
+                           ) -> dict[str, dict[str, SnmpValue]]:
+        """Walk several subtrees (table columns) together, several per GETBULK PDU.
+
+        Returns {column OID: {index suffix: value}}; with table columns, the suffixes are the
+        row indexes. `max_repetitions` is per PDU and shared among the columns still walking.
+        """
+        roots = [oid_tuple(norm_oid(c)) for c in dict.fromkeys(columns)]
+        out: dict[Oid, dict[str, SnmpValue]] = {r: {} for r in roots}
+        cursors: dict[Oid, Oid] = {r: r for r in roots}
+        reps = self._target.max_repetitions if max_repetitions is None else max_repetitions
+        count = 0
+        while cursors and count < _MAX_WALK_VARBINDS:
+            active = list(cursors)[: self._target.max_varbinds]
+            step = [cursors[r] for r in active]
+            if self._target.version == "1":
+                reply = await self._call(ber.NEXT, [(c, None) for c in step])
+                if reply.error_status == _NO_SUCH_NAME:  # v1 end of MIB view at that column
+                    idx = reply.error_index
+                    cursors.pop(active[idx - 1] if 0 < idx <= len(active) else active[0])
+                    continue
+            else:
+                reply = await self._call(ber.BULK, [(c, None) for c in step],
+                                         max_repetitions=max(1, reps // len(active)))
+            if reply.error_status:
+                self._raise_status(reply, step, "walk")
+            if not reply.varbinds:  # an agent with nothing more to say
+                cursors.clear()
+                break
+            count += self._absorb(active, reply.varbinds, cursors, out)
+        if cursors:
+            raise CommandFailed(f"{self._where()}: walk returned more than "
+                                f"{_MAX_WALK_VARBINDS} values: narrow the subtree")
+        return {oid_text(r): rows for r, rows in out.items()}
+
+    def _absorb(self, active: list[Oid], varbinds: list[tuple[Oid, SnmpValue]],
+                cursors: dict[Oid, Oid], out: dict[Oid, dict[str, SnmpValue]]) -> int:
+        """File a GETBULK/GETNEXT answer (row-major over `active`) under its columns."""
+        width = len(active)
+        done: set[Oid] = set()
+        for i, (name, value) in enumerate(varbinds):
+            root = active[i % width]
+            if root in done:
+                continue
+            cursor = cursors[root]
+            if (isinstance(value, NoSuchValue) and value.reason == "endOfMibView") \
+                    or name[: len(root)] != root:
+                done.add(root)
+                continue
+            if name <= cursor:
+                raise CommandFailed(
+                    f"{self._where()}: agent returned OIDs out of order while walking "
+                    f"{oid_text(root)} ({oid_text(name)} after {oid_text(cursor)}): "
+                    "the agent's MIB is broken"
+                )
+            cursors[root] = name
+            out[root][oid_text(name[len(root):])] = value
+        for root in done:
+            cursors.pop(root, None)
+        return len(varbinds)
+
+    async def set(self, values: Mapping[str, SetValue] | Sequence[tuple[str, SetValue]]
+                  ) -> dict[str, SnmpValue]:
+        """SET typed values in one PDU (atomic on the agent); returns what the agent echoed."""
+        items = list(values.items()) if isinstance(values, Mapping) else list(values)
+        if not items:
+            return {}
+        binds = [(oid_tuple(norm_oid(o)), v) for o, v in items]
+        reply = await self._call(ber.SET, binds)
+        if reply.error_status:
+            self._raise_status(reply, [o for o, _ in binds], "set")
+        return {oid_text(name): value for name, value in reply.varbinds}
+
+    async def discover_engine(self) -> EngineInfo:
+        """Ask the agent for its SNMPv3 engine id, boots and time (works without credentials)."""
+        if self._closed:
+            raise DeviceUnreachable(f"{self._where()}: SNMP transport already closed")
+        t = self._target
+        try:
+            probe = await probe_engine(t.host, t.port, timeout_s=t.timeout_s, retries=t.retries)
+        except ber.BerError as exc:
+            raise CommandFailed(f"{self._where()}: engine discovery got a reply that is not "
+                                f"SNMPv3 ({exc}): the agent may be v1/v2c only") from None
+        except SessionError as exc:
+            self._raise_session(exc)
+        return EngineInfo(probe.engine_id.hex(), probe.boots, probe.time)
 
     async def close(self) -> None:
-        """Release the engine's socket; further requests raise DeviceUnreachable."""
+        """Release the session's socket; further requests raise DeviceUnreachable."""
         if self._closed:
             return
         self._closed = True
-        try:
-            self._engine.close_dispatcher()
-        except PySnmpError as exc:  # closing twice or never opened: nothing to release
-            self._log.debug("closing SNMP dispatcher: %s", exc)
-
-
-class _NoSuchName(Exception):
-    """Internal: a v1 agent answered noSuchName for the varbind at `index` (1-based)."""
-
-    def __init__(self, index: int) -> None:
-        super().__init__(index)
-        self.index = index
+        self._session.close()
 
 
 def _lookup(table: dict[str, Any], name: str, kind: str, device: str) -> Any:

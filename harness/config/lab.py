@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    WrapValidator,
+    field_validator,
+    model_validator,
+)
 
 from harness.config.types import (
     Duration,
@@ -14,11 +24,14 @@ from harness.config.types import (
     Port,
     SecretStr,
     StrictModel,
+    unknown_key_message,
 )
 from harness.errors import ConfigError
 
 AuthProtocol = Literal["none", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
-PrivProtocol = Literal["none", "DES", "3DES", "AES-128", "AES-192", "AES-256"]
+# AES-192/AES-256 localise keys as net-snmp does (Blumenthal); the -C forms as Cisco (Reeder).
+PrivProtocol = Literal["none", "DES", "3DES", "AES-128", "AES-192", "AES-256", "AES-192-C",
+                       "AES-256-C"]
 SnmpVersion = Annotated[Literal["1", "2c", "3"], BeforeValidator(lambda v: str(v).lower())]
 Role = Literal["gnodeb", "core", "ue-host", "dn-host"]
 Direction = Literal["dl", "ul"]
@@ -51,6 +64,20 @@ class SnmpSettings(StrictModel):
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
 
 
+class JumpHost(StrictModel):
+    """An SSH jump host (like OpenSSH's ProxyJump); fields left out come from the device's
+    own SSH settings."""
+
+    host: NonEmptyStr
+    port: Port | None = None
+    user: NonEmptyStr | None = None
+    password: SecretStr | None = None
+    key_file: NonEmptyStr | None = None
+    agent: bool | None = None
+    host_key: Literal["verify", "accept-new", "ignore"] | None = None
+    known_hosts: NonEmptyStr | None = None
+
+
 class SshSettings(StrictModel):
     """How to reach a device over SSH; any field left out comes from `defaults.ssh`."""
 
@@ -58,9 +85,13 @@ class SshSettings(StrictModel):
     user: NonEmptyStr | None = None
     password: SecretStr | None = None
     key_file: NonEmptyStr | None = None
+    agent: bool | None = None  # offer the ssh-agent's keys ($SSH_AUTH_SOCK)
     host_key: Literal["verify", "accept-new", "ignore"] | None = None
     known_hosts: NonEmptyStr | None = None
     timeout: Duration | None = None
+    command_timeout: Duration | None = None
+    keepalive: Duration | None = None
+    jump: JumpHost | None = None
 
 
 class Layers(StrictModel):
@@ -89,6 +120,25 @@ class CellSpec(StrictModel):
     modulation: Modulation = Modulation()
     plmns: list[Annotated[str, Field(pattern=r"^\d{3}-\d{2,3}$")]] = ["452-02"]
     pci: Annotated[int, Field(ge=0, le=1007)] = 1
+    quality: Annotated[float, Field(ge=0, le=1)] = 1.0  # channel-quality factor × capacity
+    bler: Annotated[float, Field(ge=0, lt=1)] = 0.0  # HARQ block error rate
+    loss: Annotated[float, Field(ge=0, le=1)] = 0.0  # random packet loss
+    core_delay: Annotated[Duration, Field(le=10)] = 0.001  # one-way core/transport delay
+    jitter: Annotated[Duration, Field(le=10)] = 0.0  # ± uniform jitter on the core delay
+    plmn_shares: dict[Annotated[str, Field(pattern=r"^\d{3}-\d{2,3}$")],
+                      Annotated[float, Field(gt=0, le=1)]] = {}  # MOCN capacity shares
+
+    @model_validator(mode="after")
+    def _valid_shares(self) -> CellSpec:
+        for plmn in self.plmn_shares:
+            if plmn not in self.plmns:
+                raise FieldError(f"PLMN {plmn} is not in the cell's plmns "
+                                 f"({', '.join(self.plmns)})", at=("plmn_shares", plmn))
+        total = sum(self.plmn_shares.values())
+        if total > 1 + 1e-9:
+            raise FieldError(f"PLMN shares add up to {total:g}: they must not exceed 1",
+                             at=("plmn_shares",))
+        return self
 
     @model_validator(mode="after")
     def _valid_carrier(self) -> CellSpec:
@@ -112,6 +162,7 @@ class SimulatedDevice(StrictModel):
     serial: NonEmptyStr | None = None
     firmware: NonEmptyStr = "1.0.0"
     model: NonEmptyStr = "SimGNB-1"
+    core: Identifier | None = None  # the simulated core it attaches to (default: the only one)
 
     @model_validator(mode="after")
     def _unique_cells(self) -> SimulatedDevice:
@@ -125,6 +176,62 @@ class SimulatedDevice(StrictModel):
         return self
 
 
+_SNSSAI = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(-[0-9A-Fa-f]{6})?$")
+
+
+def _snssai(value: str) -> str:
+    if not _SNSSAI.match(value):
+        raise ValueError("expected an S-NSSAI like '1' or '1-000001' (SST 0-255, then "
+                         f"optionally '-' and a 6-hex-digit SD), got {value!r}")
+    return value
+
+
+Snssai = Annotated[str, AfterValidator(_snssai)]
+"""An S-NSSAI as `SST` or `SST-SD` (SD in hex), e.g. "1-000001" (TS 23.003 §28.4.2)."""
+
+
+class SimulatedCore(StrictModel):
+    """Present on a core device: the harness starts a virtual 5G core (AMF/SMF/UPF) for it.
+
+    `subscribers` UEs register when the lab starts, spread round-robin over the PLMNs and then
+    the slices, each with one PDU session on its slice.
+    """
+
+    plmns: list[Annotated[str, Field(pattern=r"^\d{3}-\d{2,3}$")]] = ["452-02"]
+    slices: list[Snssai] = ["1-000001"]
+    subscribers: Annotated[int, Field(ge=0, le=100_000)] = 10
+    dnn: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$")] = "internet"
+    serial: NonEmptyStr | None = None
+    firmware: NonEmptyStr = "1.0.0"
+    model: NonEmptyStr = "SimCore-1"
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> SimulatedCore:
+        for name in ("plmns", "slices"):
+            values: list[str] = getattr(self, name)
+            if not values:
+                raise FieldError(f"a simulated core needs at least one entry in {name}",
+                                 at=(name,))
+            for i, value in enumerate(values):
+                if value in values[:i]:
+                    raise FieldError(f"{value!r} appears twice", at=(name, i))
+        return self
+
+
+def _simulated_for_role(value: Any, handler: Any, info: ValidationInfo) -> Any:
+    """`simulated:` is a gNodeB (cells) or a core (PLMNs, slices, subscribers) by the role."""
+    role = info.data.get("role")
+    models: dict[str, type[StrictModel]] = {"gnodeb": SimulatedDevice, "core": SimulatedCore}
+    model = models.get(str(role))
+    if model is None or not isinstance(value, dict):
+        return handler(value)
+    allowed = [f.alias or name for name, f in model.model_fields.items()]
+    for key in value:
+        if key not in allowed:
+            raise FieldError(unknown_key_message(key, allowed), at=(key,))
+    return model.model_validate(value, context=info.context)
+
+
 class Device(StrictModel):
     """One thing on the bench: a gNodeB, a core, or a traffic host."""
 
@@ -133,20 +240,33 @@ class Device(StrictModel):
     host: NonEmptyStr = "127.0.0.1"
     snmp: SnmpSettings | None = None
     ssh: SshSettings | None = None
-    connection: Literal["local"] = "local"
+    connection: Literal["local", "ssh"] = "local"  # traffic hosts: run tools here or over SSH
+    driver: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None = None
     traffic_port: Port | None = None
-    simulated: SimulatedDevice | None = None
+    irtt_port: Port | None = None  # dn-host: where its irtt server listens (free port if left out)
+    plmn: Annotated[str, Field(pattern=r"^\d{3}-\d{2,3}$")] | None = None  # ue-host's PLMN
+    simulated: Annotated[SimulatedDevice | SimulatedCore | None,
+                         WrapValidator(_simulated_for_role)] = None
 
     @model_validator(mode="after")
     def _role_needs(self) -> Device:
         if self.role in ("gnodeb", "core") and self.profile is None:
             raise FieldError(f"a {self.role} needs a vendor profile (e.g. profile: sim-gnb)",
                              at=("profile",))
-        if self.simulated is not None and self.role != "gnodeb":
-            raise FieldError("only gnodeb devices can be simulated so far", at=("simulated",))
+        if self.simulated is not None and self.role not in ("gnodeb", "core"):
+            raise FieldError("only gnodeb and core devices can be simulated",
+                             at=("simulated",))
         if self.simulated is not None and self.host not in ("127.0.0.1", "localhost", "::1"):
             raise FieldError("a simulated device listens on loopback: use host 127.0.0.1",
                              at=("host",))
+        if self.connection == "ssh" and self.role not in ("ue-host", "dn-host"):
+            raise FieldError("connection: ssh is for traffic hosts; a gnodeb or core is "
+                             "reached by its ssh: settings", at=("connection",))
+        if self.plmn is not None and self.role != "ue-host":
+            raise FieldError("only a ue-host has a PLMN (the operator its UE belongs to)",
+                             at=("plmn",))
+        if self.irtt_port is not None and self.role != "dn-host":
+            raise FieldError("only a dn-host has an irtt_port", at=("irtt_port",))
         return self
 
 
@@ -172,6 +292,23 @@ class Results(StrictModel):
     influxdb: InfluxSettings | None = None
 
 
+class TrapUser(StrictModel):
+    """An SNMPv3 user allowed to send traps/informs; traps need the sender's engine id."""
+
+    user: NonEmptyStr
+    auth: SnmpAuth | None = None
+    priv: SnmpPriv | None = None
+    engine_id: Annotated[str, Field(pattern=r"^(0x)?[0-9A-Fa-f]{10,64}$")] | None = None
+
+
+class TrapSettings(StrictModel):
+    """Where the harness listens for traps and informs, and which senders it accepts."""
+
+    listen: Annotated[str, Field(pattern=r"^[^\s:]+:\d{1,5}$")] = "0.0.0.0:162"
+    communities: list[SecretStr] = []  # v1/v2c; empty accepts any community
+    users: list[TrapUser] = []  # v3
+
+
 class Lab(StrictModel):
     """The bench, as lab.yaml describes it."""
 
@@ -180,11 +317,32 @@ class Lab(StrictModel):
     defaults: Defaults = Defaults()
     devices: dict[Identifier, Device]
     results: Results = Results()
+    mibs: NonEmptyStr | None = None  # folder of vendor MIB files, relative to lab.yaml
+    profiles: NonEmptyStr | None = None  # folder of the lab's own vendor profiles, likewise
+    traps: TrapSettings | None = None
+
+    @field_validator("mibs", "profiles", mode="after")
+    @classmethod
+    def _mibs_folder(cls, value: str | None, info: ValidationInfo) -> str | None:
+        base = (info.context or {}).get("base_dir") if value is not None else None
+        return str(Path(str(base)) / value) if base is not None and value is not None else value
 
     @model_validator(mode="after")
     def _has_devices(self) -> Lab:
         if not self.devices:
             raise FieldError("the lab has no devices", at=("devices",))
+        cores = [n for n, d in self.devices.items() if isinstance(d.simulated, SimulatedCore)]
+        for name, dev in self.devices.items():
+            if not isinstance(dev.simulated, SimulatedDevice):
+                continue
+            core = dev.simulated.core
+            at = ("devices", name, "simulated", "core")
+            if core is not None and core not in cores:
+                raise FieldError(f"no simulated core named '{core}' in the lab (simulated "
+                                 f"cores: {', '.join(cores) or 'none'})", at=at)
+            if core is None and len(cores) > 1:
+                raise FieldError(f"the lab has several simulated cores ({', '.join(cores)}): "
+                                 "name the one this gNodeB attaches to", at=at[:-1])
         return self
 
     def by_role(self, role: str) -> dict[str, Device]:
@@ -195,6 +353,15 @@ class Lab(StrictModel):
     def simulated(self) -> bool:
         """True when any device is simulated."""
         return any(dev.simulated is not None for dev in self.devices.values())
+
+    def core_of(self, gnb: str) -> str | None:
+        """The simulated core a simulated gNodeB attaches to: the one it names, else the
+        lab's only simulated core, else None."""
+        sim = self.devices[gnb].simulated
+        if not isinstance(sim, SimulatedDevice):
+            return None
+        cores = [n for n, d in self.devices.items() if isinstance(d.simulated, SimulatedCore)]
+        return sim.core or (cores[0] if len(cores) == 1 else None)
 
 
 def merged(default: StrictModel, override: StrictModel | None) -> dict[str, Any]:

@@ -50,6 +50,22 @@ class DeviceAction(StrictModel):
         return self
 
 
+class PresetRef(StrictModel):
+    """A named set of criteria with cited sources (see harness/presets.py)."""
+
+    preset: NonEmptyStr
+    params: dict[NonEmptyStr, float] = {}
+
+    @field_validator("preset")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from harness.presets import PRESETS
+
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
+        return name
+
+
 class TrialSpec(StrictModel):
     """A trial template; `{name}` placeholders are filled from the matrix."""
 
@@ -67,14 +83,16 @@ class TrialSpec(StrictModel):
     timeout: Duration | None = None
     cell: Annotated[int, Field(ge=1)] = 1
     monitor: dict[Identifier, list[NonEmptyStr]] = {}
-    criteria: list[NonEmptyStr] = []
+    criteria: list[NonEmptyStr | PresetRef] = []
 
     @field_validator("criteria")
     @classmethod
-    def _parse_criteria(cls, exprs: list[str]) -> list[str]:
+    def _parse_criteria(cls, exprs: list[str | PresetRef]) -> list[str | PresetRef]:
         from harness.criteria import CriterionSyntaxError, parse_criterion
 
         for i, expr in enumerate(exprs):
+            if isinstance(expr, PresetRef):
+                continue
             try:
                 parse_criterion(expr)
             except CriterionSyntaxError as exc:

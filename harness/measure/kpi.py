@@ -1,4 +1,11 @@
-"""KPI polling while traffic runs: raw device readings → samples, counters → deltas."""
+"""KPI polling while traffic runs: raw device readings → samples, counters → deltas and rates.
+
+Counter32 increases are taken modulo 2^32 (a wrap is an increase, not a drop). A Counter64
+never wraps in practice, so one that goes down was reset. A device whose sysUpTime goes down
+restarted: the sample pair that spans the restart is discarded (the counters started over, so
+their difference means nothing), a `device_restart` sample is emitted and polling goes on from
+the new values.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ from harness.errors import HarnessError
 from harness.store.sample import Sample
 
 _WRAP = {"counter32": 2**32, "counter64": 2**64}
+_UPTIME_WRAP = 2**32  # sysUpTime is TimeTicks: it wraps after ~497 days
 
 
 @dataclass
@@ -27,10 +35,43 @@ class KpiSeries:
     raw: list[tuple[int, int | float]] = field(default_factory=list)  # (time_ns, raw)
     # (time_ns, scaled): gauges as read; counters as the increase since the first reading
     values: list[tuple[int, float]] = field(default_factory=list)
+    # counters: (time_ns, scaled increase per second) between consecutive valid readings
+    rates: list[tuple[int, float]] = field(default_factory=list)
 
     def total(self) -> float | None:
         """Counters: the scaled increase over the whole trial (wraps handled)."""
         return self.values[-1][1] if self.kind in _WRAP and self.values else None
+
+
+@dataclass(frozen=True)
+class CounterStep:
+    """What one counter reading adds: its increase (None = discard the pair) and why."""
+
+    delta: int | None
+    reason: str = ""  # "", "restart" or "reset"
+
+
+def counter_step(kind: str, previous: int, current: int, restarted: bool) -> CounterStep:
+    """The increase of a counter between two readings (pure; see the module docstring)."""
+    if restarted:
+        return CounterStep(None, "restart")
+    if current >= previous:
+        return CounterStep(current - previous)
+    if kind == "counter32":
+        return CounterStep((current - previous) % _WRAP[kind])
+    return CounterStep(None, "reset")
+
+
+def uptime_went_back(previous: int | None, current: int | None, elapsed_s: float) -> bool:
+    """True when sysUpTime says the device restarted between two polls `elapsed_s` apart.
+
+    A TimeTicks wrap (a value near 2^32 followed by a small one, consistent with the time
+    that passed) is not a restart.
+    """
+    if previous is None or current is None or current >= previous:
+        return False
+    wrapped = (current - previous) % _UPTIME_WRAP
+    return abs(wrapped / 100 - elapsed_s) > max(5.0, elapsed_s)
 
 
 class KpiPoller:
@@ -48,6 +89,8 @@ class KpiPoller:
         self.emit = emit
         self.series: dict[tuple[str, int], KpiSeries] = {}
         self.error: HarnessError | None = None
+        self.restarts: list[int] = []  # time_ns of each detected device restart
+        self._uptime: tuple[int, int] | None = None  # (time_ns, ticks) of the last poll
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
@@ -56,7 +99,7 @@ class KpiPoller:
         next_at = loop.time()
         while True:
             try:
-                self._record(await self.device.read_kpis(self.names, self.cells))
+                self.record(await self.device.read_kpis(self.names, self.cells))
             except HarnessError as exc:
                 self.error = exc
                 return
@@ -70,8 +113,25 @@ class KpiPoller:
         """Ask for one last reading, then end."""
         self._stop.set()
 
-    def _record(self, readings: list[KpiReading]) -> None:
-        now = time.time_ns()
+    def _restarted(self, readings: list[KpiReading], now: int) -> bool:
+        ticks = next((r.uptime_ticks for r in readings if r.uptime_ticks is not None), None)
+        if ticks is None:
+            return False
+        before = self._uptime
+        self._uptime = (now, ticks)
+        if before is None:
+            return False
+        if not uptime_went_back(before[1], ticks, (now - before[0]) / 1e9):
+            return False
+        self.restarts.append(now)
+        self.emit([Sample(now, "device_restart", {**self.tags, "device": self.device_name},
+                          {"uptime_before_s": before[1] / 100, "uptime_after_s": ticks / 100})])
+        return True
+
+    def record(self, readings: list[KpiReading], now: int | None = None) -> None:
+        """Turn one poll's readings into series points and samples (public for replaying)."""
+        now = time.time_ns() if now is None else now
+        restarted = self._restarted(readings, now)
         samples: list[Sample] = []
         for r in readings:
             series = self.series.setdefault(
@@ -80,11 +140,20 @@ class KpiPoller:
             fields: dict[str, float | int] = {"raw": r.raw}
             if r.kind in _WRAP:
                 # Counters: `value` is the scaled increase since the trial's first reading.
-                cumulative = 0.0
+                cumulative = series.values[-1][1] if series.values else 0.0
                 if series.raw:
-                    delta = (int(r.raw) - int(series.raw[-1][1])) % _WRAP[r.kind]
-                    cumulative = series.values[-1][1] + delta * r.scale
-                    fields["delta"] = delta * r.scale
+                    prev_time, prev_raw = series.raw[-1]
+                    step = counter_step(r.kind, int(prev_raw), int(r.raw), restarted)
+                    if step.delta is not None:
+                        cumulative += step.delta * r.scale
+                        fields["delta"] = step.delta * r.scale
+                        elapsed = (now - prev_time) / 1e9
+                        if elapsed > 0:
+                            rate = step.delta * r.scale / elapsed
+                            series.rates.append((now, rate))
+                            fields["rate"] = rate
+                    else:
+                        fields["discarded"] = 1  # this pair spans a restart or a reset
                 series.values.append((now, cumulative))
                 fields["value"] = cumulative
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,3 +40,58 @@ def summarize(values: Sequence[float]) -> Summary | None:
     return Summary(n=int(arr.size), mean=float(arr.mean()), median=float(p50), p5=float(p5),
                    p95=float(p95), p99=float(p99), min=float(arr.min()), max=float(arr.max()),
                    std=std)
+
+
+# Two-sided 97.5 % quantiles of Student's t for df = 1..30, then by interpolation in 1/df.
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+         2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T975_LARGE = ((40, 2.021), (60, 2.000), (120, 1.980))
+Z975 = 1.959964
+
+
+def t_quantile_975(df: int) -> float:
+    """t₀.₉₇₅ with `df` degrees of freedom (table to 30, then interpolated in 1/df to z)."""
+    if df < 1:
+        raise ValueError("a t quantile needs at least 1 degree of freedom")
+    if df <= 30:
+        return _T975[df - 1]
+    points = [(30, _T975[-1]), *_T975_LARGE]
+    for (d0, t0), (d1, t1) in itertools.pairwise(points):
+        if df <= d1:
+            w = (1 / df - 1 / d0) / (1 / d1 - 1 / d0)
+            return t0 + w * (t1 - t0)
+    d0, t0 = points[-1]
+    w = (1 / df) / (1 / d0)
+    return Z975 + w * (t0 - Z975)
+
+
+def mean_interval(values: Sequence[float]) -> tuple[float, float] | None:
+    """95 % t-interval of the mean of independent values (e.g. one per repetition); None if n<2."""
+    if len(values) < 2:
+        return None
+    arr = np.asarray(values, dtype=float)
+    half = t_quantile_975(arr.size - 1) * float(arr.std(ddof=1)) / np.sqrt(arr.size)
+    centre = float(arr.mean())
+    return centre - half, centre + half
+
+
+def batch_means_interval(series: Sequence[float], batches: int = 10) -> tuple[float, float] | None:
+    """95 % interval of a time series' mean from batch means (per-second samples are
+    autocorrelated, so they are averaged in `batches` consecutive blocks first)."""
+    n = len(series) // batches
+    if n < 1 or batches < 2:
+        return None
+    arr = np.asarray(series[: n * batches], dtype=float).reshape(batches, n)
+    return mean_interval(arr.mean(axis=1).tolist())
+
+
+def wilson_interval(successes: int, n: int, z: float = Z975) -> tuple[float, float] | None:
+    """Wilson score interval of a success rate; None when n is 0."""
+    if n <= 0:
+        return None
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * float(np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)

@@ -9,6 +9,9 @@ from collections.abc import Callable
 from harness.errors import ConfigError
 from harness.measure.peak import MODULATION_ORDER
 from harness.simlab.gnb import CellConfig, VirtualGnb
+from harness.simlab.mgmt import CommandError
+from harness.simlab.mgmt_cli import HELP as MGMT_HELP
+from harness.simlab.mgmt_cli import dispatch as mgmt_dispatch
 
 HELP = """Commands:
   show version
@@ -21,6 +24,12 @@ HELP = """Commands:
   set cell ID special D:G:U
   set cell ID admin up|down
   set cell ID pci N
+  set cell ID quality F            channel-quality factor 0..1 (multiplies the capacity)
+  set cell ID bler F               HARQ block error rate 0..<1
+  set cell ID loss F               random packet loss 0..1
+  set cell ID delay MS             one-way core/transport delay
+  set cell ID jitter MS            ± jitter on the core delay
+  set cell ID plmn-share PLMN F|off  MOCN: the PLMN's share of the capacity
 """
 
 
@@ -33,6 +42,16 @@ def _int(text: str, what: str) -> int:
         return int(text)
     except ValueError:
         raise CliError(f"Invalid {what} '{text}': expected an integer") from None
+
+
+def _float(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise CliError(f"Invalid {what} '{text}': expected a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise CliError(f"Invalid {what} '{text}': expected a finite number")
+    return value
 
 
 def _direction(text: str) -> str:
@@ -56,13 +75,13 @@ class GnbCli:
             return "", 0
         try:
             return self._dispatch(words), 0
-        except CliError as exc:
+        except (CliError, CommandError) as exc:
             return f"% {exc}\n", 1
 
     def _dispatch(self, words: list[str]) -> str:
         match words:
             case ["help"] | ["?"]:
-                return HELP
+                return HELP + MGMT_HELP
             case ["show", "version"]:
                 return self._show_version()
             case ["show", "cell"]:
@@ -71,6 +90,9 @@ class GnbCli:
                 return self._show_cells([self._cell_id(cell_id)])
             case ["set", "cell", cell_id, *rest] if rest:
                 return self._set_cell(self._cell_id(cell_id), rest)
+        managed = mgmt_dispatch(self.gnb, words)  # alarms, trap targets, firmware, reboot
+        if managed is not None:
+            return managed
         raise CliError(f"Invalid input: '{' '.join(words)}' (type 'help')")
 
     def _cell_id(self, text: str) -> int:
@@ -93,17 +115,22 @@ class GnbCli:
     def _show_cells(self, ids: list[int]) -> str:
         lines = [
             "Cell  Admin  BW(MHz)  SCS(kHz)  TDD               Layers(DL/UL)  Mod(DL/UL)      "
-            "PCI  PLMNs           Capacity DL/UL (Mbit/s)"
+            "PCI  PLMNs           Capacity DL/UL (Mbit/s)  Quality  BLER   Loss    "
+            "Delay/Jitter (ms)  PLMN shares"
         ]
         for cell_id in ids:
             c = self.gnb.cells[cell_id].config
             tdd = f"{c.tdd}/{c.special}" if c.special else c.tdd
+            capacity = f"{c.capacity_bps('dl') / 1e6:.1f}/{c.capacity_bps('ul') / 1e6:.1f}"
+            delay = f"{c.core_delay_ms:g}/{c.jitter_ms:g}"
+            shares = ",".join(f"{p}:{v:g}" for p, v in c.plmn_shares) or "-"
             lines.append(
                 f"{c.id:<5} {'up' if c.admin_up else 'down':<6} {c.bandwidth_mhz:<8} "
                 f"{c.scs_khz:<9} {tdd:<17} {c.layers_dl}/{c.layers_ul:<12} "
                 f"{c.modulation_dl + '/' + c.modulation_ul:<15} {c.pci:<4} "
                 f"{','.join(c.plmns):<15} "
-                f"{c.capacity_bps('dl') / 1e6:.1f}/{c.capacity_bps('ul') / 1e6:.1f}"
+                f"{capacity:<24} {c.quality:<8g} {c.bler:<6g} {c.loss:<7g} {delay:<18} "
+                f"{shares}"
             )
         return "\n".join(lines) + "\n"
 
@@ -117,6 +144,12 @@ class GnbCli:
             "tdd": _set_tdd,
             "special": lambda c, a: dataclasses.replace(c, special=a[0]),
             "admin": _set_admin,
+            "quality": lambda c, a: dataclasses.replace(c, quality=_float(a[0], "quality")),
+            "bler": lambda c, a: dataclasses.replace(c, bler=_float(a[0], "BLER")),
+            "loss": lambda c, a: dataclasses.replace(c, loss=_float(a[0], "loss")),
+            "delay": lambda c, a: dataclasses.replace(c, core_delay_ms=_float(a[0], "delay")),
+            "jitter": lambda c, a: dataclasses.replace(c, jitter_ms=_float(a[0], "jitter")),
+            "plmn-share": _set_plmn_share,
         }
         name, values = args[0], args[1:]
         if name not in setters or not values:
@@ -129,6 +162,7 @@ class GnbCli:
             except ConfigError as exc:
                 raise CliError(f"Error: {exc}") from None
             runtime.apply(new)
+        self.gnb.faults.refresh()  # faults still apply on top; alarms follow (cell down...)
         return f"Cell {cell_id}: {name} set\n"
 
 
@@ -154,6 +188,19 @@ def _set_tdd(cfg: CellConfig, args: list[str]) -> CellConfig:
         raise CliError("Invalid input: set cell ID tdd PATTERN [D:G:U]")
     special = args[1] if len(args) == 2 else (cfg.special if "S" in args[0].upper() else None)
     return dataclasses.replace(cfg, tdd=args[0].upper(), special=special)
+
+
+def _set_plmn_share(cfg: CellConfig, args: list[str]) -> CellConfig:
+    if len(args) != 2:
+        raise CliError("Invalid input: set cell ID plmn-share PLMN F|off")
+    plmn, value = args
+    if plmn not in cfg.plmns:
+        raise CliError(f"Error: PLMN {plmn} is not on cell {cfg.id} "
+                       f"(PLMNs: {', '.join(cfg.plmns)})")
+    shares = [(p, s) for p, s in cfg.plmn_shares if p != plmn]
+    if value.lower() != "off":
+        shares.append((plmn, _float(value, "PLMN share")))
+    return dataclasses.replace(cfg, plmn_shares=tuple(shares))
 
 
 def _set_admin(cfg: CellConfig, args: list[str]) -> CellConfig:

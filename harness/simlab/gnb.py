@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
+from harness.errors import ConfigError
 from harness.measure.peak import Carrier, n_prb, tdd_share
+from harness.simlab.faults import FaultController
+from harness.simlab.mgmt import Management
+from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.relay import Direction, RateLimiter
 
 
@@ -26,12 +32,58 @@ class CellConfig:
     plmns: tuple[str, ...] = ("452-02",)
     pci: int = 1
     admin_up: bool = True
+    quality: float = 1.0  # channel-quality factor: the share of the peak the channel allows
+    bler: float = 0.0  # HARQ block error rate (each failed transmission is retransmitted)
+    loss: float = 0.0  # random packet loss
+    core_delay_ms: float = 1.0  # one-way core/transport delay, per direction
+    jitter_ms: float = 0.0  # ± uniform jitter on the core delay
+    plmn_shares: tuple[tuple[str, float], ...] = ()  # MOCN: (PLMN, share of the capacity)
 
     def check(self) -> None:
         """Raise ConfigError if the combination is not a valid NR cell."""
         n_prb(self.bandwidth_mhz, self.scs_khz)
         for direction in ("dl", "ul"):
             self.capacity_bps(direction)
+        if not (math.isfinite(self.quality) and 0.0 <= self.quality <= 1.0):
+            raise ConfigError(f"channel quality must be from 0 to 1, got {self.quality:g}")
+        self.air().check()
+        self._check_shares()
+
+    def _check_shares(self) -> None:
+        if not self.plmns:
+            raise ConfigError("a cell needs at least one PLMN")
+        total = 0.0
+        seen: set[str] = set()
+        for plmn, share in self.plmn_shares:
+            if plmn not in self.plmns:
+                raise ConfigError(f"PLMN {plmn} is not on the cell "
+                                  f"(PLMNs: {', '.join(self.plmns)})")
+            if plmn in seen:
+                raise ConfigError(f"PLMN {plmn} has two shares")
+            if not (math.isfinite(share) and 0.0 < share <= 1.0):
+                raise ConfigError(f"a PLMN share must be above 0 and at most 1, got {share:g}")
+            seen.add(plmn)
+            total += share
+        if total > 1.0 + 1e-9:
+            raise ConfigError(f"PLMN shares add up to {total:g}: they must not exceed 1")
+
+    def air(self) -> AirParams:
+        """What the latency model needs: slot timing, BLER, loss, core delay and jitter."""
+        return AirParams(scs_khz=self.scs_khz, tdd=self.tdd, special=self.special,
+                         bler=self.bler, loss=self.loss, core_delay_ms=self.core_delay_ms,
+                         jitter_ms=self.jitter_ms)
+
+    def plmn_share(self, plmn: str) -> float | None:
+        """The enforced share of the capacity for `plmn`; None while no share is configured
+        (then every PLMN draws on the whole cell). PLMNs without a share of their own split
+        what the configured shares leave."""
+        if not self.plmn_shares:
+            return None
+        shares = dict(self.plmn_shares)
+        if plmn in shares:
+            return shares[plmn]
+        others = [p for p in self.plmns if p not in shares]
+        return max(0.0, 1.0 - sum(shares.values())) / len(others) if plmn in others else 0.0
 
     def peak_mbps(self, direction: str) -> float:
         """TS 38.306 §4.1.2 approximate peak for this carrier, FDD-equivalent."""
@@ -45,12 +97,18 @@ class CellConfig:
         if not self.admin_up:
             return 0.0
         share = tdd_share(self.tdd, self.special, direction)
-        return self.peak_mbps(direction) * share * 1e6
+        return self.peak_mbps(direction) * share * self.quality * 1e6
 
 
 @dataclass
 class CellRuntime:
-    """A cell in operation: its configuration and its two user-plane directions."""
+    """A cell in operation: its configuration and its two user-plane directions.
+
+    `downlink`/`uplink` count everything the cell carried; `plmn_directions[plmn]` is the
+    (DL, UL) pair of one PLMN, whose counts also go into the cell's. Relays carry a PLMN's
+    traffic through `lane(plmn, direction)`. Without PLMN shares every PLMN uses the cell's
+    shaper; with shares (MOCN) each PLMN has its own shaper at share × capacity.
+    """
 
     config: CellConfig
     downlink: Direction = field(init=False)
@@ -58,17 +116,62 @@ class CellRuntime:
     thp_dl_kbps: float = 0.0
     thp_ul_kbps: float = 0.0
     _last: tuple[float, int, int] = (0.0, 0, 0)
+    _lanes: dict[str, tuple[Direction, Direction]] = field(init=False)
+    _own_limiters: dict[tuple[str, str], RateLimiter] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.downlink = Direction(RateLimiter(self.config.capacity_bps("dl")))
-        self.uplink = Direction(RateLimiter(self.config.capacity_bps("ul")))
+        air = self.config.air()
+        self.downlink = Direction(RateLimiter(self.config.capacity_bps("dl")),
+                                  radio=RadioLink("dl", air))
+        self.uplink = Direction(RateLimiter(self.config.capacity_bps("ul")),
+                                radio=RadioLink("ul", air))
+        self._lanes = {}
+        self._own_limiters = {}
         self._last = (time.monotonic(), 0, 0)
+        self._wire_plmns()
 
     def apply(self, config: CellConfig) -> None:
         """Take a new (already checked) configuration; the shapers follow at once."""
         self.config = config
         self.downlink.limiter.rate_bps = config.capacity_bps("dl")
         self.uplink.limiter.rate_bps = config.capacity_bps("ul")
+        air = config.air()
+        for cell_dir in (self.downlink, self.uplink):
+            if cell_dir.radio is not None:
+                cell_dir.radio.configure(air)
+        self._wire_plmns()
+
+    @property
+    def plmn_directions(self) -> dict[str, tuple[Direction, Direction]]:
+        """(DL, UL) directions of every PLMN the cell serves, in configuration order."""
+        return {plmn: self._lanes[plmn] for plmn in self.config.plmns}
+
+    def lane(self, plmn: str | None, direction: str) -> Direction:
+        """The direction ("dl"/"ul") a relay uses for `plmn` (None: the cell's first PLMN)."""
+        plmn = plmn or self.config.plmns[0]
+        if plmn not in self.config.plmns:
+            raise ConfigError(f"cell {self.config.id} does not serve PLMN {plmn} "
+                              f"(PLMNs: {', '.join(self.config.plmns)})")
+        dl, ul = self._lanes[plmn]
+        return dl if direction == "dl" else ul
+
+    def _wire_plmns(self) -> None:
+        """Give each PLMN the cell's shaper, or its own at share × capacity (MOCN)."""
+        for plmn in self.config.plmns:
+            if plmn not in self._lanes:
+                self._lanes[plmn] = (
+                    Direction(self.downlink.limiter, radio=self.downlink.radio,
+                              parent=self.downlink),
+                    Direction(self.uplink.limiter, radio=self.uplink.radio, parent=self.uplink))
+            share = self.config.plmn_share(plmn)
+            for lane, cell_dir, name in zip(self._lanes[plmn], (self.downlink, self.uplink),
+                                            ("dl", "ul"), strict=True):
+                if share is None:
+                    lane.limiter = cell_dir.limiter
+                    continue
+                own = self._own_limiters.setdefault((plmn, name), RateLimiter(0.0))
+                own.rate_bps = share * cell_dir.limiter.rate_bps
+                lane.limiter = own
 
     def tick(self) -> None:
         """Update the throughput gauges from the byte counters (called about once a second)."""
@@ -106,7 +209,11 @@ class GnbIdentity:
 
 
 class VirtualGnb:
-    """A simulated gNodeB: identity, cells, counters; read and written by its CLI and agent."""
+    """A simulated gNodeB: identity, cells, counters; read and written by its CLI and agent.
+
+    `mgmt` is its management plane (alarms, PM, health, firmware, trap targets: see
+    `harness.simlab.mgmt`); `faults` its injected faults (`harness.simlab.faults`).
+    """
 
     def __init__(self, identity: GnbIdentity, cells: list[CellConfig]) -> None:
         for cell in cells:
@@ -116,12 +223,28 @@ class VirtualGnb:
         self.booted = time.monotonic()
         # The CLI runs on SSH worker threads; configuration changes take this lock.
         self.lock = threading.Lock()
+        self.mgmt = Management(self)
+        self.faults = FaultController(self)
 
     def uptime_ticks(self) -> int:
         """sysUpTime in hundredths of a second."""
         return int((time.monotonic() - self.booted) * 100)
 
     def tick(self) -> None:
-        """Refresh every cell's gauges."""
+        """Refresh every cell's gauges, end expired faults, advance PM, health and alarms."""
         for cell in self.cells.values():
             cell.tick()
+        self.faults.expire()
+        self.mgmt.tick()
+
+    def inject_fault(self, kind: str, duration_s: float | None = None, **params: Any) -> None:
+        """Start a fault (kinds and parameters: `harness.simlab.faults`); ConfigError if bad."""
+        self.faults.inject(kind, duration_s, **params)
+
+    def clear_faults(self, kind: str | None = None) -> int:
+        """End every active fault, or those of `kind`; returns how many ended."""
+        return self.faults.clear(kind)
+
+    def active_faults(self) -> list[dict[str, Any]]:
+        """The active faults: id, kind, params, started, duration_s, remaining_s."""
+        return self.faults.active()

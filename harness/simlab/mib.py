@@ -1,34 +1,41 @@
-"""The virtual gNodeB's MIB: standard system/entity objects plus the simulator's private arc.
+"""The virtual gNodeB's MIB: system group, the simulator's private arc, and standard MIBs.
 
 The private arc sits under enterprise 32473 (IANA's documentation number, RFC 5612) so it can
-never be mistaken for a real vendor's; `mibs/RAN-HARNESS-SIM-MIB.txt` describes it.
+never be mistaken for a real vendor's; `mibs/RAN-HARNESS-SIM-MIB.txt` describes it: cells
+(simCellTable), PM counters per cell and per PLMN (`harness.simlab.mib_pm`), firmware, the
+active-alarm table and the trap targets. IF-MIB, ENTITY-MIB, ENTITY-SENSOR-MIB and
+HOST-RESOURCES-MIB come from `harness.simlab.mib_std`.
 """
 
 from __future__ import annotations
 
-from harness.measure.peak import n_prb
 from harness.simlab.gnb import CellRuntime, VirtualGnb
+from harness.simlab.mib_pm import gauge, pm_rows
+from harness.simlab.mib_std import entity_mib, host_resources, if_mib
+from harness.simlab.oids import (
+    ENT_PHYSICAL_ENTRY,
+    SIM,
+    SIM_ALARM_ACTIVE_COUNT_0,
+    SIM_ALARM_ENTRY,
+    SIM_CELL_ENTRY,
+    SIM_FIRMWARE,
+    SIM_GNB_PRODUCT,
+    SIM_PM_ENTRY,
+    SIM_TRAP_TARGET_ENTRY,
+    SYSTEM,
+    Oid,
+    dotted,
+)
 from harness.simlab.snmp_agent import MibValue
 
-Oid = tuple[int, ...]
-
-SYSTEM: Oid = (1, 3, 6, 1, 2, 1, 1)
-ENT_PHYSICAL_ENTRY: Oid = (1, 3, 6, 1, 2, 1, 47, 1, 1, 1, 1)
-SIM: Oid = (1, 3, 6, 1, 4, 1, 32473, 1)
-SIM_GNB_PRODUCT: Oid = (*SIM, 1, 1)
-SIM_CELL_ENTRY: Oid = (*SIM, 2, 1)
-SIM_PM_ENTRY: Oid = (*SIM, 3, 1)
-
-_MAX_GAUGE = 2**32 - 1
+__all__ = ["ENT_PHYSICAL_ENTRY", "SIM", "SIM_CELL_ENTRY", "SIM_GNB_PRODUCT", "SIM_PM_ENTRY",
+           "SYSTEM", "snapshot"]
 
 
-def _gauge(value: float) -> MibValue:
-    return ("Gauge32", max(0, min(_MAX_GAUGE, round(value))))
-
-
-def _cell_rows(cell_id: int, cell: CellRuntime) -> dict[Oid, MibValue]:
+def _cell_rows(gnb: VirtualGnb, cell_id: int, cell: CellRuntime) -> dict[Oid, MibValue]:
     cfg = cell.config
-    config_cols: dict[int, MibValue] = {
+    up = gnb.mgmt.cell_oper_up(cell_id)
+    cols: dict[int, MibValue] = {
         1: ("Integer", cfg.id),
         2: ("Integer", cfg.bandwidth_mhz),
         3: ("Integer", cfg.scs_khz),
@@ -39,28 +46,45 @@ def _cell_rows(cell_id: int, cell: CellRuntime) -> dict[Oid, MibValue]:
         8: ("OctetString", cfg.modulation_dl),
         9: ("OctetString", cfg.modulation_ul),
         10: ("Integer", 1 if cfg.admin_up else 2),
-        11: _gauge(cfg.capacity_bps("dl") / 1000),
-        12: _gauge(cfg.capacity_bps("ul") / 1000),
+        11: gauge(cfg.capacity_bps("dl") / 1000),
+        12: gauge(cfg.capacity_bps("ul") / 1000),
         13: ("Integer", cfg.pci),
         14: ("OctetString", ",".join(cfg.plmns)),
+        15: ("Integer", 1 if up else 2),
     }
-    prb_dl, prb_ul = cell.prb_used("dl"), cell.prb_used("ul")
-    total = n_prb(cfg.bandwidth_mhz, cfg.scs_khz)
-    pm_cols: dict[int, MibValue] = {
-        1: ("Counter64", cell.downlink.bytes % 2**64),
-        2: ("Counter64", cell.uplink.bytes % 2**64),
-        3: _gauge(cell.thp_dl_kbps),
-        4: _gauge(cell.thp_ul_kbps),
-        5: _gauge(prb_dl),
-        6: _gauge(prb_ul),
-        7: _gauge(100 * prb_dl / total),
-        8: _gauge(100 * prb_ul / total),
+    cols.update({16: gauge(cfg.quality * 1000), 17: gauge(cfg.bler * 1e6),
+                 18: gauge(cfg.loss * 1e6), 19: gauge(cfg.core_delay_ms * 1000),
+                 20: gauge(cfg.jitter_ms * 1000)})
+    rows = {(*SIM_CELL_ENTRY, col, cell_id): value for col, value in cols.items()}
+    rows.update(pm_rows(gnb, cell_id, cell, up=up))
+    return rows
+
+
+def _management_rows(gnb: VirtualGnb) -> dict[Oid, MibValue]:
+    mgmt = gnb.mgmt
+    record = mgmt.last_install
+    rows: dict[Oid, MibValue] = {
+        (*SIM_FIRMWARE, 1, 0): ("OctetString", gnb.identity.firmware),
+        (*SIM_FIRMWARE, 2, 0): ("OctetString", record.file if record else ""),
+        (*SIM_FIRMWARE, 3, 0): ("OctetString", record.version if record else ""),
+        (*SIM_FIRMWARE, 4, 0): ("Integer", int(record.result) if record else 1),
+        (*SIM_FIRMWARE, 5, 0): ("OctetString", record.reason if record else ""),
+        (*SIM_FIRMWARE, 6, 0): ("Counter32", mgmt.boot_count),
+        (*SIM_FIRMWARE, 7, 0): gauge(mgmt.reboot_s * 1000),
     }
-    rows: dict[Oid, MibValue] = {}
-    for col, value in config_cols.items():
-        rows[(*SIM_CELL_ENTRY, col, cell_id)] = value
-    for col, value in pm_cols.items():
-        rows[(*SIM_PM_ENTRY, col, cell_id)] = value
+    alarms = mgmt.alarms.active()
+    rows[SIM_ALARM_ACTIVE_COUNT_0] = gauge(len(alarms))
+    for alarm in alarms:
+        cols: dict[int, MibValue] = {
+            2: ("Integer", int(alarm.severity)), 3: ("Integer", int(alarm.type)),
+            4: ("OctetString", alarm.source), 5: ("OctetString", alarm.text),
+            6: ("TimeTicks", alarm.raised_ticks % 2**32), 7: ("OctetString", alarm.raised_iso),
+        }
+        rows.update({(*SIM_ALARM_ENTRY, col, alarm.id): v for col, v in cols.items()})
+    for index, target in enumerate(mgmt.trap_targets(), start=1):
+        rows[(*SIM_TRAP_TARGET_ENTRY, 2, index)] = ("OctetString", target.host)
+        rows[(*SIM_TRAP_TARGET_ENTRY, 3, index)] = gauge(target.port)
+        rows[(*SIM_TRAP_TARGET_ENTRY, 4, index)] = ("Integer", 2 if target.version == "2c" else 3)
     return rows
 
 
@@ -70,25 +94,17 @@ def snapshot(gnb: VirtualGnb) -> dict[Oid, MibValue]:
     oids: dict[Oid, MibValue] = {
         (*SYSTEM, 1, 0): ("OctetString",
                           f"{ident.vendor} {ident.model} gNodeB, software {ident.firmware}"),
-        (*SYSTEM, 2, 0): ("ObjectIdentifier", ".".join(map(str, SIM_GNB_PRODUCT))),
+        (*SYSTEM, 2, 0): ("ObjectIdentifier", dotted(SIM_GNB_PRODUCT)),
         (*SYSTEM, 3, 0): ("TimeTicks", gnb.uptime_ticks() % 2**32),
         (*SYSTEM, 4, 0): ("OctetString", ident.contact),
         (*SYSTEM, 5, 0): ("OctetString", ident.name),
         (*SYSTEM, 6, 0): ("OctetString", ident.location),
         (*SYSTEM, 7, 0): ("Integer", 72),
     }
-    entity: dict[int, MibValue] = {
-        2: ("OctetString", f"{ident.model} baseband unit"),
-        5: ("Integer", 3),  # chassis
-        7: ("OctetString", ident.name),
-        8: ("OctetString", "A"),
-        10: ("OctetString", ident.firmware),
-        11: ("OctetString", ident.serial),
-        12: ("OctetString", ident.vendor),
-        13: ("OctetString", ident.model),
-    }
-    for col, value in entity.items():
-        oids[(*ENT_PHYSICAL_ENTRY, col, 1)] = value
+    oids.update(if_mib(gnb))
+    oids.update(entity_mib(gnb))
+    oids.update(host_resources(gnb))
     for cell_id, cell in gnb.cells.items():
-        oids.update(_cell_rows(cell_id, cell))
+        oids.update(_cell_rows(gnb, cell_id, cell))
+    oids.update(_management_rows(gnb))
     return oids

@@ -1,7 +1,13 @@
-"""The air-interface relay: carries UE↔DN TCP through a virtual cell at the cell's capacity.
+"""The air-interface relay for TCP: carries UE↔DN connections through a virtual cell.
 
 Bytes from the UE side to the data-network side are uplink, the reverse downlink. Every byte
 forwarded is counted, so the PM counters report what the cell really carried.
+
+A chunk read from a socket goes through the cell direction (`harness.simlab.shaper.Direction`:
+shared queue at the cell's capacity, radio model) and a `DelayLine` writes it out at the instant
+the model gives, in order. A reader stops while the queue holds what a stream may fill, while
+its far side cannot take more, or while the cell is down. The UDP twin is
+`harness.simlab.udp_relay`.
 """
 
 from __future__ import annotations
@@ -10,53 +16,241 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from typing import cast
 
-_CHUNK = 64 * 1024
+from harness.simlab.delay import DelayLine, PreciseTimer
+from harness.simlab.shaper import DOWN_POLL_S, Direction, RateLimiter
+
+__all__ = ["Direction", "RateLimiter", "TcpRelay"]
+
+_MAX_PENDING = 32 * 1024 * 1024  # bytes a connection direction may hold beyond the queue
+_WRITE_HIGH = 4 * 1024 * 1024
 _log = logging.getLogger("harness.simlab.relay")
 
 
-class RateLimiter:
-    """Virtual-clock shaper shared by every flow in one direction of one cell.
+class _Pump:
+    """One direction of one relayed TCP connection: read, queue in the cell, deliver on time."""
 
-    Each chunk is released when the link would have finished serialising it; up to `burst_s`
-    of unused capacity is kept so a late event loop catches up instead of under-delivering.
-    """
+    def __init__(self, conn: _Connection, direction: Direction, src: _Side, dst: _Side) -> None:
+        self.conn = conn
+        self.direction = direction
+        self.src = src
+        self.dst = dst
+        src.reader, dst.writer = self, self
+        self.line = DelayLine(conn.relay.timer, self._write, self._drained)
+        self._view = memoryview(bytearray(direction.read_size()))
+        self._stalled: bytes | None = None  # a chunk that met a cell carrying nothing
+        self._blocked: set[str] = set()
+        self._retry_scheduled = False
+        self.eof = False  # the source has no more data
+        self.done = False  # the end was passed on (or the far side is gone)
+        self.close_after = False  # end by closing the far side, not by a half-close
 
-    def __init__(self, rate_bps: float, *, burst_s: float = 0.004) -> None:
-        self.rate_bps = rate_bps
-        self.burst_s = burst_s
-        self._next = 0.0
+    def get_buffer(self) -> memoryview:
+        size = self.direction.read_size()
+        if len(self._view) != size:
+            self._view = memoryview(bytearray(size))
+        return self._view
 
-    async def acquire(self, nbytes: int) -> None:
-        """Wait until `nbytes` may pass at the configured rate."""
-        rate = self.rate_bps
-        if rate <= 0:
-            # A cell that is down carries nothing; poll so a cell coming back up resumes.
-            while self.rate_bps <= 0:
-                await asyncio.sleep(0.05)
-            rate = self.rate_bps
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        self._next = max(self._next, now - self.burst_s) + nbytes * 8 / rate
-        delay = self._next - now
-        if delay > 0.0005:
-            await asyncio.sleep(delay)
+    def feed(self, nbytes: int) -> None:
+        self._admit(bytes(self._view[:nbytes]))
+
+    def _admit(self, data: bytes) -> None:
+        now = self.conn.loop.time()
+        deliver = self.direction.admit_chunk(len(data), now)
+        if deliver is None:  # the cell is down: keep the chunk, stop reading, look again later
+            self._stalled = data
+            self.block("down")
+            self._retry(now + DOWN_POLL_S)
+            return
+        self.line.push(deliver, data)
+        limiter = self.direction.limiter
+        if limiter.full(now):
+            self.block("queue")
+            self._retry(limiter.drained_at())
+        if self.line.pending_bytes > _MAX_PENDING:
+            self.block("pending")
+
+    def _retry(self, when: float) -> None:
+        if not self._retry_scheduled:
+            self._retry_scheduled = True
+            self.conn.relay.timer.call_at(when, self._recheck)
+
+    def _recheck(self) -> None:
+        self._retry_scheduled = False
+        if self.done:
+            return
+        if self._stalled is not None:
+            data, self._stalled = self._stalled, None
+            self.unblock("down")
+            self._admit(data)
+            if self._stalled is not None:
+                return
+        if "queue" in self._blocked:
+            limiter, now = self.direction.limiter, self.conn.loop.time()
+            if limiter.full(now):
+                when = limiter.drained_at() if limiter.rate_bps > 0 else now + DOWN_POLL_S
+                self._retry(max(when, now + 50e-6))
+            else:
+                self.unblock("queue")
+        if self.eof and self._stalled is None and not self.line:
+            self._pass_end()
+
+    def block(self, reason: str) -> None:
+        """Stop reading the source for `reason` (until every reason is lifted)."""
+        if not self._blocked and self.src.transport is not None:
+            self.src.transport.pause_reading()
+        self._blocked.add(reason)
+
+    def unblock(self, reason: str) -> None:
+        """Lift one reason to stop reading."""
+        if reason not in self._blocked:
+            return
+        self._blocked.discard(reason)
+        if not self._blocked and self.src.transport is not None and not self.src.closed:
+            self.src.transport.resume_reading()
+
+    def _write(self, data: bytes) -> None:
+        transport = self.dst.transport
+        if transport is None or self.dst.closed or transport.is_closing():
+            return
+        transport.write(data)
+        self.direction.count(len(data))
+        if "pending" in self._blocked and self.line.pending_bytes < _MAX_PENDING // 2:
+            self.unblock("pending")
+
+    def _drained(self) -> None:
+        self.unblock("pending")
+        if self.eof and self._stalled is None:
+            self._pass_end()
+
+    def finish(self, *, close: bool = False) -> None:
+        """The source ended: pass the end on once everything queued has been delivered."""
+        self.eof = True
+        self.close_after = self.close_after or close
+        if self._stalled is None and not self.line:
+            self._pass_end()
+
+    def abort(self) -> None:
+        """The far side is gone: drop what waits for it."""
+        self.line.clear()
+        self._stalled = None
+        self.done = True
+        self.conn.check_done()
+
+    def _pass_end(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        transport = self.dst.transport
+        if transport is not None and not self.dst.closed:
+            if not self.close_after and transport.can_write_eof():
+                with contextlib.suppress(OSError, RuntimeError):
+                    transport.write_eof()
+            else:
+                transport.close()
+        self.conn.check_done()
 
 
-@dataclass
-class Direction:
-    """One direction of a cell's user plane: its shaper and its byte counter."""
+class _Side(asyncio.BufferedProtocol):
+    """One socket of a relayed connection (the UE's or the data network's)."""
 
-    limiter: RateLimiter
-    bytes: int = 0
-    on_bytes: list[Callable[[int], None]] = field(default_factory=list)
+    def __init__(self, conn: _Connection) -> None:
+        self.conn = conn
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.reader: _Pump  # the pump this side feeds
+        self.writer: _Pump  # the pump that writes into this side
 
-    def count(self, nbytes: int) -> None:
-        self.bytes += nbytes
-        for hook in self.on_bytes:
-            hook(nbytes)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # a stream socket's transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.transport.set_write_buffer_limits(high=_WRITE_HIGH)
+        self.conn.made(self)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.reader.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.reader.feed(nbytes)
+
+    def eof_received(self) -> bool:
+        self.reader.finish()
+        return True  # keep the socket open: the other direction may still carry data
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.conn.lost(self)
+
+    def pause_writing(self) -> None:
+        self.writer.block("writer")
+
+    def resume_writing(self) -> None:
+        self.writer.unblock("writer")
+
+
+class _Connection:
+    """A UE connection and its data-network twin, joined by an uplink and a downlink pump."""
+
+    def __init__(self, relay: TcpRelay) -> None:
+        self.relay = relay
+        self.loop = relay.loop
+        self.ue = _Side(self)
+        self.dn = _Side(self)
+        self.up = _Pump(self, relay.uplink, self.ue, self.dn)
+        self.down = _Pump(self, relay.downlink, self.dn, self.ue)
+        self._connect: asyncio.Task[None] | None = None
+
+    def made(self, side: _Side) -> None:
+        if side is self.ue:
+            self.relay.connections.add(self)
+            self.up.block("connect")
+            self._connect = self.loop.create_task(self._open_dn())
+        else:
+            self.up.unblock("connect")
+
+    async def _open_dn(self) -> None:
+        host, port = self.relay.target
+        try:
+            await self.loop.create_connection(lambda: self.dn, host, port)
+        except OSError as exc:
+            _log.warning("relay cannot reach %s:%d: %s", host, port, exc)
+            self.close()
+
+    def lost(self, side: _Side) -> None:
+        other = self.dn if side is self.ue else self.ue
+        if side is self.ue and self._connect is not None and not self._connect.done():
+            self._connect.cancel()
+        side.writer.abort()
+        side.reader.finish(close=True)
+        if other.transport is None:
+            self.close()
+        self.check_done()
+
+    def check_done(self) -> None:
+        if self.up.done and self.down.done:
+            self.close()
+
+    def close(self) -> None:
+        """Close both sockets (whatever is still queued is dropped)."""
+        for side in (self.ue, self.dn):
+            if side.transport is not None and not side.closed:
+                side.transport.close()
+        self.relay.connections.discard(self)
+
+    def abort(self) -> None:
+        """Reset both sockets at once (the relay is stopping)."""
+        if self._connect is not None:
+            self._connect.cancel()
+        self.up.line.clear()
+        self.down.line.clear()
+        for side in (self.ue, self.dn):
+            if side.transport is not None:
+                side.transport.abort()
+        self.relay.connections.discard(self)
 
 
 class TcpRelay:
@@ -68,60 +262,44 @@ class TcpRelay:
         self.target = target
         self.uplink = uplink
         self.downlink = downlink
+        self.connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: PreciseTimer | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("the relay is not started")
+        return self._loop
+
+    @property
+    def timer(self) -> PreciseTimer:
+        if self._timer is None:
+            raise RuntimeError("the relay is not started")
+        return self._timer
 
     async def start(self) -> None:
         """Bind the UE-side listener."""
-        self._server = await asyncio.start_server(self._accept, self.listen[0], self.listen[1])
+        self._loop = asyncio.get_running_loop()
+        self._timer = PreciseTimer(self._loop)
+        try:
+            self._server = await self._loop.create_server(
+                lambda: _Connection(self).ue, self.listen[0], self.listen[1])
+        except BaseException:
+            self._timer.close()
+            raise
 
     async def stop(self) -> None:
         """Close the listener and every relayed connection."""
         if self._server is not None:
             self._server.close()
+        for conn in list(self.connections):
+            conn.abort()
+        if self._server is not None:
             await self._server.wait_closed()
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(BaseException):
-                await task
-
-    async def _accept(self, ue_reader: asyncio.StreamReader,
-                      ue_writer: asyncio.StreamWriter) -> None:
-        try:
-            dn_reader, dn_writer = await asyncio.open_connection(*self.target)
-        except OSError as exc:
-            _log.warning("relay cannot reach %s:%d: %s", *self.target, exc)
-            ue_writer.close()
-            return
-        for writer in (ue_writer, dn_writer):
-            sock = writer.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        up = asyncio.create_task(self._pump(ue_reader, dn_writer, self.uplink))
-        down = asyncio.create_task(self._pump(dn_reader, ue_writer, self.downlink))
-        for task in (up, down):
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-        await asyncio.gather(up, down, return_exceptions=True)
-
-    @staticmethod
-    async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                    direction: Direction) -> None:
-        try:
-            while True:
-                data = await reader.read(_CHUNK)
-                if not data:
-                    break
-                await direction.limiter.acquire(len(data))
-                writer.write(data)
-                direction.count(len(data))
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            with contextlib.suppress(Exception):
-                if writer.can_write_eof():
-                    writer.write_eof()
-                else:
-                    writer.close()
+            self._server = None
+        await asyncio.sleep(0)  # let the aborted transports report connection_lost
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None

@@ -61,6 +61,8 @@ def make_value(kind: str, value: int | str) -> Any:
         return rfc1902.OctetString(raw)
     if kind == "ObjectIdentifier":
         return rfc1902.ObjectIdentifier(str(value).lstrip("."))
+    if kind == "HexString":  # binary OCTET STRING given as hex (MAC addresses, DateAndTime)
+        return rfc1902.OctetString(hexValue=str(value))
     raise ValueError(f"unknown SNMP value type {kind!r}")
 
 
@@ -131,7 +133,7 @@ class SnmpAgent:
     """A pysnmp SNMP agent (v2c community + v3 authPriv user) serving a live MIB provider."""
 
     def __init__(self, *, host: str, port: int, credentials: AgentCredentials,
-                 provider: MibProvider) -> None:
+                 provider: MibProvider, engine_id: bytes | None = None) -> None:
         for kind, key in (("auth", credentials.auth_key), ("priv", credentials.priv_key)):
             if len(key) < 8:
                 raise ConfigError(
@@ -141,6 +143,9 @@ class SnmpAgent:
         self.host = host
         self.port = port
         self.silent = False
+        self.answer_errors = False
+        """Fault injection: answer every request with genErr."""
+        self._engine_id = engine_id
         self._credentials = credentials
         self._provider = provider
         self._log = logging.getLogger(f"{__name__}.{host}:{port}")
@@ -156,6 +161,8 @@ class SnmpAgent:
         self.requests_seen += 1
         if self.silent:
             return False
+        if self.answer_errors:
+            raise smi_error.GenError(idx=0)
         try:
             self._snapshot.refresh(self._provider())
         except Exception:
@@ -179,7 +186,8 @@ class SnmpAgent:
         sock.setblocking(False)
         self._sock = sock
         creds = self._credentials
-        snmp_engine = engine.SnmpEngine()
+        snmp_engine = engine.SnmpEngine(
+            snmpEngineID=None if self._engine_id is None else rfc1902.OctetString(self._engine_id))
         config.add_transport(snmp_engine, udp.DOMAIN_NAME,
                              udp.UdpAsyncioTransport().open_server_mode(sock=sock))
         config.add_v1_system(snmp_engine, _AREA, creds.community)

@@ -27,6 +27,7 @@ from paramiko.common import (
 )
 
 from harness.errors import HarnessError
+from harness.simlab.sftp_server import add_sftp
 
 CommandHandler = Callable[[str], tuple[str, int]]
 """Command line -> (output text, exit status); may be called from a worker thread."""
@@ -58,11 +59,13 @@ def load_or_create_host_key(path: Path) -> paramiko.PKey:
 
 
 class SshCliServer:
-    """Vendor-like SSH CLI for a virtual device: password auth, exec requests and an
-    interactive shell with a prompt. Fault injection: `refuse_auth`, `drop_sessions()`."""
+    """Vendor-like SSH CLI for a virtual device: password auth, exec requests, an interactive
+    shell with a prompt and, given `sftp_root`, an SFTP subsystem confined to that directory.
+    Fault injection: `refuse_auth`, `drop_all` (close sessions as they open), `drop_sessions()`."""
 
     def __init__(self, *, host: str, port: int, users: Mapping[str, str], host_key_file: Path,
-                 handler: CommandHandler, prompt: str = "gnb# ", banner: str = "") -> None:
+                 handler: CommandHandler, prompt: str = "gnb# ", banner: str = "",
+                 sftp_root: Path | None = None) -> None:
         self.host = host
         self._port = port
         self._users = dict(users)
@@ -70,6 +73,8 @@ class SshCliServer:
         self.prompt = prompt
         self.banner = banner
         self.refuse_auth = False
+        self.drop_all = False
+        self._sftp_root = sftp_root
         self._host_key = load_or_create_host_key(Path(host_key_file))
         self._log = logging.getLogger(f"harness.simlab.ssh.{host}:{port}")
         self._stopping = threading.Event()
@@ -127,6 +132,12 @@ class SshCliServer:
         if stuck:
             self._log.warning("threads still running after stop: %s", ", ".join(stuck))
 
+    @property
+    def session_count(self) -> int:
+        """Open SSH connections."""
+        with self._lock:
+            return len(self._transports)
+
     def drop_sessions(self) -> None:
         """Fault injection: close every open SSH connection (clients see a dropped session)."""
         with self._lock:
@@ -159,6 +170,8 @@ class SshCliServer:
     def _serve_connection(self, conn: socket.socket) -> None:
         transport = paramiko.Transport(conn)
         transport.add_server_key(self._host_key)
+        if self._sftp_root is not None:
+            add_sftp(transport, self._sftp_root)
         with self._lock:
             if self._stopping.is_set():
                 conn.close()
@@ -169,7 +182,7 @@ class SshCliServer:
             # Channels are served from the request callbacks; accept() drains the queue and
             # `held` keeps them referenced, since paramiko closes a garbage-collected Channel.
             held: list[paramiko.Channel] = []
-            while transport.is_active() and not self._stopping.is_set():
+            while transport.is_active() and not self._stopping.is_set() and not self.drop_all:
                 channel = transport.accept(timeout=_POLL_S)
                 held = [c for c in held if not c.closed]
                 if channel is not None:

@@ -1,0 +1,321 @@
+"""A small BER codec for SNMP messages: the fast path of the community (v1/v2c) transport.
+
+pysnmp decodes through pyasn1, which spends ~1.5 ms of CPU per 25-varbind response; polling
+capacity is bounded by that. This codec reads and writes only what SNMP uses (RFC 3416 PDUs,
+RFC 2578 application types, RFC 1157 traps) straight from bytes to plain Python values. It also
+builds the unauthenticated SNMPv3 probe of RFC 3414 §4 that discovers an agent's engine id.
+Everything else in v3 (USM authentication and privacy) stays with pysnmp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from drivers.transport.snmp_values import NoSuchValue, SetValue, SnmpValue, decode_octets
+
+__all__ = [
+    "BULK",
+    "GET",
+    "INFORM",
+    "NEXT",
+    "REPORT",
+    "RESPONSE",
+    "SET",
+    "TRAP_V1",
+    "TRAP_V2",
+    "BerError",
+    "EngineProbe",
+    "Message",
+    "decode_message",
+    "decode_probe_reply",
+    "encode_message",
+    "encode_oid",
+    "encode_probe",
+    "message_version",
+    "response_to",
+]
+
+GET, NEXT, RESPONSE, SET, TRAP_V1, BULK, INFORM, TRAP_V2, REPORT = (
+    0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7, 0xA8)
+_INT, _OCTETS, _NULL, _OID, _SEQ = 0x02, 0x04, 0x05, 0x06, 0x30
+_IPADDR, _COUNTER32, _GAUGE32, _TIMETICKS, _OPAQUE, _COUNTER64 = 0x40, 0x41, 0x42, 0x43, 0x44, 0x46
+_NO_SUCH_OBJECT, _NO_SUCH_INSTANCE, _END_OF_MIB = 0x80, 0x81, 0x82
+_UNSIGNED = frozenset({_COUNTER32, _GAUGE32, _TIMETICKS, _COUNTER64})
+_EXCEPTIONS = {_NO_SUCH_OBJECT: NoSuchValue("noSuchObject"),
+               _NO_SUCH_INSTANCE: NoSuchValue("noSuchInstance"),
+               _END_OF_MIB: NoSuchValue("endOfMibView")}
+_SET_TAGS = {"integer": _INT, "string": _OCTETS, "oid": _OID, "ipaddress": _IPADDR,
+             "counter32": _COUNTER32, "gauge32": _GAUGE32, "timeticks": _TIMETICKS,
+             "counter64": _COUNTER64, "opaque": _OPAQUE}
+_NULL_VALUE = b"\x05\x00"
+
+Oid = tuple[int, ...]
+
+
+class BerError(ValueError):
+    """The bytes are not a well-formed SNMP message."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A decoded v1/v2c message. For a v1 trap, `trap_v1` holds (enterprise, agent address,
+    generic trap, specific trap, timestamp) and the request-id fields are zero."""
+
+    version: int  # 0 = v1, 1 = v2c
+    community: bytes
+    pdu: int
+    request_id: int
+    error_status: int  # GETBULK requests: non-repeaters
+    error_index: int  # GETBULK requests: max-repetitions
+    varbinds: list[tuple[Oid, SnmpValue]]
+    trap_v1: tuple[Oid, str, int, int, int] | None = None
+
+
+@dataclass(frozen=True)
+class EngineProbe:
+    """What an SNMPv3 agent says about itself in its discovery report (RFC 3414 §4)."""
+
+    engine_id: bytes
+    boots: int
+    time: int
+
+
+# ---- encoding -------------------------------------------------------------------------
+def _length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(raw),)) + raw
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    return bytes((tag,)) + _length(len(content)) + content
+
+
+def _int_content(value: int) -> bytes:
+    return value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True)
+
+
+def _uint_content(value: int, bits: int) -> bytes:
+    if not 0 <= value < 2**bits:
+        raise BerError(f"{value} does not fit an unsigned {bits}-bit SNMP value")
+    return _int_content(value)
+
+
+def encode_oid(oid: Sequence[int]) -> bytes:
+    """An OBJECT IDENTIFIER TLV for a numeric OID of at least two arcs."""
+    if len(oid) < 2 or oid[0] > 2 or (oid[0] < 2 and oid[1] >= 40):
+        raise BerError(f"{'.'.join(map(str, oid))} is not a valid OID")
+    out = bytearray()
+    for arc in (oid[0] * 40 + oid[1], *oid[2:]):
+        if arc < 0:
+            raise BerError("OID arcs are never negative")
+        chunk = [arc & 0x7F]
+        arc >>= 7
+        while arc:
+            chunk.append(0x80 | (arc & 0x7F))
+            arc >>= 7
+        out.extend(reversed(chunk))
+    return _tlv(_OID, bytes(out))
+
+
+def encode_value(value: SetValue) -> bytes:
+    """The TLV of a typed SET value."""
+    tag = _SET_TAGS[value.type]
+    v = value.value
+    if tag == _INT:
+        return _tlv(tag, _int_content(int(v)))
+    if tag in (_COUNTER32, _GAUGE32, _TIMETICKS):
+        return _tlv(tag, _uint_content(int(v), 32))
+    if tag == _COUNTER64:
+        return _tlv(tag, _uint_content(int(v), 64))
+    if tag == _OID:
+        return encode_oid(tuple(int(p) for p in str(v).strip(".").split(".")))
+    if tag == _IPADDR:
+        parts = [int(p) for p in str(v).split(".")]
+        if len(parts) != 4 or not all(0 <= p < 256 for p in parts):
+            raise BerError(f"{v!r} is not an IPv4 address")
+        return _tlv(tag, bytes(parts))
+    raw = v if isinstance(v, bytes) else str(v).encode("utf-8")
+    return _tlv(tag, raw)
+
+
+def encode_message(version: int, community: bytes, pdu: int, request_id: int,
+                   varbinds: Sequence[tuple[bytes, bytes | None]], *, error_status: int = 0,
+                   error_index: int = 0) -> bytes:
+    """A v1/v2c message. Each varbind is (encoded OID TLV, encoded value TLV or None = NULL).
+    For GETBULK, `error_status`/`error_index` carry non-repeaters/max-repetitions."""
+    vbl = b"".join(_tlv(_SEQ, oid + (_NULL_VALUE if value is None else value))
+                   for oid, value in varbinds)
+    body = (_tlv(_INT, _int_content(request_id)) + _tlv(_INT, _int_content(error_status))
+            + _tlv(_INT, _int_content(error_index)) + _tlv(_SEQ, vbl))
+    return _tlv(_SEQ, _tlv(_INT, _int_content(version)) + _tlv(_OCTETS, community)
+                + _tlv(pdu, body))
+
+
+def encode_probe(msg_id: int, request_id: int) -> bytes:
+    """An unauthenticated, reportable SNMPv3 GET with an empty engine id and user: agents
+    answer it with a Report carrying their engine id, boots and time (RFC 3414 §4)."""
+    header = _tlv(_SEQ, _tlv(_INT, _int_content(msg_id)) + _tlv(_INT, _int_content(65507))
+                  + _tlv(_OCTETS, b"\x04") + _tlv(_INT, _int_content(3)))
+    usm = _tlv(_SEQ, _tlv(_OCTETS, b"") + _tlv(_INT, b"\x00") + _tlv(_INT, b"\x00")
+               + _tlv(_OCTETS, b"") + _tlv(_OCTETS, b"") + _tlv(_OCTETS, b""))
+    pdu = _tlv(GET, _tlv(_INT, _int_content(request_id)) + _tlv(_INT, b"\x00")
+               + _tlv(_INT, b"\x00") + _tlv(_SEQ, b""))
+    scoped = _tlv(_SEQ, _tlv(_OCTETS, b"") + _tlv(_OCTETS, b"") + pdu)
+    return _tlv(_SEQ, _tlv(_INT, b"\x03") + header + _tlv(_OCTETS, usm) + scoped)
+
+
+# ---- decoding -------------------------------------------------------------------------
+def _head(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """(tag, content start, content end) of the TLV at `pos`, checked against `end`."""
+    if pos + 2 > end:
+        raise BerError("truncated")
+    tag = data[pos]
+    length = data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        n = length & 0x7F
+        if n == 0 or n > 4 or pos + n > end:
+            raise BerError("bad length")
+        length = int.from_bytes(data[pos:pos + n], "big")
+        pos += n
+    stop = pos + length
+    if stop > end:
+        raise BerError("truncated")
+    return tag, pos, stop
+
+
+def _expect(data: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:
+    got, start, stop = _head(data, pos, end)
+    if got != tag:
+        raise BerError(f"expected tag 0x{tag:02x}, got 0x{got:02x}")
+    return start, stop
+
+
+def _int(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    start, stop = _expect(data, pos, end, _INT)
+    return int.from_bytes(data[start:stop], "big", signed=True), stop
+
+
+def _octets(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    start, stop = _expect(data, pos, end, _OCTETS)
+    return data[start:stop], stop
+
+
+def _oid(data: bytes, start: int, stop: int) -> Oid:
+    arcs: list[int] = []
+    value = 0
+    for byte in data[start:stop]:
+        value = (value << 7) | (byte & 0x7F)
+        if not byte & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs:
+        raise BerError("empty OID")
+    first = arcs[0]
+    head = (first // 40, first % 40) if first < 80 else (2, first - 80)
+    return (*head, *arcs[1:])
+
+
+def _value(data: bytes, tag: int, start: int, stop: int) -> SnmpValue:
+    if tag in _UNSIGNED:
+        return int.from_bytes(data[start:stop], "big")
+    if tag == _OCTETS:
+        return decode_octets(data[start:stop])
+    if tag == _INT:
+        return int.from_bytes(data[start:stop], "big", signed=True)
+    if tag == _OID:
+        return ".".join(map(str, _oid(data, start, stop)))
+    if tag == _IPADDR:
+        return ".".join(str(b) for b in data[start:stop])
+    if tag == _OPAQUE:
+        return "0x" + data[start:stop].hex()
+    if tag == _NULL:
+        return NoSuchValue("null")
+    exception = _EXCEPTIONS.get(tag)
+    return exception if exception is not None else NoSuchValue(f"unknown type 0x{tag:02x}")
+
+
+def _varbinds(data: bytes, pos: int, end: int) -> list[tuple[Oid, SnmpValue]]:
+    start, stop = _expect(data, pos, end, _SEQ)
+    out: list[tuple[Oid, SnmpValue]] = []
+    pos = start
+    while pos < stop:
+        vb_start, vb_stop = _expect(data, pos, stop, _SEQ)
+        oid_start, oid_stop = _expect(data, vb_start, vb_stop, _OID)
+        tag, v_start, v_stop = _head(data, oid_stop, vb_stop)
+        out.append((_oid(data, oid_start, oid_stop), _value(data, tag, v_start, v_stop)))
+        pos = vb_stop
+    return out
+
+
+def message_version(data: bytes) -> int:
+    """The msgVersion field (0 = v1, 1 = v2c, 3 = v3) of any SNMP message."""
+    start, stop = _expect(data, 0, len(data), _SEQ)
+    return _int(data, start, stop)[0]
+
+
+def decode_message(data: bytes) -> Message:
+    """A v1/v2c message of any PDU type; BerError when it is not one."""
+    try:
+        start, stop = _expect(data, 0, len(data), _SEQ)
+        version, pos = _int(data, start, stop)
+        if version not in (0, 1):
+            raise BerError(f"not a v1/v2c message (version {version})")
+        community, pos = _octets(data, pos, stop)
+        pdu, p_start, p_stop = _head(data, pos, stop)
+        if pdu == TRAP_V1:
+            return _decode_v1_trap(data, version, community, p_start, p_stop)
+        request_id, pos = _int(data, p_start, p_stop)
+        status, pos = _int(data, pos, p_stop)
+        index, pos = _int(data, pos, p_stop)
+        varbinds = _varbinds(data, pos, p_stop)
+    except IndexError:
+        raise BerError("truncated") from None
+    return Message(version, community, pdu, request_id, status, index, varbinds)
+
+
+def response_to(data: bytes) -> bytes:
+    """The Response that acknowledges a v2c InformRequest: the same message, PDU tag changed
+    (RFC 3416 §4.2.7: same request-id and varbinds, error-status 0)."""
+    start, stop = _expect(data, 0, len(data), _SEQ)
+    _, pos = _int(data, start, stop)
+    _, pos = _octets(data, pos, stop)
+    if data[pos] != INFORM:
+        raise BerError("not an InformRequest")
+    return data[:pos] + bytes((RESPONSE,)) + data[pos + 1:]
+
+
+def _decode_v1_trap(data: bytes, version: int, community: bytes, pos: int,
+                    stop: int) -> Message:
+    e_start, e_stop = _expect(data, pos, stop, _OID)
+    enterprise = _oid(data, e_start, e_stop)
+    a_start, a_stop = _expect(data, e_stop, stop, _IPADDR)
+    address = ".".join(str(b) for b in data[a_start:a_stop])
+    generic, pos = _int(data, a_stop, stop)
+    specific, pos = _int(data, pos, stop)
+    t_start, t_stop = _expect(data, pos, stop, _TIMETICKS)
+    stamp = int.from_bytes(data[t_start:t_stop], "big")
+    varbinds = _varbinds(data, t_stop, stop)
+    return Message(version, community, TRAP_V1, 0, 0, 0, varbinds,
+                   trap_v1=(enterprise, address, generic, specific, stamp))
+
+
+def decode_probe_reply(data: bytes) -> EngineProbe:
+    """Engine id, boots and time from an SNMPv3 message's security parameters."""
+    try:
+        start, stop = _expect(data, 0, len(data), _SEQ)
+        version, pos = _int(data, start, stop)
+        if version != 3:
+            raise BerError(f"not an SNMPv3 message (version {version})")
+        _, pos = _expect(data, pos, stop, _SEQ)  # msgGlobalData: skipped
+        params, pos = _octets(data, pos, stop)
+        u_start, u_stop = _expect(params, 0, len(params), _SEQ)
+        engine_id, p = _octets(params, u_start, u_stop)
+        boots, p = _int(params, p, u_stop)
+        clock, p = _int(params, p, u_stop)
+    except IndexError:
+        raise BerError("truncated") from None
+    return EngineProbe(engine_id, boots, clock)

@@ -1,0 +1,197 @@
+"""SNMPv3 (USM) session on pysnmp's engine, driven through its rfc3413 command generators.
+
+One engine, one UDP transport and one configured target per device, set up on first use; engine
+id discovery and time synchronisation are pysnmp's. The hlapi layer (ObjectIdentity, LCD
+bookkeeping, MIB lookups) is skipped: varbinds go in as numeric ObjectNames.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import Any
+
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.entity import config
+from pysnmp.entity.engine import SnmpEngine
+from pysnmp.entity.rfc3413 import cmdgen
+from pysnmp.error import PySnmpError
+from pysnmp.proto import errind, rfc1902
+
+from drivers.transport import snmp_ber as ber
+from drivers.transport.snmp_session import (
+    BadAddress,
+    Broken,
+    Denied,
+    NoAnswer,
+    Reply,
+    RequestVarbinds,
+)
+from drivers.transport.snmp_values import convert_value, to_pysnmp
+
+__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "UsmCredentials", "UsmSession"]
+
+# Names as net-snmp spells them. net-snmp's AES-192/AES-256 localise keys the Blumenthal
+# way (draft-blumenthal-aes-usm); the "-C" variants are the Reeder/Cisco key extension.
+AUTH_PROTOCOLS: dict[str, Any] = {
+    "none": config.USM_AUTH_NONE,
+    "MD5": config.USM_AUTH_HMAC96_MD5,
+    "SHA": config.USM_AUTH_HMAC96_SHA,
+    "SHA-224": config.USM_AUTH_HMAC128_SHA224,
+    "SHA-256": config.USM_AUTH_HMAC192_SHA256,
+    "SHA-384": config.USM_AUTH_HMAC256_SHA384,
+    "SHA-512": config.USM_AUTH_HMAC384_SHA512,
+}
+PRIV_PROTOCOLS: dict[str, Any] = {
+    "none": config.USM_PRIV_NONE,
+    "DES": config.USM_PRIV_CBC56_DES,
+    "3DES": config.USM_PRIV_CBC168_3DES,
+    "AES": config.USM_PRIV_CFB128_AES,
+    "AES-128": config.USM_PRIV_CFB128_AES,
+    "AES-192": config.USM_PRIV_CFB192_AES_BLUMENTHAL,
+    "AES-256": config.USM_PRIV_CFB256_AES_BLUMENTHAL,
+    "AES-192-C": config.USM_PRIV_CFB192_AES,
+    "AES-256-C": config.USM_PRIV_CFB256_AES,
+}
+
+_DENIED: tuple[type[Exception], ...] = (
+    errind.UnknownUserName,
+    errind.WrongDigest,
+    errind.DecryptionError,
+    errind.AuthenticationError,
+    errind.AuthenticationFailure,
+    errind.UnsupportedSecurityLevel,
+    errind.UnknownSecurityName,
+    errind.UnknownEngineID,
+    errind.NoSuchContext,
+)
+_TARGET, _PARAMS = "t", "p"
+
+
+class UsmCredentials:
+    """Resolved USM settings: protocol service ids and revealed keys (never logged)."""
+
+    def __init__(self, user: str, auth_protocol: Any, auth_key: str | None,
+                 priv_protocol: Any, priv_key: str | None) -> None:
+        self.user = user
+        self.auth_protocol = auth_protocol
+        self.auth_key = auth_key
+        self.priv_protocol = priv_protocol
+        self.priv_key = priv_key
+
+    @property
+    def level(self) -> str:
+        """noAuthNoPriv, authNoPriv or authPriv."""
+        if self.auth_key is None:
+            return "noAuthNoPriv"
+        return "authNoPriv" if self.priv_key is None else "authPriv"
+
+    def __repr__(self) -> str:
+        return f"UsmCredentials(user={self.user!r}, level={self.level}, keys=***)"
+
+
+class UsmSession:
+    """SNMPv3 requests through pysnmp's command generators; one engine per device."""
+
+    def __init__(self, host: str, port: int, *, credentials: UsmCredentials, context: str,
+                 timeout_s: float, retries: int) -> None:
+        self._host, self._port = host, port
+        self._creds = credentials
+        self._context = rfc1902.OctetString(context.encode("utf-8"))
+        self._timeout = timeout_s
+        self._retries = retries
+        self._engine: SnmpEngine | None = None
+        self._opening = asyncio.Lock()
+        self._pending: set[asyncio.Future[Any]] = set()
+        self._names: dict[tuple[int, ...], Any] = {}
+
+    async def _open(self) -> SnmpEngine:
+        async with self._opening:
+            if self._engine is not None:
+                return self._engine
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(self._host, self._port, family=socket.AF_INET,
+                                               type=socket.SOCK_DGRAM)
+            except socket.gaierror as exc:
+                raise BadAddress(str(exc)) from None
+            address = (str(infos[0][4][0]), int(infos[0][4][1]))
+            engine = SnmpEngine()
+            c = self._creds
+            try:
+                config.add_v3_user(engine, c.user, c.auth_protocol, c.auth_key,
+                                   c.priv_protocol, c.priv_key)
+                config.add_target_parameters(engine, _PARAMS, c.user, c.level, 3)
+                config.add_transport(engine, udp.DOMAIN_NAME,
+                                     udp.UdpAsyncioTransport().open_client_mode())
+                config.add_target_address(engine, _TARGET, udp.DOMAIN_NAME, address, _PARAMS,
+                                          timeout=max(1, round(self._timeout * 100)),
+                                          retryCount=self._retries)
+            except PySnmpError as exc:
+                raise Broken(f"cannot set up the SNMPv3 engine: {exc}") from None
+            self._engine = engine
+            return engine
+
+    def _name(self, oid: tuple[int, ...]) -> Any:
+        name = self._names.get(oid)
+        if name is None:
+            name = rfc1902.ObjectName(oid)
+            if len(self._names) < 100_000:
+                self._names[oid] = name
+        return name
+
+    async def request(self, pdu: int, varbinds: RequestVarbinds, *, non_repeaters: int = 0,
+                      max_repetitions: int = 0) -> Reply:
+        """Send one PDU through pysnmp and await its callback."""
+        engine = self._engine or await self._open()
+        null = rfc1902.Null("")
+        vbs = [(self._name(oid), null if value is None else to_pysnmp(value))
+               for oid, value in varbinds]
+        waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def done(_engine: Any, _handle: Any, indication: Any, status: Any, index: Any,
+                 answer: Any, _ctx: Any) -> None:
+            if not waiter.done():
+                waiter.set_result((indication, status, index, answer))
+
+        self._pending.add(waiter)
+        try:
+            if pdu == ber.GET:
+                cmdgen.GetCommandGenerator().send_varbinds(
+                    engine, _TARGET, None, self._context, vbs, done)
+            elif pdu == ber.NEXT:
+                cmdgen.NextCommandGeneratorSingleRun().send_varbinds(
+                    engine, _TARGET, None, self._context, vbs, done)
+            elif pdu == ber.BULK:
+                cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(
+                    engine, _TARGET, None, self._context, non_repeaters, max_repetitions,
+                    vbs, done)
+            elif pdu == ber.SET:
+                cmdgen.SetCommandGenerator().send_varbinds(
+                    engine, _TARGET, None, self._context, vbs, done)
+            else:
+                raise Broken(f"PDU type 0x{pdu:02x} is not a request")
+            indication, status, index, answer = await waiter
+        except PySnmpError as exc:
+            raise Broken(str(exc)) from None
+        finally:
+            self._pending.discard(waiter)
+        if indication:
+            if isinstance(indication, errind.RequestTimedOut):
+                raise NoAnswer()
+            if isinstance(indication, _DENIED):
+                raise Denied(str(indication))
+            raise Broken(str(indication))
+        return Reply(int(status), int(index),
+                     [(tuple(name.asTuple()), convert_value(value)) for name, value in answer])
+
+    def close(self) -> None:
+        """Release the engine's socket; waiting requests fail with `Broken`."""
+        for waiter in self._pending:
+            if not waiter.done():
+                waiter.set_exception(Broken("SNMP session closed"))
+        if self._engine is not None:
+            with contextlib.suppress(PySnmpError):  # never opened: nothing to release
+                self._engine.close_dispatcher()
+            self._engine = None

@@ -1,0 +1,306 @@
+"""`harness runs | show | push | compare | export`: the results of past runs, and the options
+`harness run` takes for InfluxDB and baselines."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from harness.errors import ConfigError, HarnessError
+from harness.store.catalog import Catalog, RunInfo
+from harness.store.compare import compare as compare_runs
+from harness.store.compare import format_table, parse_threshold
+from harness.store.influx import InfluxTarget, resolve_target
+from harness.store.results import Baseline, ResultsOptions
+
+if TYPE_CHECKING:
+    from harness.runner import RunInputs
+
+EXIT_BAD_INPUT = 2
+
+_out_option = click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+                           default=Path("reports"), show_default=True,
+                           help="The reports directory holding the runs.")
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _catalog(out_dir: Path) -> Catalog:
+    catalog = Catalog(out_dir)
+    catalog.sync()
+    return catalog
+
+
+def _threshold(text: str) -> float:
+    try:
+        return parse_threshold(text)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def run_results_options(inputs: RunInputs, out_dir: Path, *, influx_url: str | None,
+                        influx_org: str | None, influx_bucket: str | None,
+                        baseline: str | None, threshold: str) -> ResultsOptions:
+    """What `harness run`'s --influx-*/--baseline/--threshold (and INFLUX_TOKEN) ask for;
+    raises ConfigError before any device is touched."""
+    target = resolve_target(inputs.lab.results.influxdb, url=influx_url, org=influx_org,
+                            bucket=influx_bucket, environ=os.environ)
+    limit = _threshold(threshold)
+    if not baseline:
+        return ResultsOptions(influx=target)
+    catalog = _catalog(out_dir)
+    try:
+        scenario = inputs.scenario.name
+        if baseline == "last-pass":
+            info = catalog.last_pass(scenario)
+            if info is None:
+                return ResultsOptions(influx=target, baseline_note=(
+                    f"no earlier PASS run of '{scenario}' in {out_dir}"))
+        else:
+            info = catalog.find(baseline)
+            if info.scenario != scenario:
+                raise ConfigError(f"--baseline {baseline}: that run is of scenario "
+                                  f"'{info.scenario}', this one is '{scenario}'")
+    except HarnessError as exc:
+        raise ConfigError(str(exc)) from None
+    finally:
+        catalog.close()
+    return ResultsOptions(influx=target, baseline=Baseline(info.path, limit))
+
+
+@click.command()
+@_out_option
+@click.option("--scenario", default=None, help="Only runs of this scenario.")
+@click.option("--verdict", default=None, help="Only runs with this verdict (PASS, FAIL...).")
+@click.option("--firmware", default=None, help="Only runs where a device had this firmware.")
+@click.option("-n", "--limit", type=int, default=50, show_default=True, help="At most N runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str | None,
+         limit: int, as_json: bool) -> None:
+    """List runs, newest first, with their verdicts."""
+    from harness.store.spool import peek
+
+    catalog = _catalog(out_dir)
+    found = catalog.runs(scenario=scenario, verdict=verdict, firmware=firmware, limit=limit)
+    rows = []
+    for info in found:
+        spool = peek(info.path)
+        pending = None
+        if spool is not None and spool[0] is not None:
+            pending = spool[1] - spool[2].get(spool[0].key, 0)
+        rows.append((info, pending))
+    if as_json:
+        click.echo(json.dumps([{"run_id": i.run_id, "scenario": i.scenario, "lab": i.lab,
+                                "verdict": i.verdict, "started": i.started,
+                                "finished": i.finished, "trials": i.trials,
+                                "path": str(i.path), "firmware": i.firmware,
+                                "influx_pending_bytes": p} for i, p in rows], indent=2))
+        return
+    if not rows:
+        click.echo(f"no runs in {out_dir}")
+        return
+    table = [("RUN", "SCENARIO", "VERDICT", "STARTED", "TRIALS", "FIRMWARE", "INFLUXDB")]
+    for info, pending in rows:
+        firmware_text = ", ".join(f"{d}={f}" for d, f in info.firmware.items() if f)
+        influx = "" if pending is None else ("sent" if pending == 0 else "PENDING (push)")
+        table.append((info.run_id, info.scenario, info.verdict, (info.started or "")[:19],
+                      str(info.trials), firmware_text, influx))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    for row in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+@click.command()
+@click.argument("run")
+@_out_option
+@click.option("--json", "as_json", is_flag=True, help="Print the run's summary.json.")
+def show(run: str, out_dir: Path, as_json: bool) -> None:
+    """Print a run's summary: devices, trials, metrics, criteria, results."""
+    from harness.store.show import summary_lines
+
+    info = _find(run, out_dir)
+    summary = info.summary()
+    if as_json:
+        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    for line in summary_lines(summary, info.path):
+        click.echo(line)
+
+
+def _find(run: str, out_dir: Path) -> RunInfo:
+    catalog = _catalog(out_dir)
+    try:
+        return catalog.find(run)
+    except HarnessError as exc:
+        _fail(str(exc))
+        raise
+    finally:
+        catalog.close()
+
+
+@click.command()
+@click.argument("run")
+@_out_option
+@click.option("--influx-url", default=None, help="Server (default: where the run sent).")
+@click.option("--influx-org", default=None, help="Org (default: the run's or the lab's).")
+@click.option("--influx-bucket", default=None, help="Bucket (default: the run's or the lab's).")
+@click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Lab whose results.influxdb to use (default: the run's lab file).")
+@click.option("--all", "resend", is_flag=True,
+              help="Send every point again, not only unacknowledged ones (idempotent).")
+@click.option("--timeout", "timeout_s", type=float, default=30.0, show_default=True,
+              help="Keep retrying an unreachable server this many seconds.")
+def push(run: str, out_dir: Path, influx_url: str | None, influx_org: str | None,
+         influx_bucket: str | None, lab_path: Path | None, resend: bool,
+         timeout_s: float) -> None:
+    """Send a run's spooled points to InfluxDB (all of its samples if it never had a sink).
+    Token: INFLUX_TOKEN, else the lab's results.influxdb.token."""
+    from harness.store.push import push_run
+
+    info = _find(run, out_dir)
+    try:
+        target = _push_target(info, influx_url, influx_org, influx_bucket, lab_path)
+        report = push_run(info.path, target, resend=resend, timeout_s=timeout_s)
+    except ConfigError as exc:
+        _fail(str(exc))
+        return
+    except HarnessError as exc:
+        _fail(str(exc), 1)
+        return
+    for line in report.lines():
+        click.echo(line, err=bool(report.error))
+    sys.exit(0 if report.pending == 0 and not report.error else 1)
+
+
+def _push_target(info: RunInfo, url: str | None, org: str | None, bucket: str | None,
+                 lab_path: Path | None) -> InfluxTarget:
+    from harness.config.lab import Lab
+    from harness.config.loader import load_model
+    from harness.store.spool import peek
+
+    spooled = peek(info.path)
+    dest = spooled[0] if spooled else None
+    if lab_path is None:
+        lab_file = (info.summary().get("lab") or {}).get("file")
+        lab_path = Path(lab_file) if lab_file and Path(lab_file).is_file() else None
+    settings = load_model(lab_path, Lab).results.influxdb if lab_path else None
+    if dest is not None and settings is not None and settings.url.rstrip("/") != dest.url:
+        settings = None  # the lab now names another server: only its token would mislead
+    target = resolve_target(settings, url=url or (dest.url if dest else None),
+                            org=org or (dest.org if dest else None),
+                            bucket=bucket or (dest.bucket if dest else None),
+                            environ=os.environ)
+    if target is None:
+        raise ConfigError("no InfluxDB to push to: give --influx-url, --influx-org and "
+                          "--influx-bucket (and INFLUX_TOKEN)")
+    return target
+
+
+@click.command()
+@click.argument("runs_", metavar="[BASELINE] CANDIDATE", nargs=-1, required=True)
+@_out_option
+@click.option("--baseline", "baseline", default=None,
+              help="Baseline when only CANDIDATE is given: a run id or 'last-pass'.")
+@click.option("--firmware", default=None,
+              help="With --baseline last-pass: the last PASS run on this device firmware.")
+@click.option("--threshold", default="5%", show_default=True,
+              help="Relative change that counts as a regression.")
+@click.option("--alpha", type=float, default=0.05, show_default=True,
+              help="Significance level of the Welch t-test over repetitions.")
+@click.option("--all", "all_metrics", is_flag=True, help="Also list metrics that are not judged.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmware: str | None,
+            threshold: str, alpha: float, all_metrics: bool, as_json: bool) -> None:
+    """Per-trial, per-metric differences of CANDIDATE against BASELINE; exit 1 on a
+    regression."""
+    try:
+        limit = _threshold(threshold)
+    except ConfigError as exc:
+        _fail(str(exc))
+    catalog = _catalog(out_dir)
+    try:
+        if len(runs_) == 2 and baseline is None:
+            base, cand = catalog.find(runs_[0]), catalog.find(runs_[1])
+        elif len(runs_) == 1 and baseline:
+            cand = catalog.find(runs_[0])
+            if baseline == "last-pass":
+                found = catalog.last_pass(cand.scenario, firmware=firmware, exclude=cand.run_id)
+                if found is None:
+                    on = f" on firmware {firmware}" if firmware else ""
+                    raise ConfigError(f"no PASS run of '{cand.scenario}'{on} in {out_dir}")
+                base = found
+            else:
+                base = catalog.find(baseline)
+        else:
+            raise ConfigError("give BASELINE and CANDIDATE, or CANDIDATE with --baseline")
+    except HarnessError as exc:
+        _fail(str(exc))
+        return
+    finally:
+        catalog.close()
+    result = compare_runs(base.summary(), cand.summary(), threshold=limit, alpha=alpha)
+    if as_json:
+        click.echo(json.dumps(result.as_json(), indent=2))
+    else:
+        click.echo(f"baseline {base.run_id} ({base.verdict})  →  candidate {cand.run_id} "
+                   f"({cand.verdict}); threshold {limit:.1%}, alpha {alpha}")
+        for line in format_table(result, all_metrics=all_metrics):
+            click.echo(line)
+        click.echo(f"{len(result.regressions)} regression(s)")
+    sys.exit(1 if result.regressions else 0)
+
+
+@click.command()
+@click.argument("run")
+@_out_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write here instead of standard output.")
+@click.option("--measurement", default=None, help="Only this measurement (e.g. kpi, verdict).")
+def export(run: str, out_dir: Path, fmt: str, output: Path | None,
+           measurement: str | None) -> None:
+    """Write a run's samples and verdicts as CSV or JSON."""
+    from harness.store.export import write_csv, write_json
+    from harness.store.sqlite import SqliteStore
+
+    info = _find(run, out_dir)
+    db = info.path / "samples.sqlite"
+    if not db.is_file():
+        _fail(f"{info.path} has no samples.sqlite")
+    started = time.monotonic()
+    store = SqliteStore(db, create=False)
+    try:
+        with (open(output, "w", encoding="utf-8", newline="") if output
+              else _stdout()) as out:
+            if fmt == "csv":
+                count = write_csv(store, out, measurement=measurement)
+            else:
+                count = write_json(store, info.summary(), out, measurement=measurement)
+    finally:
+        store.close()
+    if output is not None:
+        click.echo(f"{count} sample(s) → {output} ({time.monotonic() - started:.1f} s)",
+                   err=True)
+
+
+class _stdout:
+    """Standard output as a context manager that is not closed at the end."""
+
+    def __enter__(self) -> Any:
+        return sys.stdout
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+
+
+RESULT_COMMANDS = (runs, show, push, compare, export)
