@@ -24,6 +24,9 @@ HELP = """Commands:
   set cell ID special D:G:U
   set cell ID admin up|down
   set cell ID pci N
+  set cell ID band nNN
+  set cell ID arfcn N
+  set cell ID tx-power DBM
   set cell ID quality F            channel-quality factor 0..1 (multiplies the capacity)
   set cell ID bler F               HARQ block error rate 0..<1
   set cell ID loss F               random packet loss 0..1
@@ -116,7 +119,7 @@ class GnbCli:
         lines = [
             "Cell  Admin  BW(MHz)  SCS(kHz)  TDD               Layers(DL/UL)  Mod(DL/UL)      "
             "PCI  PLMNs           Capacity DL/UL (Mbit/s)  Quality  BLER   Loss    "
-            "Delay/Jitter (ms)  PLMN shares"
+            "Delay/Jitter (ms)  PLMN shares      Band  NR-ARFCN  TxPwr(dBm)"
         ]
         for cell_id in ids:
             c = self.gnb.cells[cell_id].config
@@ -130,7 +133,7 @@ class GnbCli:
                 f"{c.modulation_dl + '/' + c.modulation_ul:<15} {c.pci:<4} "
                 f"{','.join(c.plmns):<15} "
                 f"{capacity:<24} {c.quality:<8g} {c.bler:<6g} {c.loss:<7g} {delay:<18} "
-                f"{shares}"
+                f"{shares:<16} {c.band:<5} {c.arfcn:<9} {c.tx_power_dbm:g}"
             )
         return "\n".join(lines) + "\n"
 
@@ -139,6 +142,9 @@ class GnbCli:
             "bandwidth": lambda c, a: dataclasses.replace(c, bandwidth_mhz=_int(a[0], "bandwidth")),
             "scs": lambda c, a: dataclasses.replace(c, scs_khz=_int(a[0], "SCS")),
             "pci": lambda c, a: dataclasses.replace(c, pci=_int(a[0], "PCI")),
+            "band": lambda c, a: dataclasses.replace(c, band=a[0].lower()),
+            "arfcn": lambda c, a: dataclasses.replace(c, arfcn=_int(a[0], "NR-ARFCN")),
+            "tx-power": lambda c, a: dataclasses.replace(c, tx_power_dbm=_float(a[0], "power")),
             "layers": _set_layers,
             "modulation": _set_modulation,
             "tdd": _set_tdd,

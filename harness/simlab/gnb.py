@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,9 @@ class CellConfig:
     modulation_ul: str = "64qam"
     plmns: tuple[str, ...] = ("452-02",)
     pci: int = 1
+    band: str = "n78"
+    arfcn: int = 636666  # NR-ARFCN (3,550.0 MHz in n78)
+    tx_power_dbm: float = 43.0
     admin_up: bool = True
     quality: float = 1.0  # channel-quality factor: the share of the peak the channel allows
     bler: float = 0.0  # HARQ block error rate (each failed transmission is retransmitted)
@@ -42,6 +46,12 @@ class CellConfig:
     def check(self) -> None:
         """Raise ConfigError if the combination is not a valid NR cell."""
         n_prb(self.bandwidth_mhz, self.scs_khz)
+        if not re.fullmatch(r"n\d{1,3}", self.band):
+            raise ConfigError(f"band must read like n78, got {self.band!r}")
+        if not 0 <= self.arfcn <= 3279165:
+            raise ConfigError(f"NR-ARFCN must be 0..3279165, got {self.arfcn}")
+        if not (math.isfinite(self.tx_power_dbm) and -10.0 <= self.tx_power_dbm <= 60.0):
+            raise ConfigError(f"transmit power must be -10..60 dBm, got {self.tx_power_dbm:g}")
         for direction in ("dl", "ul"):
             self.capacity_bps(direction)
         if not (math.isfinite(self.quality) and 0.0 <= self.quality <= 1.0):

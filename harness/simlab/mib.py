@@ -54,7 +54,8 @@ def _cell_rows(gnb: VirtualGnb, cell_id: int, cell: CellRuntime) -> dict[Oid, Mi
     }
     cols.update({16: gauge(cfg.quality * 1000), 17: gauge(cfg.bler * 1e6),
                  18: gauge(cfg.loss * 1e6), 19: gauge(cfg.core_delay_ms * 1000),
-                 20: gauge(cfg.jitter_ms * 1000)})
+                 20: gauge(cfg.jitter_ms * 1000), 21: ("OctetString", cfg.band),
+                 22: gauge(cfg.arfcn), 23: ("Integer", round(cfg.tx_power_dbm * 10))})
     rows = {(*SIM_CELL_ENTRY, col, cell_id): value for col, value in cols.items()}
     rows.update(pm_rows(gnb, cell_id, cell, up=up))
     return rows

@@ -42,7 +42,8 @@ class RunningGnb:
             CellConfig(id=c.id, bandwidth_mhz=c.bandwidth_mhz, scs_khz=c.scs_khz, tdd=c.tdd,
                        special=c.special, layers_dl=c.layers_dl, layers_ul=c.layers_ul,
                        modulation_dl=c.modulation_dl, modulation_ul=c.modulation_ul,
-                       plmns=tuple(c.plmns), pci=c.pci, quality=c.quality, bler=c.bler,
+                       plmns=tuple(c.plmns), pci=c.pci, band=c.band, arfcn=c.arfcn,
+                       tx_power_dbm=c.tx_power_dbm, quality=c.quality, bler=c.bler,
                        loss=c.loss, core_delay_ms=c.core_delay_ms, jitter_ms=c.jitter_ms,
                        plmn_shares=tuple(c.plmn_shares.items()))
             for c in spec.cells

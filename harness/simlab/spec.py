@@ -33,6 +33,9 @@ class SimCell:
     modulation_ul: str
     plmns: list[str]
     pci: int
+    band: str = "n78"
+    arfcn: int = 636666
+    tx_power_dbm: float = 43.0
     quality: float = 1.0
     bler: float = 0.0
     loss: float = 0.0
