@@ -98,14 +98,31 @@ class AlarmSource(Protocol):
     async def active_alarms(self) -> list[AlarmEvent]: ...
 
 
+@dataclass(frozen=True)
+class UploadedImage:
+    """A firmware image now on the device: where, how big, and the SHA-256 both ends agree on."""
+
+    remote: str
+    size: int
+    sha256: str
+
+
 @runtime_checkable
 class FirmwareControl(Protocol):
-    """A device whose firmware can be read and replaced (upload verified by SHA-256)."""
+    """A device whose firmware can be read and replaced.
+
+    `upload_firmware` copies an image to the device, verified by SHA-256 (ConfigError/
+    CommandFailed when it does not arrive intact); `install_firmware` asks the device to install
+    it and returns the device's answer, or raises CommandFailed with the device's refusal. The
+    device then restarts: the caller waits for it (harness/measure/firmware.py).
+    """
 
     async def firmware_version(self) -> str: ...
 
-    async def install_firmware(self, image: Path, *, expected_sha256: str | None = None) -> None:
-        ...
+    async def upload_firmware(self, image: Path, *,
+                              expected_sha256: str | None = None) -> UploadedImage: ...
+
+    async def install_firmware(self, remote: str) -> str: ...
 
 
 @runtime_checkable

@@ -6,10 +6,17 @@ import asyncio
 import shlex
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from drivers.actions import ActionResult, ActionSpec, judge
 from drivers.alarms import alarms_from_table
-from drivers.capabilities import AlarmEvent, DeviceFacts, KpiReading, TransportStatus
+from drivers.capabilities import (
+    AlarmEvent,
+    DeviceFacts,
+    KpiReading,
+    TransportStatus,
+    UploadedImage,
+)
 from drivers.devlog import DeviceLog
 from drivers.profile import Profile
 from drivers.transport.snmp import NoSuchValue, SnmpTransport, SnmpValue
@@ -213,6 +220,33 @@ class Gnb:
         columns = [c for c in (spec.severity, spec.text, spec.source) if c is not None]
         table = await self.snmp.walk_columns(columns)
         return alarms_from_table(self.name, spec, table, time.time())
+
+    async def firmware_version(self) -> str:
+        """The running firmware version, as the device reports it in its facts."""
+        return (await self.facts()).firmware
+
+    async def upload_firmware(self, image: Path, *,
+                              expected_sha256: str | None = None) -> UploadedImage:
+        """SFTP the image into the device's storage root, verified by SHA-256 (read back)."""
+        if self.ssh is None:
+            raise ConfigError(f"{self.name}: a firmware upload needs SSH, and the lab gives none")
+        remote = "/" + image.name
+        sent = await self.ssh.put(image, remote, expected_sha256=expected_sha256)
+        return UploadedImage(remote=sent.remote, size=sent.size, sha256=sent.sha256)
+
+    async def install_firmware(self, remote: str) -> str:
+        """Run the profile's install_firmware action on an uploaded image; the device's answer.
+
+        CommandFailed carries the device's refusal. On success the device restarts, so the
+        SSH connection and CLI session are dropped here; the next command opens new ones.
+        """
+        result = await self.run_action("install_firmware", {"file": remote})
+        if self._cli is not None:
+            await self._cli.close()
+            self._cli = None
+        if self.ssh is not None:
+            await self.ssh.close()
+        return result.output
 
     async def close(self) -> None:
         """Release the CLI session and both transports."""

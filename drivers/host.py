@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
+from drivers import host_latency
 from drivers.capabilities import Closable, Reachability, TransportStatus
+from drivers.host_latency import IrttServer
 from harness.errors import HarnessError, MeasurementError, ToolMissing
 from harness.measure.iperf3 import (
     Iperf3Options,
@@ -25,6 +27,8 @@ from harness.measure.iperf3 import (
     parse_result,
     server_argv,
 )
+from harness.measure.irtt import IrttOptions, IrttResult
+from harness.measure.ping import PingOptions, PingResult
 
 TOOLS = ("iperf3", "irtt", "ping")
 _INSTALL_HINTS = {"iperf3": "apt-get install iperf3", "irtt": "apt-get install irtt",
@@ -309,6 +313,26 @@ class TrafficHost:
                     f"iperf3 server on host {self.name} did not accept connections on "
                     f"{self.address}:{server.port} within {self.ready_timeout_s:g} s")
             await asyncio.sleep(0.05)
+
+    async def start_irtt_server(self, port: int) -> IrttServer:
+        """Start `irtt server` on this host's address and port; returns once it listens."""
+        return await host_latency.start_irtt_server(
+            self._runner, host_name=self.name, address=self.address, port=port,
+            binary=self.binary("irtt"), missing=lambda: self._missing("irtt"),
+            ready_timeout_s=self.ready_timeout_s)
+
+    async def run_irtt_client(self, opts: IrttOptions, *,
+                              timeout_s: float) -> tuple[IrttResult, str]:
+        """Run an irtt client; the parsed result and the raw JSON kept as evidence."""
+        return await host_latency.run_irtt_client(
+            self._runner, opts, host_name=self.name, binary=self.binary("irtt"),
+            missing=lambda: self._missing("irtt"), timeout_s=timeout_s)
+
+    async def run_ping(self, opts: PingOptions, *, timeout_s: float) -> tuple[PingResult, str]:
+        """Run ping (the fallback where irtt is absent); parsed result and raw output."""
+        return await host_latency.run_ping(
+            self._runner, opts, host_name=self.name, binary=self.binary("ping"),
+            missing=lambda: self._missing("ping"), timeout_s=timeout_s)
 
     async def run_iperf3_client(self, opts: Iperf3Options, *,
                                 timeout_s: float) -> tuple[Iperf3Result, str]:

@@ -17,6 +17,7 @@ from typing import Any
 from drivers.capabilities import Closable, CoreDevice, GnodebDevice, TrafficEndpoint
 from drivers.devlog import DeviceLog, DeviceLogFiles
 from drivers.host import TrafficHost
+from drivers.mibs import MibResolver
 from drivers.profile import Profile, load_profile
 from drivers.registry import DriverContext, DriverRegistry
 from drivers.transport.snmp import SnmpTarget, SnmpV3User
@@ -24,6 +25,7 @@ from drivers.transport.ssh import SshTarget
 from harness.config.lab import Device, JumpHost, Lab, SimulatedCore, merged
 from harness.config.secrets import Secret
 from harness.errors import ConfigError
+from harness.monitors.traps import TrapHub
 from harness.simlab.control import CoreEndpoints, GnbEndpoints, SimLabProcess
 from harness.simlab.relay_plan import DnPorts, plan_relays, relay_table
 from harness.simlab.spec import (
@@ -32,6 +34,7 @@ from harness.simlab.spec import (
     SimCredentials,
     SimGnbSpec,
     SimLabSpec,
+    SimTrapTarget,
 )
 
 _SIM_AUTH = ("SHA-256", "AES-128")
@@ -62,6 +65,7 @@ class Bench:
     relay_paths: dict[tuple[str, str, str, str], tuple[str, int]] = field(default_factory=dict)
     default_plmns: dict[str, str] = field(default_factory=dict)  # gNodeB → its first PLMN
     sim: SimLabProcess | None = None
+    traps: TrapHub | None = None  # trap receivers of this run (alarm monitors subscribe)
 
     def endpoint(self, dn: str, via: str | None, ue: str | None = None,
                  kind: str = "traffic") -> tuple[str, int]:
@@ -97,6 +101,8 @@ class Bench:
         finally:
             if self.sim is not None:
                 await self.sim.stop()
+            if self.traps is not None:
+                await self.traps.close()
             if self.log_files is not None:
                 self.log_files.close()
 
@@ -182,6 +188,9 @@ async def open_bench(lab: Lab, work_dir: Path, *, run_id: str = "",
     known_hosts = work_dir / "known_hosts"
     try:
         add_traffic_hosts(bench, build)
+        bench.traps = TrapHub()
+        if lab.traps is not None:
+            await bench.traps.listen_lab(lab, lab.traps)
         if lab.simulated:
             bench.sim = await _start_sim(lab, work_dir, snmp_cfg, ssh_cfg, bench)
             lines = []
@@ -206,7 +215,13 @@ async def open_bench(lab: Lab, work_dir: Path, *, run_id: str = "",
 
 async def _start_sim(lab: Lab, work_dir: Path, snmp_cfg: dict[str, dict[str, Any]],
                      ssh_cfg: dict[str, dict[str, Any]], bench: Bench) -> SimLabProcess:
-    sim = SimLabProcess(sim_lab_spec(lab, work_dir / "simlab", snmp_cfg, ssh_cfg, bench))
+    targets: dict[str, list[SimTrapTarget]] = {}
+    for name, dev in lab.devices.items():  # each simulated gNodeB traps to its own receiver
+        if dev.role == "gnodeb" and dev.simulated is not None and bench.traps is not None:
+            host, port = await bench.traps.listen_device(name, dev.host)
+            targets[name] = [SimTrapTarget(host, port, "2c")]
+    sim = SimLabProcess(sim_lab_spec(lab, work_dir / "simlab", snmp_cfg, ssh_cfg, bench,
+                                     trap_targets=targets))
     endpoints = await sim.start()
     for name, ep in endpoints.items():
         for dn, addr in ep.relays.items():
@@ -219,9 +234,11 @@ async def _start_sim(lab: Lab, work_dir: Path, snmp_cfg: dict[str, dict[str, Any
 
 
 def sim_lab_spec(lab: Lab, state_dir: Path, snmp_cfg: dict[str, dict[str, Any]],
-                 ssh_cfg: dict[str, dict[str, Any]], bench: Bench) -> SimLabSpec:
+                 ssh_cfg: dict[str, dict[str, Any]], bench: Bench, *,
+                 trap_targets: dict[str, list[SimTrapTarget]] | None = None) -> SimLabSpec:
     """What the simulated-lab process must run for the lab's simulated devices; fills the
-    ports and credentials the lab leaves out into `snmp_cfg`/`ssh_cfg`."""
+    ports and credentials the lab leaves out into `snmp_cfg`/`ssh_cfg`. `trap_targets`: where
+    each simulated gNodeB sends its traps."""
     gnbs: list[SimGnbSpec] = []
     cores: list[SimCoreSpec] = []
     for index, (name, dev) in enumerate(lab.devices.items(), start=1):
@@ -243,7 +260,8 @@ def sim_lab_spec(lab: Lab, state_dir: Path, snmp_cfg: dict[str, dict[str, Any]],
         cells = [SimCell(id=c.id, bandwidth_mhz=c.bandwidth_mhz, scs_khz=c.scs_khz, tdd=c.tdd,
                          special=c.special, layers_dl=c.layers.dl, layers_ul=c.layers.ul,
                          modulation_dl=c.modulation.dl, modulation_ul=c.modulation.ul,
-                         plmns=list(c.plmns), pci=c.pci, quality=c.quality, bler=c.bler,
+                         plmns=list(c.plmns), pci=c.pci, band=c.band, arfcn=c.arfcn,
+                         tx_power_dbm=c.tx_power_dbm, quality=c.quality, bler=c.bler,
                          loss=c.loss, core_delay_ms=c.core_delay * 1000,
                          jitter_ms=c.jitter * 1000, plmn_shares=dict(c.plmn_shares))
                  for c in dev.simulated.cells]
@@ -256,6 +274,7 @@ def sim_lab_spec(lab: Lab, state_dir: Path, snmp_cfg: dict[str, dict[str, Any]],
             serial=dev.simulated.serial or f"SIM-{index:04d}",
             firmware=dev.simulated.firmware, model=dev.simulated.model,
             core=lab.core_of(name),
+            trap_targets=list((trap_targets or {}).get(name, [])),
         ))
     return SimLabSpec(gnbs=gnbs, state_dir=str(state_dir), cores=cores)
 
@@ -302,7 +321,8 @@ def _jump_target(jump: JumpHost, device_cfg: dict[str, Any]) -> SshTarget:
 
 def _profile(lab: Lab, name: str) -> Profile:
     """A profile from the lab's own profiles folder first, then among the shipped ones."""
-    return load_profile(name, [Path(lab.profiles)] if lab.profiles else None)
+    return load_profile(name, [Path(lab.profiles)] if lab.profiles else None,
+                        mibs=MibResolver([Path(lab.mibs)]) if lab.mibs else None)
 
 
 def _context(lab: Lab, name: str, dev: Device, snmp: dict[str, Any], ssh: dict[str, Any],

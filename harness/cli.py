@@ -33,14 +33,23 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False), required=False)
 @click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=Path("lab.yaml"), show_default=True, help="The bench description.")
+              default=None, help="The bench description.  [default: lab.yaml]")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path("reports"), show_default=True, help="Where run directories go.")
 @click.option("--junit", "junit", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Also write JUnit XML here.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.option("--progress", "progress_mode", type=click.Choice(["auto", "live", "lines", "json"]),
+              default="auto", show_default=True,
+              help="Progress on stderr: live panel, lines, or JSON Lines for CI.")
+@click.option("--retries", type=click.IntRange(0, 10), default=0, show_default=True,
+              help="Run a trial that ends in ERROR again, up to N more times.")
+@click.option("--max-parallel", type=click.IntRange(1, 32), default=None,
+              help="With `parallel: true` in the scenario: at most N trials at once.")
+@click.option("--resume", "resume_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="Carry on with this interrupted run (same scenario and lab).")
 @click.option("--influx-url", default=None,
               help="Also send samples to this InfluxDB v2 API (token: $INFLUX_TOKEN).")
 @click.option("--influx-org", default=None, help="InfluxDB org (overrides the lab's).")
@@ -49,17 +58,29 @@ def cli() -> None:
               help="Compare with this run (id or directory) or 'last-pass': a regression FAILs.")
 @click.option("--threshold", default="5%", show_default=True,
               help="Relative change that counts as a regression against --baseline.")
-def run(scenario: Path, lab_path: Path, out_dir: Path, junit: Path | None, quiet: bool,
-        influx_url: str | None, influx_org: str | None, influx_bucket: str | None,
-        baseline: str | None, threshold: str) -> None:
+def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path | None,
+        quiet: bool, progress_mode: str, retries: int, max_parallel: int | None,
+        resume_dir: Path | None, influx_url: str | None, influx_org: str | None,
+        influx_bucket: str | None, baseline: str | None, threshold: str) -> None:
     """Run SCENARIO on the lab; prints the run directory; exit code tells the verdict."""
     from harness.events import EventBus
     from harness.inputs import load_inputs
-    from harness.progress import Progress
+    from harness.progress import make_progress
     from harness.report import write_junit
-    from harness.runner import Runner
+    from harness.resume import ResumeState, load_resume, resume_paths
+    from harness.runner import SUMMARY_FORMAT_VERSION, Runner, RunOptions
 
+    resume: ResumeState | None = None
     try:
+        if resume_dir is not None:
+            recorded_scenario, recorded_lab = resume_paths(resume_dir)
+            scenario = scenario or recorded_scenario
+            lab_path = lab_path or recorded_lab
+        if scenario is None:
+            raise ConfigError("give a SCENARIO file (or --resume RUN_DIR)")
+        lab_path = lab_path or Path("lab.yaml")
+        if resume_dir is not None:
+            resume = load_resume(resume_dir, scenario, lab_path, SUMMARY_FORMAT_VERSION)
         inputs = load_inputs(scenario, lab_path)
         results = run_results_options(inputs, out_dir, influx_url=influx_url,
                                       influx_org=influx_org, influx_bucket=influx_bucket,
@@ -68,8 +89,9 @@ def run(scenario: Path, lab_path: Path, out_dir: Path, junit: Path | None, quiet
         _fail_input(exc)
     bus = EventBus()
     if not quiet:
-        bus.subscribe(Progress(Console(stderr=True)))
-    runner = Runner(inputs, out_dir, bus, results)
+        bus.subscribe(make_progress(progress_mode, Console(stderr=True)))
+    options = RunOptions(retries=retries, max_parallel=max_parallel, resume=resume)
+    runner = Runner(inputs, out_dir, bus, results, options)
     try:
         outcome = asyncio.run(runner.run())
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ class RunStarted:
     scenario: str
     lab: str
     trials: int
+    planned_s: float = 0.0  # the trials' planned durations, summed (for an ETA)
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class TrialStarted:
     index: int
     total: int
     duration_s: float
+    attempt: int = 1  # > 1 when an ERROR trial is run again (--retries)
 
 
 @dataclass(frozen=True)

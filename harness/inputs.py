@@ -12,7 +12,7 @@ from harness.config.loader import error_at, load_model, load_yaml
 from harness.config.scenario import Scenario
 from harness.config.secrets import Secret
 from harness.errors import ConfigError
-from harness.plan import FieldPath, plan
+from harness.plan import FieldPath, FileSource, plan
 from harness.runner import RunInputs
 
 
@@ -60,7 +60,7 @@ def load_inputs(scenario_path: Path, lab_path: Path) -> RunInputs:
         if device.role != "gnodeb":
             raise at((section, pos, "device"),
                      f"{action.action} needs a gnodeb; '{action.device}' is a {device.role}")
-    trials = plan(scenario, lab, at)
+    trials = plan(scenario, lab, FileSource(scenario_path, index))
     return RunInputs(lab=lab, lab_path=lab_path, scenario=scenario, scenario_path=scenario_path,
                      trials=trials)
 

@@ -1,22 +1,68 @@
-"""Scenario → ordered trials: matrix expansion, repetitions, stable ids, checks against the lab."""
+"""Scenario → ordered trials: matrix expansion, per-kind validation, repetitions, stable ids,
+checks against the lab, and criteria checked against the metrics each kind produces.
+
+A trial's raw mapping has its `{placeholders}` filled from the matrix first, then it is
+validated against its kind's model with the file's positions, so an error still reads
+`scenario.yaml:LINE:COL: trials[2].direction: ...`.
+"""
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from harness.config.lab import Lab
-from harness.config.scenario import Scenario, TrialSpec
+from harness.config.loader import PositionIndex, error_at, validate_model
+from harness.config.scenario import Scenario
 from harness.criteria import Criterion, parse_criterion
+from harness.errors import ConfigError
+from harness.kinds import MONITOR_METRIC_PREFIXES, KindRegistry, TrialKind, default_registry
+from harness.kinds.base import TrialBase
 from harness.presets import TrialShape, expand_preset
+from harness.units import Quantity
+from harness.verdict import Verdict
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z][A-Za-z0-9_-]*)\}")
 
 FieldPath = tuple[str | int, ...]
 ErrorAt = Callable[[FieldPath, str], Exception]
+M = TypeVar("M", bound=BaseModel)
+
+
+class ScenarioSource(Protocol):
+    """Where a scenario came from: places errors and validates parts of it with positions."""
+
+    def error(self, field: FieldPath, message: str) -> ConfigError:
+        """A ConfigError at `field` (a path from the document's root)."""
+        ...
+
+    def validate(self, data: object, model: type[M], at: FieldPath) -> M:
+        """`data` (the node at `at`, possibly rewritten) validated as `model`."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A scenario file and the positions of its nodes."""
+
+    path: Path
+    index: PositionIndex
+
+    def error(self, field: FieldPath, message: str) -> ConfigError:
+        """A ConfigError at `field`, with file, line and column."""
+        return error_at(self.path, self.index, field, message)
+
+    def validate(self, data: object, model: type[M], at: FieldPath) -> M:
+        """Validate one part of the file; errors keep their lines and full field names."""
+        return validate_model(data, self.index.sub(at), model, file=self.path,
+                              context={"base_dir": self.path.absolute().parent}, at=at)
 
 
 @dataclass(frozen=True)
@@ -26,20 +72,43 @@ class PlannedTrial:
     id: str
     repetition: int
     kind: str
-    ue: str
-    dn: str
+    spec: TrialBase
+    ue: str | None
+    dn: str | None
     via: str | None
-    direction: str
-    protocol: str
-    streams: int
+    cell: int
     duration_s: float
     omit_s: float
     timeout_s: float
-    cell: int
     kpi_interval_s: float
     monitor: dict[str, list[str]]
     criteria: list[Criterion]
     params: dict[str, Any]
+    min_samples: int | None = None
+    metric_units: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def direction(self) -> str:
+        """The spec's direction ("dl", "ul", "bidir"), "" for kinds without one."""
+        value = getattr(self.spec, "direction", "")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def protocol(self) -> str:
+        """The spec's protocol ("tcp", "udp"), "" for kinds without one."""
+        value = getattr(self.spec, "protocol", "")
+        return value if isinstance(value, str) else ""
+
+    @property
+    def streams(self) -> int:
+        """The spec's iperf3 streams (1 for kinds without any)."""
+        value = getattr(self.spec, "streams", 1)
+        return value if isinstance(value, int) else 1
+
+    @property
+    def devices(self) -> frozenset[str]:
+        """Every lab device this trial uses (trials on disjoint devices may run in parallel)."""
+        return frozenset(self.spec.devices())
 
 
 def _placeholders(value: Any) -> set[str]:
@@ -65,103 +134,160 @@ def _fill(value: Any, binding: dict[str, Any]) -> Any:
     return value
 
 
-def plan(scenario: Scenario, lab: Lab, error_at: ErrorAt) -> list[PlannedTrial]:
-    """Expand the scenario into trials in run order; raise `error_at(...)` on any bad reference."""
+def plan(scenario: Scenario, lab: Lab, source: ScenarioSource,
+         registry: KindRegistry | None = None) -> list[PlannedTrial]:
+    """Expand the scenario into trials in run order; ConfigError (positioned) on any problem."""
+    kinds = registry or default_registry()
     trials: list[PlannedTrial] = []
     seen: dict[str, int] = {}
-    defaults = scenario.defaults
-    for index, spec in enumerate(scenario.trials):
+    for index, raw in enumerate(scenario.trials):
         where: FieldPath = ("trials", index)
-        raw = spec.model_dump()
+        kind = kinds.get(str(raw["kind"]))
+        if kind.unavailable is not None:
+            raise source.error((*where, "kind"), f"trial kind {kind.name!r} is not available: "
+                               f"{kind.unavailable}")
         used = _placeholders(raw)
         unknown = used - set(scenario.matrix)
         if unknown:
             name = sorted(unknown)[0]
-            raise error_at((*where, _field_with(raw, name)),
-                           f"placeholder {{{name}}} is not a matrix dimension "
-                           f"(matrix: {', '.join(scenario.matrix) or 'none'})")
+            raise source.error((*where, _field_with(raw, name)),
+                               f"placeholder {{{name}}} is not a matrix dimension "
+                               f"(matrix: {', '.join(scenario.matrix) or 'none'})")
+        if "kind" in used:
+            raise source.error((*where, "kind"), "the kind cannot be a placeholder")
         dims = [d for d in scenario.matrix if d in used]
         for combo in itertools.product(*(scenario.matrix[d] for d in dims)):
             binding = dict(zip(dims, combo, strict=True))
-            filled = _fill(raw, binding)
-            trial_id = str(filled["id"])
-            if trial_id in seen:
-                raise error_at((*where, "id"), f"trial id '{trial_id}' is not unique "
-                               f"(trial {seen[trial_id] + 1} has it too): add a matrix "
-                               "placeholder to the id")
-            seen[trial_id] = index
-            concrete = _concrete(filled, spec, lab, where, error_at)
-            repetitions = spec.repetitions or defaults.repetitions
-            duration = spec.duration or defaults.duration
-            omit = spec.omit if spec.omit is not None else defaults.omit
-            timeout = spec.timeout or defaults.timeout or (duration + omit) * 2 + 30
-            criteria = _criteria(filled["criteria"], spec.kind, concrete["direction"], spec.via)
-            for rep in range(1, repetitions + 1):
-                trials.append(PlannedTrial(
-                    id=trial_id, repetition=rep, kind=spec.kind, ue=spec.ue, dn=spec.dn,
-                    via=spec.via, direction=concrete["direction"],
-                    protocol=concrete["protocol"], streams=concrete["streams"],
-                    duration_s=duration, omit_s=omit, timeout_s=timeout, cell=spec.cell,
-                    kpi_interval_s=defaults.kpi_interval, monitor=dict(spec.monitor),
-                    criteria=criteria,
-                    params={"direction": concrete["direction"], "protocol": concrete["protocol"],
-                            "streams": concrete["streams"], "duration_s": duration,
-                            "omit_s": omit, "via": spec.via, **binding},
-                ))
+            spec = source.validate(_fill(raw, binding), kind.spec, where)
+            if spec.id in seen:
+                raise source.error((*where, "id"), f"trial id '{spec.id}' is not unique "
+                                   f"(trial {seen[spec.id] + 1} has it too): add a matrix "
+                                   "placeholder to the id")
+            seen[spec.id] = index
+            trials.extend(_planned(scenario, lab, kind, spec, binding, where, source))
     return trials
 
 
-def _criteria(items: list[Any], kind: str, direction: str, via: str | None) -> list[Criterion]:
-    """User criteria as written, presets expanded for this trial's kind and direction."""
-    shape = TrialShape(kind=kind, direction=direction, via=via)
+def _planned(scenario: Scenario, lab: Lab, kind: TrialKind, spec: TrialBase,
+             binding: dict[str, Any], where: FieldPath,
+             source: ScenarioSource) -> list[PlannedTrial]:
+    defaults = scenario.defaults
+    _check_devices(spec, kind, lab, where, source)
+    repetitions = spec.repetitions or defaults.repetitions
+    duration = spec.duration or defaults.duration
+    omit = spec.omit if spec.omit is not None else defaults.omit
+    timeout = spec.timeout or defaults.timeout or (duration + omit) * 2 + 30
+    units = dict(kind.metrics(spec))
+    criteria = _criteria(spec, kind, units, lab, where, source)
+    skip = {"id", "kind", "criteria", "monitor", "setup"}
+    params = {k: v for k, v in spec.model_dump(exclude=skip).items() if v is not None}
+    params.update(duration_s=duration, omit_s=omit, via=spec.via, **binding)
+    return [PlannedTrial(
+        id=spec.id, repetition=rep, kind=kind.name, spec=spec, ue=spec.ue, dn=spec.dn,
+        via=spec.via, cell=spec.cell, duration_s=duration, omit_s=omit, timeout_s=timeout,
+        kpi_interval_s=defaults.kpi_interval, monitor=dict(spec.monitor), criteria=criteria,
+        params=params, min_samples=spec.min_samples or defaults.min_samples,
+        metric_units=units,
+    ) for rep in range(1, repetitions + 1)]
+
+
+def _check_devices(spec: TrialBase, kind: TrialKind, lab: Lab, where: FieldPath,
+                   source: ScenarioSource) -> None:
+    for role_field, role in (("ue", "ue-host"), ("dn", "dn-host"), ("via", "gnodeb")):
+        name = getattr(spec, role_field)
+        if name is None:
+            if kind.needs_hosts and role_field != "via":
+                raise source.error((*where, role_field), f"a {kind.name} trial needs "
+                                   f"{role_field}: (a {role} of the lab)")
+            continue
+        device = lab.devices.get(name)
+        if device is None:
+            raise source.error((*where, role_field), f"no device '{name}' in the lab "
+                               f"(devices: {', '.join(lab.devices)})")
+        if device.role != role:
+            raise source.error((*where, role_field),
+                               f"device '{name}' is a {device.role}, not a {role}")
+    for i, action in enumerate(spec.setup):
+        device = lab.devices.get(action.device)
+        if device is None or device.role != "gnodeb":
+            raise source.error((*where, "setup", i, "device"),
+                               f"{action.action} needs a gnodeb of the lab; '{action.device}' is "
+                               f"{'not in the lab' if device is None else 'a ' + device.role}")
+    for device_name, kpis in spec.monitor.items():
+        if device_name not in lab.devices:
+            raise source.error((*where, "monitor", device_name),
+                               f"no device '{device_name}' in the lab")
+        if not kpis:
+            raise source.error((*where, "monitor", device_name), "list at least one KPI")
+    if kind.check_lab is not None:
+        for path, message in kind.check_lab(spec, lab):
+            raise source.error((*where, *path), message)
+
+
+def _criteria(spec: TrialBase, kind: TrialKind, units: dict[str, str], lab: Lab,
+              where: FieldPath, source: ScenarioSource) -> list[Criterion]:
+    """User criteria as written, presets expanded for this trial; each checked against the
+    metrics the kind produces, their units, and what peak() may refer to."""
+    shape = TrialShape(kind=kind.name, direction=spec.shape_direction(), via=spec.via)
     criteria: list[Criterion] = []
-    for item in items:
-        if isinstance(item, dict):
-            criteria.extend(expand_preset(item["preset"], shape, item.get("params")))
-        else:
-            criteria.append(parse_criterion(str(item)))
+    for i, item in enumerate(spec.criteria):
+        at = (*where, "criteria", i)
+        try:
+            if isinstance(item, str):
+                found = [parse_criterion(item)]
+            else:
+                found = expand_preset(item.preset, shape, item.params)
+        except ConfigError as exc:
+            raise source.error(at, exc.reason) from None
+        for criterion in found:
+            _check_criterion(criterion, spec, kind, units, lab, at, source)
+        criteria.extend(found)
     return criteria
+
+
+def _check_criterion(criterion: Criterion, spec: TrialBase, kind: TrialKind,
+                     units: dict[str, str], lab: Lab, at: FieldPath,
+                     source: ScenarioSource) -> None:
+    shown = f"'{criterion.expr}'" + (f" (from {criterion.source})" if criterion.source else "")
+    for name in sorted(criterion.metric_names):
+        if name in units or name.startswith(MONITOR_METRIC_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, list(units), n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else \
+            f"; it produces {', '.join(sorted(units)[:12])}{' …' if len(units) > 12 else ''}"
+        raise source.error(at, f"{shown} reads metric '{name}', which a {kind.name} trial "
+                           f"does not produce{hint}")
+    for device in sorted(criterion.device_refs):
+        dev = lab.devices.get(device)
+        if dev is None or dev.role != "gnodeb":
+            raise source.error(at, f"{shown}: peak({device}) needs a gNodeB of the lab")
+        if not kind.peak_metrics or spec.via is None:
+            raise source.error(at, f"{shown}: peak() needs traffic through a gNodeB "
+                               f"(a {kind.name} trial with via:)")
+    probe = criterion.evaluate(_UnitProbe(units))
+    if probe.verdict is Verdict.ERROR and "has no metric" not in probe.detail:
+        raise source.error(at, f"{shown}: {probe.detail}")
+
+
+@dataclass(frozen=True)
+class _UnitProbe:
+    """A criterion context with 1.0 of each metric's unit: evaluating a criterion on it
+    finds unit mismatches before anything is measured."""
+
+    units: Mapping[str, str]
+
+    def metric(self, name: str) -> Quantity:
+        return Quantity(1.0, self.units[name])
+
+    def interval(self, name: str) -> tuple[float, float] | None:
+        return None
+
+    def peak(self, device: str, direction: str | None) -> Quantity:
+        return Quantity(1.0, "Mbit/s")
 
 
 def _field_with(raw: dict[str, Any], name: str) -> str:
     for key, value in raw.items():
         if name in _placeholders(value):
-            return key
+            return str(key)
     return "id"
-
-
-def _concrete(filled: dict[str, Any], spec: TrialSpec, lab: Lab, where: FieldPath,
-              error_at: ErrorAt) -> dict[str, Any]:
-    direction = str(filled["direction"]).lower()
-    if direction not in ("dl", "ul"):
-        raise error_at((*where, "direction"), f"direction must be dl or ul, got '{direction}'")
-    protocol = str(filled["protocol"]).lower()
-    if protocol != "tcp":
-        raise error_at((*where, "protocol"),
-                       f"protocol must be tcp for now (UDP comes with the trial engine), "
-                       f"got '{protocol}'")
-    try:
-        streams = int(filled["streams"])
-    except (TypeError, ValueError):
-        raise error_at((*where, "streams"),
-                       f"streams must be a whole number, got '{filled['streams']}'") from None
-    if not 1 <= streams <= 128:
-        raise error_at((*where, "streams"), f"streams must be 1..128, got {streams}")
-    for role_field, role in (("ue", "ue-host"), ("dn", "dn-host"), ("via", "gnodeb")):
-        name = getattr(spec, role_field)
-        if name is None:
-            continue
-        device = lab.devices.get(name)
-        if device is None:
-            raise error_at((*where, role_field), f"no device '{name}' in the lab "
-                           f"(devices: {', '.join(lab.devices)})")
-        if device.role != role:
-            raise error_at((*where, role_field),
-                           f"device '{name}' is a {device.role}, not a {role}")
-    for device_name, kpis in spec.monitor.items():
-        if device_name not in lab.devices:
-            raise error_at((*where, "monitor", device_name),
-                           f"no device '{device_name}' in the lab")
-        if not kpis:
-            raise error_at((*where, "monitor", device_name), "list at least one KPI")
-    return {"direction": direction, "protocol": protocol, "streams": streams}

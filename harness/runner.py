@@ -1,4 +1,6 @@
-"""Runs a scenario on a lab: bench up, setup, trials, teardown/restore, results, report."""
+"""Runs a scenario on a lab: bench up, snapshot, setup, trials (with monitors, retries, in
+parallel when allowed), teardown and restore, results, report. Ctrl-C → interrupted, devices
+restored, partial summary written; `--resume` carries such a run on."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from typing import Any
 
 from drivers.capabilities import ProfiledDevice, TrafficEndpoint
 from harness import __version__
+from harness.aggregate import aggregate_trials
 from harness.bench import Bench, open_bench
 from harness.config.lab import Lab
 from harness.config.scenario import DeviceAction, Scenario
@@ -27,8 +30,14 @@ from harness.events import (
     TrialFinished,
     TrialStarted,
 )
+from harness.monitors import MonitorFactory, MonitorGroup, TrialScope
+from harness.monitors.alarms import alarm_monitors
+from harness.monitors.crosscheck import crosscheck_monitors
+from harness.monitors.health import health_monitors
 from harness.plan import PlannedTrial
 from harness.report import write_report
+from harness.resume import ResumeState, trial_finished
+from harness.snapshot import DeviceSnapshot, restore_snapshot, take_snapshot
 from harness.store.results import ResultsOptions, RunResults
 from harness.trial import TrialRun, dump_json, utc_now
 from harness.verdict import Verdict, worst
@@ -45,6 +54,15 @@ class RunInputs:
     scenario: Scenario
     scenario_path: Path
     trials: list[PlannedTrial]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: retries of ERROR trials, a cap on parallel trials, a run to resume."""
+
+    retries: int = 0
+    max_parallel: int | None = None  # None: the scenario's max_parallel
+    resume: ResumeState | None = None
 
 
 @dataclass
@@ -67,28 +85,38 @@ def new_run_id(scenario: str) -> str:
     return f"{stamp}-{scenario}-{secrets.token_hex(2)}"
 
 
+def trial_devices(trial: PlannedTrial) -> set[str]:
+    """Every device a trial uses or watches (trials on disjoint sets may run in parallel)."""
+    return set(trial.devices)
+
+
+def _interrupted_entry(trial: PlannedTrial) -> dict[str, Any]:
+    return {"id": trial.id, "repetition": trial.repetition, "kind": trial.kind,
+            "params": trial.params, "verdict": Verdict.ERROR.value, "metrics": {},
+            "criteria": [], "interrupted": True,
+            "error": "interrupted (Ctrl-C): samples taken so far are in samples.sqlite"}
+
+
 class Runner:
     """One run = one scenario on one lab."""
 
     def __init__(self, inputs: RunInputs, out_dir: Path, bus: EventBus,
-                 results: ResultsOptions | None = None) -> None:
+                 results: ResultsOptions | None = None,
+                 options: RunOptions | None = None) -> None:
         self.inputs = inputs
+        self.options = options or RunOptions()
         self.results_options = results or ResultsOptions()
         self.bus = bus
-        self.run_id = new_run_id(inputs.scenario.name)
-        self.run_dir = out_dir / self.run_id
+        resume = self.options.resume
+        self.run_id = resume.run_id if resume else new_run_id(inputs.scenario.name)
+        self.run_dir = resume.run_dir if resume else out_dir / self.run_id
         self.restore: list[tuple[str, DeviceAction]] = []
+        self.bench: Bench | None = None  # while the run holds the bench (tests reach the sim)
+        self.snapshot: dict[str, DeviceSnapshot] = {}
+        self._results: dict[int, dict[str, Any]] = {}
 
-    async def run(self) -> RunOutcome:
-        """Run every trial; on Ctrl-C or error the devices are restored and results kept."""
-        inputs = self.inputs
-        (self.run_dir / "raw").mkdir(parents=True, exist_ok=False)
-        results = RunResults(self.run_dir, run_id=self.run_id, scenario=inputs.scenario.name,
-                             lab=inputs.lab, options=self.results_options, emit=self.bus.emit)
-        samples: list[Any] = []
-        self.bus.subscribe(results)
-        self.bus.subscribe(lambda e: samples.extend(e.samples)
-                           if isinstance(e, SamplesRecorded) else None)
+    def _summary_start(self) -> dict[str, Any]:
+        inputs, resume = self.inputs, self.options.resume
         summary: dict[str, Any] = {
             "format_version": SUMMARY_FORMAT_VERSION, "harness_version": __version__,
             "run_id": self.run_id, "verdict": Verdict.ERROR.value,
@@ -97,22 +125,54 @@ class Runner:
                          "file": str(inputs.scenario_path)},
             "lab": {"name": inputs.lab.name, "sha256": _sha256(inputs.lab_path),
                     "site": dict(inputs.lab.site), "file": str(inputs.lab_path)},
-            "started": utc_now(), "finished": None, "interrupted": False,
+            "started": utc_now(), "finished": None, "interrupted": False, "complete": False,
             "devices": [], "trials": [], "setup_error": None, "restore_errors": [],
+            "snapshot": {}, "sessions": [],
         }
+        if resume is not None:
+            summary["started"] = resume.summary.get("started") or summary["started"]
+            summary["sessions"] = list(resume.summary.get("sessions") or [])
+            index = {(t.id, t.repetition): i for i, t in enumerate(inputs.trials)}
+            for key, entry in resume.done.items():
+                if key in index:
+                    self._results[index[key]] = entry
+            summary["trials"] = self._ordered()
+        summary["sessions"].append({"started": utc_now(), "resumed": resume is not None})
+        return summary
+
+    async def run(self) -> RunOutcome:
+        """Run every trial; on Ctrl-C or error the devices are restored and results kept."""
+        inputs = self.inputs
+        (self.run_dir / "raw").mkdir(parents=True, exist_ok=self.options.resume is not None)
+        results = RunResults(self.run_dir, run_id=self.run_id, scenario=inputs.scenario.name,
+                             lab=inputs.lab, options=self.results_options, emit=self.bus.emit)
+        samples: list[Any] = []
+        self.bus.subscribe(results)
+        self.bus.subscribe(lambda e: samples.extend(e.samples)
+                           if isinstance(e, SamplesRecorded) else None)
+        summary = self._summary_start()
+        planned = sum(t.duration_s for t in inputs.trials)
         self.bus.emit(RunStarted(self.run_id, inputs.scenario.name, inputs.lab.name,
-                                 len(inputs.trials)))
+                                 len(inputs.trials), planned))
+        if self._results:
+            self.bus.emit(Notice(f"resuming {self.run_id}: {len(self._results)} of "
+                                 f"{len(inputs.trials)} trial(s) already done"))
         work = Path(tempfile.mkdtemp(prefix="ran-harness-"))
         interrupted = False
         try:
             bench = await open_bench(inputs.lab, work, run_id=self.run_id,
                                      log_dir=self.run_dir / "devices")
+            self.bench = bench
             try:
                 summary["devices"] = await self._devices(bench)
                 results.set_devices(summary["devices"])
+                self.snapshot = await asyncio.shield(take_snapshot(bench))
+                summary["snapshot"]["before"] = {n: s.to_json() for n, s in self.snapshot.items()}
                 await self._trials(bench, summary)
             finally:
-                summary["restore_errors"] = await self._teardown(bench)
+                summary["trials"] = self._ordered()
+                summary["restore_errors"] = await self._teardown(bench, summary)
+                self.bench = None
                 await bench.close()
         except asyncio.CancelledError:
             interrupted = True
@@ -121,11 +181,22 @@ class Runner:
             self.bus.emit(Notice(f"run stopped: {exc}", "error"))
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        verdicts = [Verdict(t["verdict"]) for t in summary["trials"]]
-        if summary["setup_error"] or len(verdicts) < len(inputs.trials):
+        return self._finish(summary, results, samples, interrupted)
+
+    def _finish(self, summary: dict[str, Any], results: RunResults, samples: list[Any],
+                interrupted: bool) -> RunOutcome:
+        trials = self._ordered()
+        verdicts = [Verdict(t["verdict"]) for t in trials]
+        complete = len(trials) == len(self.inputs.trials) and all(
+            trial_finished(t) for t in trials)
+        if summary["setup_error"] or not complete:
             verdicts.append(Verdict.ERROR)
-        verdict = worst(verdicts)
-        summary.update(verdict=verdict.value, finished=utc_now(), interrupted=interrupted)
+        aggregates = aggregate_trials(self.inputs.trials, trials)  # per trial id, with CIs
+        verdicts += [Verdict(a["verdict"]) for a in aggregates]
+        summary.update(trials=trials, verdict=worst(verdicts).value, finished=utc_now(),
+                       aggregates=aggregates,
+                       interrupted=interrupted, complete=complete and not interrupted)
+        summary["sessions"][-1]["finished"] = summary["finished"]
         results.finish(summary)  # baseline judgement, verdict samples, InfluxDB flush
         verdict = Verdict(summary["verdict"])
         dump_json(self.run_dir / "summary.json", summary)
@@ -133,6 +204,9 @@ class Runner:
         write_report(self.run_dir, summary, samples, junit_path=self.run_dir / "junit.xml")
         self.bus.emit(RunFinished(self.run_id, verdict))
         return RunOutcome(self.run_dir, verdict, interrupted, summary)
+
+    def _ordered(self) -> list[dict[str, Any]]:
+        return [self._results[i] for i in sorted(self._results)]
 
     async def _devices(self, bench: Bench) -> list[dict[str, Any]]:
         devices: list[dict[str, Any]] = []
@@ -156,6 +230,11 @@ class Runner:
             entry["ssh_host_key_policy"] = bench.ssh_policies.get(entry["name"])
         return devices
 
+    def _monitor_factories(self, bench: Bench) -> list[MonitorFactory]:
+        settings = self.inputs.scenario.monitors
+        return [alarm_monitors(bench, settings.alarms), health_monitors(bench, settings.health),
+                crosscheck_monitors(bench, settings.crosscheck)]
+
     async def _trials(self, bench: Bench, summary: dict[str, Any]) -> None:
         inputs = self.inputs
         try:
@@ -165,24 +244,75 @@ class Runner:
             summary["setup_error"] = f"setup failed: {exc}"
             self.bus.emit(Notice(summary["setup_error"], "error"))
             return
-        run_tags = {"run_id": self.run_id, "scenario": inputs.scenario.name}
-        total = len(inputs.trials)
-        for index, trial in enumerate(inputs.trials, start=1):
-            self.bus.emit(TrialStarted(trial.id, trial.repetition, index, total, trial.duration_s))
+        todo = [(i, t) for i, t in enumerate(inputs.trials) if i not in self._results]
+        factories = self._monitor_factories(bench)
+        parallel = inputs.scenario.parallel and len(todo) > 1
+        if not parallel:
+            for index, trial in todo:
+                await self._run_trial(bench, index, trial, factories, watch_all=True)
+            return
+        limit = self.options.max_parallel or inputs.scenario.max_parallel
+        slots = asyncio.Semaphore(limit)
+        locks: dict[str, asyncio.Lock] = {}
+
+        async def one(index: int, trial: PlannedTrial) -> None:
+            mine = [locks.setdefault(n, asyncio.Lock()) for n in sorted(trial_devices(trial))]
+            async with slots:
+                for lock in mine:  # sorted order: no two trials wait on each other
+                    await lock.acquire()
+                try:
+                    await self._run_trial(bench, index, trial, factories, watch_all=False)
+                finally:
+                    for lock in mine:
+                        lock.release()
+
+        tasks = [asyncio.create_task(one(i, t)) for i, t in todo]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _run_trial(self, bench: Bench, index: int, trial: PlannedTrial,
+                         factories: list[MonitorFactory], *, watch_all: bool) -> None:
+        """One planned trial, run again (up to --retries times) while it ends in ERROR."""
+        run_tags = {"run_id": self.run_id, "scenario": self.inputs.scenario.name}
+        total = len(self.inputs.trials)
+        devices = trial_devices(trial)
+        if watch_all:  # one trial at a time: any device's alarm may concern it
+            devices |= {*bench.gnbs, *bench.cores}
+        errors: list[str] = []
+        entry: dict[str, Any] = {}
+        for attempt in range(1, self.options.retries + 2):
+            self.bus.emit(TrialStarted(trial.id, trial.repetition, index + 1, total,
+                                       trial.duration_s, attempt))
+            emit = self._emitter()
+            scope = TrialScope(
+                trial.id, trial.repetition, tuple(sorted(devices)), trial.cell,
+                trial.direction, trial.via,
+                {**run_tags, "trial": trial.id, "repetition": str(trial.repetition)}, emit)
             run = TrialRun(trial, bench, run_tags=run_tags, raw_dir=self.run_dir / "raw",
-                           emit=lambda s: self.bus.emit(SamplesRecorded(s)))
+                           emit=emit, monitors=MonitorGroup.build(factories, scope))
             try:
                 entry = await run.run()
             except asyncio.CancelledError:
-                summary["trials"].append({
-                    "id": trial.id, "repetition": trial.repetition, "kind": trial.kind,
-                    "params": trial.params, "verdict": Verdict.ERROR.value, "metrics": {},
-                    "criteria": [], "error": "interrupted (Ctrl-C): samples taken so far are "
-                    "in samples.sqlite"})
+                self._results[index] = {**_interrupted_entry(trial), "attempts": attempt}
                 raise
-            summary["trials"].append(entry)
-            self.bus.emit(TrialFinished(trial.id, trial.repetition, Verdict(entry["verdict"]),
-                                        entry))
+            entry["attempts"] = attempt
+            if errors:
+                entry["previous_errors"] = list(errors)
+            if entry["verdict"] != Verdict.ERROR.value or attempt > self.options.retries:
+                break
+            errors.append(str(entry.get("error")))
+            self.bus.emit(Notice(f"{trial.id} #{trial.repetition}: ERROR ({entry.get('error')})"
+                                 f"; running it again (attempt {attempt + 1})", "warning"))
+        self._results[index] = entry
+        self.bus.emit(TrialFinished(trial.id, trial.repetition, Verdict(entry["verdict"]),
+                                    entry))
+
+    def _emitter(self) -> Any:
+        return lambda samples: self.bus.emit(SamplesRecorded(samples))
 
     async def _apply(self, bench: Bench, action: DeviceAction, *, remember: bool) -> None:
         gnb = bench.gnbs.get(action.device)
@@ -197,19 +327,30 @@ class Runner:
         self.bus.emit(Notice(f"{action.device}: {action.action} cell {action.cell} "
                              f"{dict(action.params)}"))
 
-    async def _teardown(self, bench: Bench) -> list[str]:
-        """Scenario teardown, then put back what setup changed (newest first)."""
+    async def _teardown(self, bench: Bench, summary: dict[str, Any]) -> list[str]:
+        """Scenario teardown; then every cell back as the snapshot found it (what setup
+        changed, for cells the snapshot could not read); what could not be undone."""
         problems: list[str] = []
-        steps = [(a, False) for a in self.inputs.scenario.teardown]
-        steps += [(a, False) for _, a in reversed(self.restore)]
-        for action, remember in steps:
+        covered = {(n, c) for n, s in self.snapshot.items() for c in s.cells}
+        steps = list(self.inputs.scenario.teardown)
+        steps += [a for n, a in reversed(self.restore) if (n, a.cell) not in covered]
+        for action in steps:
             if not action.params:
                 continue
             try:
-                await asyncio.shield(self._apply(bench, action, remember=remember))
+                await asyncio.shield(self._apply(bench, action, remember=False))
             except (HarnessError, asyncio.CancelledError) as exc:
                 problems.append(f"{action.device}: could not restore {dict(action.params)}: {exc}")
                 self.bus.emit(Notice(problems[-1], "warning"))
+        if self.snapshot:
+            task = asyncio.ensure_future(restore_snapshot(
+                bench, self.snapshot, lambda text, level: self.bus.emit(Notice(text, level))))
+            try:
+                after, left = await asyncio.shield(task)
+            except asyncio.CancelledError:  # a second Ctrl-C: still let the restore finish
+                after, left = await task
+            summary["snapshot"]["after"] = {n: s.to_json() for n, s in after.items()}
+            problems += left
         return problems
 
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 mode="${1:-run}"
 # tool:package pairs; the test suite also needs real net-snmp and OpenSSH servers.
-needs=(iperf3:iperf3 irtt:irtt)
+needs=(iperf3:iperf3 irtt:irtt ping:iputils-ping)
 if [ "$mode" = test ]; then
   needs+=(snmpd:snmpd snmpget:snmp snmptrap:snmp snmpinform:snmp sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client)
   needs+=(snmptrapd:snmptrapd)  # the simulated gNodeB's traps are received by net-snmp's

@@ -120,6 +120,9 @@ class CellSpec(StrictModel):
     modulation: Modulation = Modulation()
     plmns: list[Annotated[str, Field(pattern=r"^\d{3}-\d{2,3}$")]] = ["452-02"]
     pci: Annotated[int, Field(ge=0, le=1007)] = 1
+    band: Annotated[str, Field(pattern=r"^n\d{1,3}$")] = "n78"
+    arfcn: Annotated[int, Field(ge=0, le=3279165)] = 636666  # NR-ARFCN
+    tx_power_dbm: Annotated[float, Field(ge=-10, le=60)] = 43.0
     quality: Annotated[float, Field(ge=0, le=1)] = 1.0  # channel-quality factor × capacity
     bler: Annotated[float, Field(ge=0, lt=1)] = 0.0  # HARQ block error rate
     loss: Annotated[float, Field(ge=0, le=1)] = 0.0  # random packet loss

@@ -134,6 +134,14 @@ class PositionIndex:
         """Position of the key of the mapping entry at `path`; falls back to `locate`."""
         return self.keys.get(tuple(path)) or self.locate(path)
 
+    def sub(self, prefix: FieldPath) -> PositionIndex:
+        """The positions of the node at `prefix`, with paths relative to it (to validate a
+        part of a document on its own, e.g. one trial of a scenario)."""
+        n = len(prefix)
+        return PositionIndex(
+            values={p[n:]: v for p, v in self.values.items() if p[:n] == prefix},
+            keys={p[n:]: v for p, v in self.keys.items() if p[:n] == prefix and len(p) > n})
+
 
 class ConfigErrors(ConfigError):
     """Several positioned errors from one file; attributes are the first's, str() lists all."""
@@ -390,19 +398,23 @@ def load_model(path: Path, model: type[M], *, context: Mapping[str, object] | No
 
 
 def validate_model(data: object, index: PositionIndex, model: type[M], *, file: Path | str,
-                   context: Mapping[str, object] | None = None) -> M:
-    """Validate loaded data; pydantic's errors become one `ConfigErrors` listing them all."""
+                   context: Mapping[str, object] | None = None, at: FieldPath = ()) -> M:
+    """Validate loaded data; pydantic's errors become one `ConfigErrors` listing them all.
+
+    `data` may be a part of a document: then `index` is `PositionIndex.sub(at)` and `at` its
+    path, so that errors still name the field from the document's root (`trials[2].direction`).
+    """
     try:
         return model.model_validate(data, context=dict(context) if context is not None else None)
     except ValidationError as exc:
-        raise _convert(exc, data, index, model, str(file)) from None
+        raise _convert(exc, data, index, model, str(file), at) from None
 
 
 def _convert(exc: ValidationError, data: object, index: PositionIndex,
-             model: type[BaseModel], file: str) -> ConfigErrors:
+             model: type[BaseModel], file: str, at: FieldPath = ()) -> ConfigErrors:
     grouped: dict[tuple[Position | None, str], list[str]] = {}
     for err in exc.errors(include_url=False):
-        where, field, message = _locate_error(dict(err), data, index, model)
+        where, field, message = _locate_error(dict(err), data, index, model, at)
         messages = grouped.setdefault((where, field), [])
         if message not in messages:
             messages.append(message)
@@ -426,7 +438,7 @@ def _join(messages: list[str]) -> str:
 
 
 def _locate_error(err: dict[str, Any], data: object, index: PositionIndex,
-                  model: type[BaseModel]) -> tuple[Position | None, str, str]:
+                  model: type[BaseModel], at: FieldPath = ()) -> tuple[Position | None, str, str]:
     """(position, dotted field, friendly message) of one pydantic error."""
     loc: tuple[str | int, ...] = tuple(err["loc"])
     kind: str = err["type"]
@@ -447,7 +459,7 @@ def _locate_error(err: dict[str, Any], data: object, index: PositionIndex,
     else:
         where = index.locate_key(path) if at_key else index.locate(path)
         message = describe_error(err, kind, ctx, secret=may_be_secret(model, loc))
-    return where, format_field_path(path), message
+    return where, format_field_path((*at, *path)), message
 
 
 def _data_path(data: object, loc: tuple[str | int, ...], kind: str) -> tuple[FieldPath, bool]:

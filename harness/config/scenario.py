@@ -1,4 +1,9 @@
-"""The scenario file: what to measure, under which conditions, judged by which criteria."""
+"""The scenario file: what to measure, under which conditions, judged by which criteria.
+
+Trials stay raw mappings here, checked only for a known `kind`: their fields may hold matrix
+placeholders (`direction: "{direction}"`), so each trial is validated against its kind's model
+(`harness.kinds`) after the matrix is expanded, in `harness.plan`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from harness.config.types import Duration, FieldError, Identifier, NonEmptyStr, StrictModel
+from harness.monitors.settings import MonitorSettings
 
 Scalar = str | int | float | bool
 
@@ -26,6 +32,7 @@ class TrialDefaults(StrictModel):
     repetitions: Annotated[int, Field(ge=1, le=1000)] = 1
     kpi_interval: Duration = 1.0
     timeout: Duration | None = None
+    min_samples: Annotated[int, Field(ge=1)] | None = None
 
     @field_validator("duration", "kpi_interval")
     @classmethod
@@ -66,53 +73,40 @@ class PresetRef(StrictModel):
         return name
 
 
-class TrialSpec(StrictModel):
-    """A trial template; `{name}` placeholders are filled from the matrix."""
-
-    id: NonEmptyStr
-    kind: Literal["throughput"]
-    ue: Identifier
-    dn: Identifier
-    via: Identifier | None = None
-    direction: NonEmptyStr = "dl"
-    protocol: NonEmptyStr = "tcp"
-    streams: int | NonEmptyStr = 1
-    duration: Duration | None = None
-    omit: Duration | None = None
-    repetitions: Annotated[int, Field(ge=1, le=1000)] | None = None
-    timeout: Duration | None = None
-    cell: Annotated[int, Field(ge=1)] = 1
-    monitor: dict[Identifier, list[NonEmptyStr]] = {}
-    criteria: list[NonEmptyStr | PresetRef] = []
-
-    @field_validator("criteria")
-    @classmethod
-    def _parse_criteria(cls, exprs: list[str | PresetRef]) -> list[str | PresetRef]:
-        from harness.criteria import CriterionSyntaxError, parse_criterion
-
-        for i, expr in enumerate(exprs):
-            if isinstance(expr, PresetRef):
-                continue
-            try:
-                parse_criterion(expr)
-            except CriterionSyntaxError as exc:
-                col = f" (column {exc.column})" if getattr(exc, "column", None) else ""
-                raise FieldError(f"{exc.reason}{col}", at=(i,)) from None
-        return exprs
-
-
 class Scenario(StrictModel):
-    """A scenario file."""
+    """A scenario file: metadata copied into reports, defaults, matrix, setup and trials."""
 
     name: Identifier
     title: Title
     description: str = ""
+    purpose: str = ""
+    operator: str = ""
+    site: str = ""
     references: list[NonEmptyStr] = []
     defaults: TrialDefaults = TrialDefaults()
     matrix: dict[Identifier, list[Scalar]] = {}
+    parallel: bool = False  # trials on disjoint devices may run at the same time
+    max_parallel: Annotated[int, Field(ge=1, le=32)] = 2  # with parallel: at most this many
+    monitors: MonitorSettings = MonitorSettings()  # alarms, health, cross-check per trial
     setup: list[DeviceAction] = []
     teardown: list[DeviceAction] = []
-    trials: list[TrialSpec]
+    trials: list[dict[str, Any]]
+
+    @field_validator("trials")
+    @classmethod
+    def _known_kinds(cls, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from harness.kinds import default_registry
+
+        names = default_registry().names()
+        for i, raw in enumerate(trials):
+            kind = raw.get("kind")
+            if kind is None:
+                raise FieldError(f"field required: give the trial a kind ({', '.join(names)})",
+                                 at=(i, "kind"))
+            if kind not in names:
+                raise FieldError(f"unknown trial kind {kind!r} (kinds: {', '.join(names)})",
+                                 at=(i, "kind"))
+        return trials
 
     @model_validator(mode="after")
     def _check(self) -> Scenario:
@@ -122,8 +116,3 @@ class Scenario(StrictModel):
             if not values:
                 raise FieldError("a matrix dimension needs at least one value", at=("matrix", key))
         return self
-
-
-def trial_fields(spec: TrialSpec) -> dict[str, Any]:
-    """A trial spec as a plain mapping (for placeholder expansion)."""
-    return spec.model_dump()

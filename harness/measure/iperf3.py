@@ -37,6 +37,7 @@ class Iperf3Options:
     length_bytes: int | None = None
     bind: str | None = None
     connect_timeout_s: float = 5.0
+    bidir: bool = False  # `--bidir`: both directions at once; `direction` must then be "ul"
 
     def __post_init__(self) -> None:
         problems: list[tuple[str, str]] = []
@@ -54,6 +55,9 @@ class Iperf3Options:
             problems.append(("omit_s", f"expected >= 0, got {self.omit_s}"))
         if self.bitrate_bps is not None and self.bitrate_bps < 0:
             problems.append(("bitrate_bps", f"expected >= 0, got {self.bitrate_bps}"))
+        if self.bidir and self.direction != "ul":
+            problems.append(("direction", "a --bidir run is described as direction 'ul' "
+                             "(the client's sending side); the reverse flow is the dl one"))
         if self.protocol == "udp" and self.bitrate_bps is None:
             problems.append(("bitrate_bps",
                              "UDP needs a target bitrate (iperf3 would send 1 Mbit/s)"))
@@ -86,7 +90,9 @@ def client_argv(opts: Iperf3Options, *, binary: str = "iperf3") -> list[str]:
             "-t", str(opts.whole_seconds)]
     if opts.omit_whole_seconds:
         argv += ["-O", str(opts.omit_whole_seconds)]
-    if opts.direction == "dl":
+    if opts.bidir:
+        argv.append("--bidir")
+    elif opts.direction == "dl":
         argv.append("-R")
     if opts.protocol == "udp":
         argv.append("-u")

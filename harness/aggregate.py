@@ -1,0 +1,184 @@
+"""Statistics across repetitions and judgement with confidence intervals (pure functions).
+
+One repetition: a mean's 95 % CI comes from batch means of its per-sample series (per-second
+throughput, per-packet RTT are autocorrelated, so never treated as independent), a percentage
+of counted events (loss) from the Wilson interval. Across repetitions: each metric's N
+(repetitions), mean, median, p5/p95/p99, min/max, std and a t-interval of the mean; counted
+percentages pool their events into one Wilson interval. A criterion whose CI straddles its
+threshold is INCONCLUSIVE, and so is one whose metric rests on fewer samples than `min_samples`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from harness.criteria import Criterion, CriterionResult
+from harness.measure.stats import batch_means_interval, mean_interval, summarize, wilson_interval
+from harness.units import Quantity
+from harness.verdict import Verdict, worst
+
+if TYPE_CHECKING:
+    from harness.plan import PlannedTrial
+
+BATCHES = 10
+MIN_BATCH = 2  # samples per batch: a series shorter than BATCHES × MIN_BATCH gets no CI
+
+
+def sample_intervals(series: Mapping[str, Sequence[float]],
+                     proportions: Mapping[str, tuple[int, int]]) -> dict[str, tuple[float, float]]:
+    """95 % CIs within one repetition: batch means of each series, Wilson (in %) of each
+    (events, n) percentage."""
+    out: dict[str, tuple[float, float]] = {}
+    for name, values in series.items():
+        if len(values) >= BATCHES * MIN_BATCH:
+            ci = batch_means_interval(list(values), BATCHES)
+            if ci is not None:
+                out[name] = ci
+    for name, (events, n) in proportions.items():
+        wilson = wilson_percent(events, n)
+        if wilson is not None:
+            out[name] = wilson
+    return out
+
+
+def wilson_percent(events: int, n: int) -> tuple[float, float] | None:
+    """Wilson 95 % interval of events/n in percent (exactly 0 or 100 at the ends)."""
+    wilson = wilson_interval(events, n)
+    if wilson is None:
+        return None
+    return (0.0 if events == 0 else wilson[0] * 100.0, 100.0 if events == n else wilson[1] * 100.0)
+
+
+@dataclass
+class JudgeContext:
+    """What criteria read: metrics, their CIs and sample counts, gNodeB peaks."""
+
+    metrics: dict[str, Quantity]
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    peaks: dict[tuple[str, str], Quantity] = field(default_factory=dict)
+    direction: str = "dl"
+
+    def metric(self, name: str) -> Quantity:
+        """The metric's value; KeyError when the trial has none."""
+        return self.metrics[name]
+
+    def interval(self, name: str) -> tuple[float, float] | None:
+        """The metric's 95 % CI in its own unit, or None."""
+        return self.intervals.get(name)
+
+    def peak(self, device: str, direction: str | None) -> Quantity:
+        """TS 38.306 peak × TDD share of a gNodeB's cell (read before the trial)."""
+        return self.peaks[(device, direction or self.direction)]
+
+
+def judge(criteria: Sequence[Criterion], ctx: JudgeContext,
+          min_samples: int | None = None) -> list[CriterionResult]:
+    """Evaluate each criterion; PASS/FAIL on a metric with fewer than `min_samples` samples
+    becomes INCONCLUSIVE."""
+    results = []
+    for criterion in criteria:
+        result = criterion.evaluate(ctx)
+        if min_samples and result.verdict in (Verdict.PASS, Verdict.FAIL):
+            short = sorted((n, ctx.counts[n]) for n in criterion.metric_names
+                           if n in ctx.counts and ctx.counts[n] < min_samples)
+            if short:
+                name, count = short[0]
+                result = dataclasses.replace(
+                    result, verdict=Verdict.INCONCLUSIVE,
+                    detail=f"{result.detail}; but '{name}' rests on N={count} sample(s), "
+                           f"fewer than min_samples={min_samples}")
+        results.append(result)
+    return results
+
+
+def peaks_from_json(data: Mapping[str, Any]) -> dict[tuple[str, str], Quantity]:
+    """`{"gnb1/dl": {value, unit}}` (a trial entry's `peaks`) → {(device, direction): peak}."""
+    out: dict[tuple[str, str], Quantity] = {}
+    for key, q in data.items():
+        device, _, direction = key.partition("/")
+        out[(device, direction)] = Quantity(float(q["value"]), str(q["unit"]))
+    return out
+
+
+def _latest(entries: Sequence[Mapping[str, Any]], trial_id: str) -> list[Mapping[str, Any]]:
+    """The last entry of each repetition of a trial (retries and resumes append later ones)."""
+    by_rep: dict[int, Mapping[str, Any]] = {}
+    for entry in entries:
+        if entry.get("id") == trial_id:
+            by_rep[int(entry.get("repetition", 1))] = entry
+    return [by_rep[k] for k in sorted(by_rep)]
+
+
+def _metric_aggregate(name: str, ok: list[Mapping[str, Any]]) -> dict[str, Any] | None:
+    have = [e for e in ok if name in e.get("metrics", {})]
+    if not have:
+        return None
+    values = [float(e["metrics"][name]["value"]) for e in have]
+    unit = str(have[0]["metrics"][name]["unit"])
+    stats = summarize(values)
+    samples = sum(int(e.get("n", {}).get(name, 0)) for e in have)
+    props = [e.get("proportions", {}).get(name) for e in have]
+    value = stats.mean if stats is not None else values[0]
+    ci: tuple[float, float] | None
+    if all(p is not None for p in props):
+        events, n = sum(int(p[0]) for p in props if p), sum(int(p[1]) for p in props if p)
+        ci = wilson_percent(events, n)
+        value = events / n * 100.0 if n else value
+    elif len(values) >= 2:
+        ci = mean_interval(values)
+    else:
+        raw = have[0].get("ci", {}).get(name)
+        ci = (float(raw[0]), float(raw[1])) if raw else None
+    out: dict[str, Any] = {"value": value, "unit": unit,
+                           "ci": None if ci is None else [ci[0], ci[1]], "n": len(values),
+                           "samples": samples}
+    if stats is not None:
+        out["stats"] = {k: v for k, v in stats.as_dict().items() if k != "samples"}
+    return out
+
+
+def aggregate_trial(trial: PlannedTrial, entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The aggregate of one trial id over its repetitions, judged with CIs."""
+    reps = _latest(entries, trial.id)
+    ok = [e for e in reps if e.get("verdict") != Verdict.ERROR.value]
+    names = sorted({n for e in ok for n in e.get("metrics", {})})
+    metrics: dict[str, Any] = {}
+    for name in names:
+        agg = _metric_aggregate(name, ok)
+        if agg is not None:
+            metrics[name] = agg
+    result: dict[str, Any] = {"id": trial.id, "kind": trial.kind, "repetitions": len(reps),
+                              "errors": len(reps) - len(ok), "metrics": metrics,
+                              "criteria": [], "verdict": Verdict.ERROR.value}
+    if not ok:
+        return result
+    direction = trial.direction if trial.direction in ("dl", "ul") else "dl"
+    ctx = JudgeContext(
+        metrics={n: Quantity(m["value"], m["unit"]) for n, m in metrics.items()},
+        intervals={n: (m["ci"][0], m["ci"][1]) for n, m in metrics.items() if m["ci"]},
+        counts={n: m["samples"] for n, m in metrics.items() if m["samples"]},
+        peaks=peaks_from_json(ok[0].get("peaks", {})), direction=direction)
+    results = judge(trial.criteria, ctx, trial.min_samples)
+    result["criteria"] = [r.to_json() for r in results]
+    result["verdict"] = worst(r.verdict for r in results).value
+    return result
+
+
+def aggregate_trials(planned: Sequence[PlannedTrial],
+                     entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """summary.json's `aggregates`: one per trial id that has entries, in plan order."""
+    firsts: dict[str, PlannedTrial] = {}
+    for trial in planned:
+        firsts.setdefault(trial.id, trial)
+    ran = {e.get("id") for e in entries}
+    return [aggregate_trial(t, entries) for tid, t in firsts.items() if tid in ran]
+
+
+def run_verdict(entries: Sequence[Mapping[str, Any]],
+                aggregates: Sequence[Mapping[str, Any]]) -> Verdict:
+    """Worst of the repetitions' and the aggregates' verdicts."""
+    return worst(Verdict(str(x["verdict"])) for x in [*entries, *aggregates])

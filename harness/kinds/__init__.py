@@ -1,0 +1,94 @@
+"""Trial kinds: each is one module declaring its spec model, the metrics it produces and an
+async measurement; a registry (an instance, duplicates refused) maps kind names to them.
+
+Adding a kind = one module with a `KIND = TrialKind(...)`, listed in `_BUILTIN` or published
+by a plugin under the entry-point group `ran_harness.kinds`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+
+from harness.config.lab import Lab
+from harness.errors import ConfigError
+from harness.kinds.base import KindRun, TrialBase
+
+__all__ = ["MONITOR_METRIC_PREFIXES", "KindRegistry", "KindRun", "TrialBase", "TrialKind",
+           "default_registry"]
+
+MONITOR_METRIC_PREFIXES = ("alarms.", "health.", "crosscheck.")
+"""Metrics the monitors add to every trial (harness/monitors/); criteria may read them on any
+kind, their units are checked when the trial is judged."""
+
+ENTRY_POINT_GROUP = "ran_harness.kinds"
+
+
+@dataclass(frozen=True)
+class TrialKind:
+    """One kind of trial: how it is written (spec), measured, and what it produces."""
+
+    name: str
+    spec: type[TrialBase]
+    measure: Callable[[KindRun], Awaitable[None]]
+    metrics: Callable[[TrialBase], Mapping[str, str]]  # metric name → unit, for this spec
+    summary: str
+    unavailable: str | None = None  # why this kind cannot run here (a validation error)
+    needs_hosts: bool = True  # ue and dn are required
+    peak_metrics: bool = False  # peak(gnb) makes sense in its criteria (traffic via a gNodeB)
+    # checks of the spec against the lab beyond ue/dn/via (e.g. devices named in kind fields):
+    # (field path inside the trial, message) per problem, reported with the file's position
+    check_lab: Callable[[TrialBase, Lab], list[tuple[tuple[str | int, ...], str]]] | None = None
+
+
+class KindRegistry:
+    """Kind name → TrialKind; registering a name twice is an error."""
+
+    def __init__(self, kinds: Iterable[TrialKind] = ()) -> None:
+        self._kinds: dict[str, TrialKind] = {}
+        self._frozen = False
+        for kind in kinds:
+            self.register(kind)
+
+    def register(self, kind: TrialKind) -> None:
+        """Add a kind; ConfigError when its name is taken or the registry is frozen."""
+        if self._frozen:
+            raise ConfigError(f"cannot register {kind.name!r}: this kind registry is read-only")
+        if kind.name in self._kinds:
+            raise ConfigError(f"trial kind {kind.name!r} is registered twice")
+        self._kinds[kind.name] = kind
+
+    def get(self, name: str) -> TrialKind:
+        """The kind called `name`; ConfigError listing the known kinds otherwise."""
+        kind = self._kinds.get(name)
+        if kind is None:
+            raise ConfigError(f"unknown trial kind {name!r} (kinds: {', '.join(self.names())})")
+        return kind
+
+    def freeze(self) -> KindRegistry:
+        """Refuse further registrations (the shared default registry is read-only)."""
+        self._frozen = True
+        return self
+
+    def names(self) -> list[str]:
+        """Known kind names, in registration order."""
+        return list(self._kinds)
+
+
+_BUILTIN = ("throughput", "latency", "rfc2544", "y1564", "soak", "sharing", "firmware_upgrade")
+
+
+@cache
+def default_registry() -> KindRegistry:
+    """The built-in kinds plus those plugins publish (built once per process, then read-only)."""
+    registry = KindRegistry(
+        importlib.import_module(f"harness.kinds.{name}").KIND for name in _BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        kind = ep.load()
+        if not isinstance(kind, TrialKind):
+            raise ConfigError(f"entry point {ep.name} in {ENTRY_POINT_GROUP} is not a TrialKind")
+        registry.register(kind)
+    return registry.freeze()

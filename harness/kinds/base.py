@@ -1,0 +1,136 @@
+"""What every trial kind shares: the common spec fields, and what a kind's measurement gets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from harness.config.scenario import DeviceAction, PresetRef
+from harness.config.types import Duration, FieldError, Identifier, NonEmptyStr, StrictModel
+from harness.store.sample import Sample
+from harness.units import Quantity, UnitError, convert, dimension
+
+if TYPE_CHECKING:
+    from harness.bench import Bench
+    from harness.plan import PlannedTrial
+
+
+def _quantity(value: object, unit: str, what: str, example: str) -> float:
+    """A bare number (in `unit`) or text like '500 Mbit/s' → value in `unit`."""
+    if isinstance(value, bool):
+        raise ValueError(f"expected {what} like {example!r}, got {value!r}")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        split = len(text) - len(text.lstrip("0123456789.eE+-"))
+        try:
+            number = float(text[:split])
+            given = text[split:].strip() or unit
+            want = dimension(unit)
+            if dimension(given) != want:
+                raise ValueError(f"expected {what} like {example!r}, got {value!r}")
+            number = convert(Quantity(number, given), unit).value
+        except (ValueError, UnitError):
+            raise ValueError(f"expected {what} like {example!r}, got {value!r}") from None
+    else:
+        raise ValueError(f"expected {what} like {example!r}, got {value!r}")
+    if not number > 0:
+        raise ValueError(f"expected a positive {what}, got {value!r}")
+    return number
+
+
+Bitrate = Annotated[float, BeforeValidator(
+    lambda v: _quantity(v, "bit/s", "a bit rate", "500 Mbit/s"))]
+"""A bit rate in bit/s, written `500 Mbit/s`, `1.2 Gbps` or a bare number of bit/s."""
+
+ByteSize = Annotated[int, BeforeValidator(
+    lambda v: round(_quantity(v, "B", "a size", "4 MiB")))]
+"""A size in bytes, written `4 MiB`, `256 kB` or a bare number of bytes."""
+
+
+class TrialBase(StrictModel):
+    """Fields every trial has; a kind's model adds its own (see harness/kinds/)."""
+
+    id: NonEmptyStr
+    kind: NonEmptyStr
+    ue: Identifier | None = None
+    dn: Identifier | None = None
+    via: Identifier | None = None
+    cell: Annotated[int, Field(ge=1)] = 1
+    duration: Duration | None = None
+    omit: Duration | None = None
+    repetitions: Annotated[int, Field(ge=1, le=1000)] | None = None
+    timeout: Duration | None = None
+    min_samples: Annotated[int, Field(ge=1)] | None = None
+    monitor: dict[Identifier, list[NonEmptyStr]] = {}
+    criteria: list[NonEmptyStr | PresetRef] = []
+    setup: list[DeviceAction] = []  # applied before each repetition; the run's snapshot restores
+
+    @field_validator("criteria")
+    @classmethod
+    def _parse_criteria(cls, exprs: list[str | PresetRef]) -> list[str | PresetRef]:
+        from harness.criteria import CriterionSyntaxError, parse_criterion
+
+        for i, expr in enumerate(exprs):
+            if isinstance(expr, PresetRef):
+                continue
+            try:
+                parse_criterion(expr)
+            except CriterionSyntaxError as exc:
+                col = f" (column {exc.column})" if getattr(exc, "column", None) else ""
+                raise FieldError(f"{exc.reason}{col}", at=(i,)) from None
+        return exprs
+
+    def shape_direction(self) -> str | None:
+        """The direction presets see ("dl", "ul"), or None for kinds without one."""
+        value = getattr(self, "direction", None)
+        return value if isinstance(value, str) else None
+
+    def devices(self) -> set[str]:
+        """Every lab device this trial uses (for parallel scheduling and checks)."""
+        names = {n for n in (self.ue, self.dn, self.via) if n is not None}
+        return names | set(self.monitor) | {a.device for a in self.setup}
+
+
+@dataclass
+class KindRun:
+    """What a kind's measurement gets and fills: the trial, the bench, and places for results.
+
+    `metrics` are the trial's figures; `series[name]` the per-sample values behind a mean (for a
+    batch-means confidence interval within one repetition); `proportions[name]` (events, n) of a
+    percentage (Wilson interval); `counts[prefix]` the N behind every metric under `prefix`.
+    A kind raises HarnessError when it cannot measure: the trial is ERROR, what it stored stays.
+    """
+
+    trial: PlannedTrial
+    bench: Bench
+    tags: dict[str, str]
+    raw_dir: Path
+    emit: Callable[[list[Sample]], None]
+    metrics: dict[str, Quantity] = field(default_factory=dict)
+    series: dict[str, list[float]] = field(default_factory=dict)
+    proportions: dict[str, tuple[int, int]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific summary entries
+
+    @property
+    def spec(self) -> TrialBase:
+        """The trial's validated, placeholder-free spec."""
+        return self.trial.spec
+
+    def raw_path(self, suffix: str) -> Path:
+        """Where a raw tool output of this trial and repetition is kept as evidence."""
+        return self.raw_dir / f"{self.trial.id}-r{self.trial.repetition}.{suffix}"
+
+    def count_of(self, name: str) -> int | None:
+        """N behind a metric: its series length, else the longest matching prefix's count."""
+        if name in self.series:
+            return len(self.series[name])
+        best = max((p for p in self.counts if name.startswith(p)), key=len, default=None)
+        return self.counts[best] if best is not None else None

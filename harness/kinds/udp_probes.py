@@ -1,0 +1,158 @@
+"""What the `rfc2544` and `y1564` kinds share: the iperf3 UDP probe on the trial's hosts, an
+irtt latency meter alongside it, and a per-trial record of every probe trial.
+
+Through a simulated gNodeB the relay forwards one iperf3 port and one irtt port per DN host, so
+every probe of a trial goes to the DN host's one iperf3 server; `SharedProbe` serialises the
+trials that would otherwise reach that server at once (iperf3 serves one test at a time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, cast
+
+from harness.errors import HarnessError, MeasurementError, ToolMissing
+from harness.kinds.base import KindRun
+from harness.measure.irtt import IrttOptions
+from harness.measure.probe import LatencyMeter, Probe, ProbeResult, with_latency
+from harness.measure.udp_probe import iperf3_udp_probe
+from harness.store.sample import Sample
+
+if TYPE_CHECKING:
+    from drivers.host import TrafficHost
+
+IRTT_INTERVAL_S = 0.01  # one irtt packet every 10 ms alongside a trial (≈ 100 packets/s)
+IRTT_MARGIN_S = 15.0
+
+
+def host_names(run: KindRun) -> tuple[str, str]:
+    """The trial's UE-side and DN host names; HarnessError when one is missing."""
+    t = run.trial
+    if t.ue is None or t.dn is None:
+        raise HarnessError(f"trial {t.id}: needs ue and dn")
+    return t.ue, t.dn
+
+
+def hosts(run: KindRun) -> tuple[TrafficHost, TrafficHost]:
+    """The trial's UE-side and DN hosts (the probe needs iperf3 client and server on them)."""
+    ue, dn = host_names(run)
+    # TrafficEndpoint (drivers.capabilities) has the methods the probe calls.
+    return cast("TrafficHost", run.bench.hosts[ue]), cast("TrafficHost", run.bench.hosts[dn])
+
+
+class SharedProbe:
+    """One probe used by several callers (services) that run one trial at a time."""
+
+    def __init__(self, probe: Probe) -> None:
+        self._probe = probe
+        self._lock = asyncio.Lock()
+        self.waited = False  # True once a caller had to wait for another's trial
+
+    async def __call__(self, rate_bps: float, frame_size: int,
+                       duration_s: float) -> ProbeResult:
+        """One trial, after any trial already running has finished."""
+        if self._lock.locked():
+            self.waited = True
+        async with self._lock:
+            return await self._probe(rate_bps, frame_size, duration_s)
+
+
+def recorded(probe: Probe, run: KindRun, measurement: str,
+             tags: dict[str, str] | None = None) -> Probe:
+    """`probe`, storing each trial as a `measurement` sample (rate asked, offered, received,
+    loss, jitter, latency) tagged with the run's tags plus `tags`."""
+
+    async def record(rate_bps: float, frame_size: int, duration_s: float) -> ProbeResult:
+        started = time.time()
+        result = await probe(rate_bps, frame_size, duration_s)
+        fields: dict[str, float | int | bool] = {
+            "rate_bps": rate_bps, "frame_bytes": frame_size, "duration_s": duration_s,
+            "offered_bps": result.offered_bps, "received_bps": result.received_bps,
+            "sent_packets": result.sent_packets, "lost_packets": result.lost_packets,
+            "loss_percent": result.loss_percent}
+        if result.jitter_ms is not None:
+            fields["jitter_ms"] = result.jitter_ms
+        if result.latency_ms is not None:
+            fields["latency_ms"] = result.latency_ms
+        run.emit([Sample(int(started * 1e9), measurement, {**run.tags, **(tags or {})},
+                         fields)])
+        return result
+
+    return record
+
+
+async def irtt_available(run: KindRun) -> bool:
+    """True when irtt runs on both hosts (else the latency figures are left out, with a note)."""
+    ue, dn = hosts(run)
+    try:
+        await ue.tool_version("irtt")
+        await dn.tool_version("irtt")
+    except ToolMissing as exc:
+        run.notes.append(f"irtt absent ({exc}): no latency measured")
+        return False
+    return True
+
+
+def irtt_meter(run: KindRun) -> LatencyMeter:
+    """Mean irtt round-trip time (ms) over a trial, through the same path as the probe.
+
+    irtt gives a round trip, not RFC 2544's one-way latency: the figure is labelled RTT in the
+    trial's notes. None when irtt received no reply.
+    """
+    ue_name, dn_name = host_names(run)
+    ue, _ = hosts(run)
+    host, port = run.bench.endpoint(dn_name, run.trial.via, ue=ue_name, kind="irtt")
+
+    async def meter(duration_s: float) -> float | None:
+        opts = IrttOptions(host=host, port=port, interval_s=IRTT_INTERVAL_S,
+                           duration_s=max(duration_s, 2 * IRTT_INTERVAL_S))
+        try:
+            result, _raw = await ue.run_irtt_client(
+                opts, timeout_s=duration_s + IRTT_MARGIN_S)
+        except MeasurementError as exc:
+            run.notes.append(f"irtt alongside a trial failed: {exc}")
+            return None
+        rtts = [p.rtt_ms for p in result.packets if p.rtt_ms is not None]
+        return sum(rtts) / len(rtts) if rtts else None
+
+    return meter
+
+
+@contextlib.asynccontextmanager
+async def trial_probe(run: KindRun, direction: str, *,
+                      latency: bool) -> AsyncIterator[tuple[Probe, list[Any]]]:
+    """The trial's iperf3 UDP probe (iperf3 server on the DN host's traffic port, client on the
+    UE host through `via`), with irtt alongside when `latency`; also the probe's raw runs."""
+    bench = run.bench
+    ue_name, dn_name = host_names(run)
+    ue, dn = hosts(run)
+    endpoint = bench.endpoint(dn_name, run.trial.via, ue=ue_name)
+    async with contextlib.AsyncExitStack() as stack:
+        base = await stack.enter_async_context(
+            iperf3_udp_probe(ue, dn, endpoint, bench.traffic_ports[dn_name], direction))
+        probe: Probe = base
+        if latency and await irtt_available(run):
+            await stack.enter_async_context(
+                await dn.start_irtt_server(bench.irtt_ports[dn_name]))
+            probe = with_latency(base, irtt_meter(run))
+            run.notes.append("latency (RFC 2544 latency, Y.1564 FTD) is irtt's mean round-trip "
+                             "time alongside each trial: a round trip, not the one-way delay "
+                             "the methods define")
+        yield probe, base.runs
+
+
+def save_runs(run: KindRun, runs: list[Any], suffix: str) -> None:
+    """Keep every probe trial's raw iperf3 JSON as evidence, one JSON array."""
+    docs = []
+    for r in runs:
+        try:
+            doc: Any = json.loads(r.raw[r.raw.index("{"):])
+        except ValueError:
+            doc = r.raw
+        docs.append({"rate_bps": r.rate_bps, "frame_bytes": r.frame_bytes,
+                     "duration_s": r.duration_s, "iperf3": doc})
+    run.raw_path(suffix).write_text(json.dumps(docs), encoding="utf-8")

@@ -1,0 +1,66 @@
+"""Latency statistics shared by irtt and ping results: RTT summary, IPDV, RFC 3550 jitter (pure)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from harness.measure.stats import summarize
+from harness.units import Quantity
+
+
+def rfc3550_jitter(values_ms: Sequence[float | None]) -> float | None:
+    """RFC 3550 §6.4.1 interarrival jitter over consecutive delays (lost packets skipped):
+    J += (|D(i-1, i)| − J) / 16, starting at 0; None with fewer than two delays.
+
+    With round-trip times the transit-time difference D is the change of RTT between two
+    consecutive packets that both came back (the RTT's clock offset cancels, as in RFC 3550).
+    """
+    jitter = 0.0
+    previous: float | None = None
+    steps = 0
+    for value in values_ms:
+        if value is None:
+            continue
+        if previous is not None:
+            jitter += (abs(value - previous) - jitter) / 16.0
+            steps += 1
+        previous = value
+    return jitter if steps else None
+
+
+def ipdv_ms(values_ms: Sequence[float | None]) -> list[float]:
+    """|IPDV| (RFC 5481) between consecutive packets that both came back."""
+    out: list[float] = []
+    for a, b in itertools.pairwise(values_ms):
+        if a is not None and b is not None:
+            out.append(abs(b - a))
+    return out
+
+
+def latency_metrics(rtts_ms: Sequence[float | None], loss_percent: float,
+                    ipdvs_ms: Sequence[float] | None = None) -> dict[str, Quantity]:
+    """`rtt.min/mean/median/p95/p99/max/std/samples`, `ipdv.mean/p95/max`, `jitter.rfc3550`,
+    `loss.percent` of one latency run (RTTs in sending order; None for a lost packet)."""
+    metrics: dict[str, Quantity] = {"loss.percent": Quantity(loss_percent, "%")}
+    stats = summarize([v for v in rtts_ms if v is not None])
+    if stats is not None:
+        for name, value in stats.as_dict().items():
+            metrics[f"rtt.{name}"] = Quantity(value, "" if name == "samples" else "ms")
+    ipdv = summarize(list(ipdvs_ms) if ipdvs_ms is not None else ipdv_ms(rtts_ms))
+    if ipdv is not None:
+        metrics["ipdv.mean"] = Quantity(ipdv.mean, "ms")
+        metrics["ipdv.p95"] = Quantity(ipdv.p95, "ms")
+        metrics["ipdv.max"] = Quantity(ipdv.max, "ms")
+    jitter = rfc3550_jitter(rtts_ms)
+    if jitter is not None:
+        metrics["jitter.rfc3550"] = Quantity(jitter, "ms")
+    return metrics
+
+
+LATENCY_UNITS: dict[str, str] = {
+    **{f"rtt.{s}": "ms" for s in ("min", "mean", "median", "p5", "p95", "p99", "max", "std")},
+    "rtt.samples": "", "ipdv.mean": "ms", "ipdv.p95": "ms", "ipdv.max": "ms",
+    "jitter.rfc3550": "ms", "loss.percent": "%",
+}
+"""Every metric `latency_metrics` may produce, with its unit (for plan-time criteria checks)."""

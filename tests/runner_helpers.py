@@ -1,0 +1,79 @@
+"""Helpers for the runner tests: a fast simulated lab, inputs from text, an in-process run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.events import Event, EventBus
+from harness.inputs import load_inputs
+from harness.runner import RunInputs, Runner, RunOptions, RunOutcome
+
+# One simulated gNodeB and core; two UE/DN pairs; SNMP timeouts short so a silent device
+# makes a trial ERROR quickly.
+FAST_LAB = """\
+name: test-lab
+defaults:
+  snmp: {version: 3, user: harness, auth: {protocol: SHA-256}, priv: {protocol: AES-128},
+         timeout: 0.5s, retries: 0}
+  ssh: {user: admin, host_key: verify}
+devices:
+  gnb1:
+    role: gnodeb
+    profile: sim-gnb
+    host: 127.0.0.1
+    simulated:
+      cells:
+        - {id: 1, bandwidth_mhz: 20, scs_khz: 30, tdd: DDDSU, special: "10:2:2",
+           layers: {dl: 2, ul: 1}, modulation: {dl: 64qam, ul: 64qam}, plmns: ["452-02"]}
+  core1: {role: core, profile: sim-core, host: 127.0.0.1, simulated: {plmns: ["452-02"]}}
+  ue1: {role: ue-host, host: 127.0.0.1}
+  dn1: {role: dn-host, host: 127.0.0.1}
+  ue2: {role: ue-host, host: 127.0.0.1}
+  dn2: {role: dn-host, host: 127.0.0.1}
+"""
+
+
+def write_inputs(tmp: Path, scenario: str, lab: str = FAST_LAB) -> tuple[Path, Path]:
+    """The scenario and lab written to files in `tmp`."""
+    (tmp / "scenario.yaml").write_text(scenario, encoding="utf-8")
+    (tmp / "lab.yaml").write_text(lab, encoding="utf-8")
+    return tmp / "scenario.yaml", tmp / "lab.yaml"
+
+
+def inputs(tmp: Path, scenario: str, lab: str = FAST_LAB) -> RunInputs:
+    """Validated inputs for `scenario` on `lab`."""
+    return load_inputs(*write_inputs(tmp, scenario, lab))
+
+
+def run_in_process(run_inputs: RunInputs, out: Path, *, options: RunOptions | None = None,
+                   on_event: Callable[[Runner, Event], None] | None = None,
+                   timeout_s: float = 90) -> tuple[RunOutcome, list[Event]]:
+    """Run the Runner with asyncio.run; `on_event(runner, event)` sees every event (it may
+    schedule work on the running loop, e.g. inject a fault through `runner.bench.sim`)."""
+    events: list[Event] = []
+    bus = EventBus()
+    runner = Runner(run_inputs, out, bus, options=options)
+
+    def seen(event: Event) -> None:
+        events.append(event)
+        if on_event is not None:
+            on_event(runner, event)
+
+    bus.subscribe(seen)
+
+    async def main() -> RunOutcome:
+        return await asyncio.wait_for(runner.run(), timeout_s)
+
+    return asyncio.run(main()), events
+
+
+def later(delay_s: float, work: Callable[[], Any]) -> asyncio.Task[None]:
+    """Run the coroutine `work()` after `delay_s` on the running loop (from an event); keep
+    the returned task referenced until it is done."""
+    async def go() -> None:
+        await asyncio.sleep(delay_s)
+        await work()
+    return asyncio.get_running_loop().create_task(go())

@@ -1,0 +1,160 @@
+"""Trial kinds end to end on the simulated lab with real iperf3, irtt and ping."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_tool
+from tests.summary_contract import Summary
+from tests.test_e2e_smoke import capacity_mbps, load_run, run_harness
+
+pytestmark = pytest.mark.e2e
+
+SCENARIO = """\
+name: kinds
+title: {vi: "Các loại phép đo", en: "Trial kinds"}
+purpose: "every built-in measurement kind on the simulated lab"
+operator: "(simulated)"
+defaults: {duration: 2s, repetitions: 1}
+trials:
+  - id: tput-bidir
+    kind: throughput
+    ue: ue1
+    dn: dn1
+    via: gnb1
+    direction: bidir
+    streams: 2
+    criteria: ["dl.throughput.mean >= 0.5 * peak(gnb1, dl)", "ul.tcp.efficiency >= 50 %"]
+  - id: tput-udp-dl
+    kind: throughput
+    ue: ue1
+    dn: dn1
+    via: gnb1
+    direction: dl
+    protocol: udp
+    bitrate: 200 Mbit/s
+    criteria: ["throughput.loss <= 5 %", "throughput.jitter <= 20 ms"]
+  - id: latency-idle
+    kind: latency
+    ue: ue1
+    dn: dn1
+    via: gnb1
+    repetitions: 2
+    criteria: ["rtt.p95 <= 50 ms"]
+  - id: latency-loaded
+    kind: latency
+    ue: ue1
+    dn: dn1
+    via: gnb1
+    load: {direction: dl, protocol: tcp, streams: 2}
+    criteria: ["rtt.p95 <= 100 ms", "load.throughput.mean >= 100 Mbit/s"]
+  - id: latency-ping
+    kind: latency
+    ue: ue1
+    dn: dn1
+    tool: ping
+    duration: 1s
+    min_samples: 10
+    criteria: ["rtt.mean <= 50 ms"]
+"""
+
+
+@pytest.fixture(scope="module")
+def kinds_run(tmp_path_factory: pytest.TempPathFactory) -> subprocess.CompletedProcess[str]:
+    for tool in ("iperf3", "irtt", "ping"):
+        require_tool(tool)
+    tmp = tmp_path_factory.mktemp("kinds")
+    scenario = tmp / "kinds.yaml"
+    scenario.write_text(SCENARIO, encoding="utf-8")
+    return run_harness("run", str(scenario), "--lab", "lab.yaml", "--out", str(tmp / "out"),
+                       "--quiet")
+
+
+def _trials(proc: subprocess.CompletedProcess[str]) -> tuple[Path, dict[str, Any],
+                                                            dict[str, list[dict[str, Any]]]]:
+    run_dir, summary = load_run(proc.stdout)
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for trial in summary["trials"]:
+        by_id.setdefault(trial["id"], []).append(trial)
+    return run_dir, summary, by_id
+
+
+def _value(trial: dict[str, Any], name: str) -> float:
+    return float(trial["metrics"][name]["value"])
+
+
+def test_verdict_is_inconclusive_only_because_of_min_samples(kinds_run: Any) -> None:
+    # 1 s of ping at 0.2 s gives 5 replies, fewer than min_samples: 10
+    assert kinds_run.returncode == 3, kinds_run.stderr
+    _, summary, by_id = _trials(kinds_run)
+    Summary.model_validate(summary)
+    assert summary["verdict"] == "INCONCLUSIVE"
+    verdicts = {tid: [t["verdict"] for t in trials] for tid, trials in by_id.items()}
+    assert verdicts == {"tput-bidir": ["PASS"], "tput-udp-dl": ["PASS"],
+                        "latency-idle": ["PASS", "PASS"], "latency-loaded": ["PASS"],
+                        "latency-ping": ["INCONCLUSIVE"]}, summary["trials"]
+    ping = by_id["latency-ping"][0]
+    assert _value(ping, "rtt.samples") == 5 and ping["n"]["rtt.mean"] == 5
+    assert "min_samples=10" in ping["criteria"][0]["detail"]
+    assert any("ping" in note for note in ping["notes"])
+
+
+def test_bidirectional_metrics_per_direction(kinds_run: Any) -> None:
+    _, _, by_id = _trials(kinds_run)
+    trial = by_id["tput-bidir"][0]
+    assert _value(trial, "dl.throughput.mean") == pytest.approx(capacity_mbps(100, "dl"), rel=0.15)
+    assert _value(trial, "ul.throughput.mean") == pytest.approx(capacity_mbps(100, "ul"), rel=0.15)
+    for direction in ("dl", "ul"):
+        assert 50 <= _value(trial, f"{direction}.tcp.efficiency") <= 100
+        assert trial["metrics"][f"{direction}.tcp.rtt.mean"]["unit"] == "ms"
+    assert "throughput.mean" not in trial["metrics"]
+
+
+def test_udp_loss_and_jitter(kinds_run: Any) -> None:
+    _, _, by_id = _trials(kinds_run)
+    trial = by_id["tput-udp-dl"][0]
+    assert _value(trial, "throughput.mean") == pytest.approx(200, rel=0.05)
+    assert _value(trial, "throughput.loss") <= 5 and _value(trial, "throughput.packets") > 1000
+    assert trial["metrics"]["throughput.jitter"]["unit"] == "ms"
+    lo, hi = trial["ci"]["throughput.loss"]  # Wilson interval of the lost share
+    assert 0 <= lo <= _value(trial, "throughput.loss") <= hi
+
+
+def test_latency_under_load_grows(kinds_run: Any) -> None:
+    _, _, by_id = _trials(kinds_run)
+    idle = by_id["latency-idle"][0]
+    loaded = by_id["latency-loaded"][0]
+    for trial in (idle, loaded):
+        for name in ("rtt.min", "rtt.mean", "rtt.median", "rtt.p95", "rtt.p99", "rtt.max",
+                     "ipdv.mean", "jitter.rfc3550"):
+            assert trial["metrics"][name]["unit"] == "ms", name
+        assert _value(trial, "rtt.samples") >= 150  # 2 s at 10 ms
+    assert _value(loaded, "rtt.p95") > 1.5 * _value(idle, "rtt.p95")
+    assert _value(loaded, "load.throughput.mean") > 100
+
+
+def test_aggregates_over_repetitions(kinds_run: Any) -> None:
+    _, summary, _ = _trials(kinds_run)
+    aggregates = {a["id"]: a for a in summary["aggregates"]}
+    assert list(aggregates) == ["tput-bidir", "tput-udp-dl", "latency-idle", "latency-loaded",
+                                "latency-ping"]
+    idle = aggregates["latency-idle"]
+    assert idle["repetitions"] == 2 and idle["verdict"] == "PASS"
+    rtt = idle["metrics"]["rtt.mean"]
+    assert rtt["n"] == 2 and rtt["unit"] == "ms" and rtt["samples"] >= 300
+    assert rtt["ci"][0] <= rtt["value"] <= rtt["ci"][1]
+    assert aggregates["latency-ping"]["verdict"] == "INCONCLUSIVE"
+
+
+def test_latency_packets_stored(kinds_run: Any) -> None:
+    run_dir, _, _ = _trials(kinds_run)
+    db = sqlite3.connect(run_dir / "samples.sqlite")
+    count = db.execute("SELECT COUNT(*) FROM samples WHERE measurement='latency'").fetchone()[0]
+    assert count >= 2 * 150 + 150 + 5
+    assert list((run_dir / "raw").glob("latency-idle-r2.irtt.json"))
+    assert list((run_dir / "raw").glob("latency-loaded-r1.load.iperf3.json"))
