@@ -12,19 +12,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import secrets
 import shutil
 import socket
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from localproc import LOCAL, stop_process, wait_listening
+
 from drivers.transport.snmp import SnmpTarget, SnmpTransport
 from harness import __version__
+from harness.bench import free_port
 from harness.config.secrets import Secret
 from harness.errors import HarnessError
 from harness.measure.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
@@ -35,10 +36,8 @@ from harness.simlab.spec import SimCell, SimCredentials, SimGnbSpec, SimLabSpec,
 FORMAT_VERSION = 1
 BANDWIDTHS_MHZ = (20, 50, 100)
 STREAMS = {"dl": 4, "ul": 1}
-LOCAL = "127.0.0.1"
 GNB = "gnb-bench"
 PM_OCTETS_OID = {"dl": "1.3.6.1.4.1.32473.1.3.1.1.1", "ul": "1.3.6.1.4.1.32473.1.3.1.2.1"}
-_LISTEN_TIMEOUT_S = 5.0
 _CLIENT_GRACE_S = 30.0
 
 
@@ -63,12 +62,6 @@ def cell_config(bandwidth_mhz: int) -> CellConfig:
                       modulation_ul="64qam")
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((LOCAL, 0))
-        return int(s.getsockname()[1])
-
-
 def lab_spec(cfg: CellConfig, dn_port: int, state_dir: Path) -> SimLabSpec:
     """A one-gNodeB lab on free loopback ports with throw-away credentials."""
     creds = SimCredentials(community=secrets.token_hex(8), v3_user="bench",
@@ -80,37 +73,10 @@ def lab_spec(cfg: CellConfig, dn_port: int, state_dir: Path) -> SimLabSpec:
                    modulation_ul=cfg.modulation_ul, plmns=list(cfg.plmns), pci=cfg.pci)
     relay = SimRelay(dn="dn1", target_host=LOCAL, target_port=dn_port,
                      listen_port=free_port(), cell=cfg.id)
-    gnb = SimGnbSpec(name=GNB, host=LOCAL, snmp_port=free_port(socket.SOCK_DGRAM),
+    gnb = SimGnbSpec(name=GNB, host=LOCAL, snmp_port=free_port(kind=socket.SOCK_DGRAM),
                      ssh_port=free_port(), credentials=creds, cells=[cell], relays=[relay],
                      serial="SIM-BENCH", firmware="bench", model="SimGNB-1")
     return SimLabSpec(gnbs=[gnb], state_dir=str(state_dir))
-
-
-async def wait_listening(port: int) -> None:
-    """Wait for a TCP listener on `port` via /proc (a connection would count as a test)."""
-    deadline = time.monotonic() + _LISTEN_TIMEOUT_S
-    while time.monotonic() < deadline:
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with contextlib.suppress(OSError), open(table, encoding="ascii") as handle:
-                for line in handle.readlines()[1:]:
-                    fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        return
-        await asyncio.sleep(0.05)
-    raise HarnessError(f"iperf3 server did not listen on {LOCAL}:{port} within "
-                       f"{_LISTEN_TIMEOUT_S:g} s")
-
-
-async def stop_process(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=5)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
 
 
 async def run_direction(iperf3: str, relay: tuple[str, int], dn_port: int, direction: str,

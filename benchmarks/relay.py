@@ -16,29 +16,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import shutil
-import socket
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
+from localproc import LOCAL, stop_process, wait_listening
+
 from harness import __version__
+from harness.bench import free_port
 from harness.errors import HarnessError
 from harness.measure.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
 from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.relay import Direction, RateLimiter, TcpRelay
 
 FORMAT_VERSION = 1
-LOCAL = "127.0.0.1"
 UNCAPPED_BPS = 100e9
 RATES_BPS = (100e6, 500e6, 1e9, 1.7e9)
 TARGET_UNCAPPED_BPS = 2.5e9
 TARGET_ERROR = 0.05
 _PLAIN_READ = 256 * 1024
-_LISTEN_TIMEOUT_S = 5.0
 _CLIENT_GRACE_S = 30.0
 
 Stopper = Callable[[], Awaitable[None]]
@@ -52,39 +50,6 @@ class Row:
     configured_mbps: float | None
     measured_mbps: float
     error: float | None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOCAL, 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_listening(port: int) -> None:
-    """Wait for a TCP listener on `port` via /proc (a connection would use up `iperf3 -1`)."""
-    deadline = time.monotonic() + _LISTEN_TIMEOUT_S
-    while time.monotonic() < deadline:
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with contextlib.suppress(OSError), open(table, encoding="ascii") as handle:
-                for line in handle.readlines()[1:]:
-                    fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        return
-        await asyncio.sleep(0.05)
-    raise HarnessError(f"iperf3 server did not listen on {LOCAL}:{port} within "
-                       f"{_LISTEN_TIMEOUT_S:g} s")
-
-
-async def stop_process(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=5)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
 
 
 async def plain_relay(listen: tuple[str, int], target: tuple[str, int]) -> Stopper:
