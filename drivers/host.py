@@ -346,7 +346,7 @@ class TrafficHost:
             try:
                 return await self._iperf3_client_once(opts, timeout_s=timeout_s)
             except MeasurementError as exc:
-                if attempt == _CONTROL_RETRIES or not _control_refused(str(exc)):
+                if attempt == _CONTROL_RETRIES or not isinstance(exc, _NotStarted):
                     raise
                 self.log.info("iperf3 server busy (%s): trying again", exc)
                 await asyncio.sleep(0.3 * attempt)
@@ -373,14 +373,29 @@ class TrafficHost:
         try:
             parsed = parse_result(result.stdout, direction=opts.direction)
         except MeasurementError as exc:
+            if _control_refused(str(exc)) and not _measured_anything(result.stdout):
+                raise _NotStarted(f"host {self.name}: {exc}") from exc
             raise MeasurementError(f"host {self.name}: {exc}") from exc
         return parsed, result.stdout
 
 
 _CONTROL_RETRIES = 3
-# iperf3's words when the server refused or dropped the control connection before the test.
+# iperf3's words when the server refused or dropped the control connection; they count as a
+# refusal only when no interval was measured, i.e. the test never started.
 _CONTROL_REFUSALS = ("unable to receive control message", "the server is busy",
-                     "unable to send control message")
+                     "unable to send control message", "control socket has closed unexpectedly")
+
+
+class _NotStarted(MeasurementError):
+    """The iperf3 server refused or dropped the control connection before any traffic."""
+
+
+def _measured_anything(text: str) -> bool:
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return True  # cannot tell: treat as started, never re-run a test that may have run
+    return bool(isinstance(doc, dict) and doc.get("intervals"))
 
 
 def _control_refused(message: str) -> bool:
