@@ -164,7 +164,9 @@ def aggregate_trial(trial: PlannedTrial, entries: Sequence[Mapping[str, Any]]) -
         peaks=peaks_from_json(ok[0].get("peaks", {})), direction=direction)
     results = judge(trial.criteria, ctx, trial.min_samples)
     result["criteria"] = [r.to_json() for r in results]
-    result["verdict"] = worst(r.verdict for r in results).value
+    # built-in acceptance is judged per repetition (a failed service in any repetition fails it)
+    acceptance = [Verdict(str(a["verdict"])) for e in ok for a in e.get("acceptance") or ()]
+    result["verdict"] = worst([*(r.verdict for r in results), *acceptance]).value
     return result
 
 

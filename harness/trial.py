@@ -97,6 +97,7 @@ class TrialRun:
                 raise
             watch.merge(await self.monitors.stop(ctx.metrics))
             ctx.metrics.update(watch.metrics)
+            kind_run.acceptance.extend(watch.acceptance)
             entry["monitors"] = watch.to_json()
             _kpi_metrics(pollers, ctx.metrics)
         except HarnessError as exc:
@@ -112,11 +113,12 @@ class TrialRun:
         entry.update(kind_run.extra)
         results: list[CriterionResult] = [] if errors else judge(t.criteria, ctx, t.min_samples)
         entry["criteria"] = [r.to_json() for r in results]
+        entry["acceptance"] = [r.to_json() for r in kind_run.acceptance]
         if errors:
             entry["verdict"] = Verdict.ERROR.value
             entry["error"] = "; ".join(errors)
         else:
-            entry["verdict"] = worst(r.verdict for r in results).value
+            entry["verdict"] = worst(r.verdict for r in [*results, *kind_run.acceptance]).value
         entry["finished"] = utc_now()
         return entry
 

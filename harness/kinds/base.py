@@ -11,6 +11,7 @@ from pydantic import BeforeValidator, Field, field_validator
 
 from harness.config.scenario import DeviceAction, PresetRef
 from harness.config.types import Duration, FieldError, Identifier, NonEmptyStr, StrictModel
+from harness.criteria import CriterionResult
 from harness.store.sample import Sample
 from harness.units import Quantity, UnitError, convert, dimension
 
@@ -104,6 +105,9 @@ class KindRun:
     `metrics` are the trial's figures; `series[name]` the per-sample values behind a mean (for a
     batch-means confidence interval within one repetition); `proportions[name]` (events, n) of a
     percentage (Wilson interval); `counts[prefix]` the N behind every metric under `prefix`.
+    `acceptance` holds the pass/fail judgements the kind has built in (Y.1564 service acceptance,
+    RFC 2544 confirmation, firmware come-back, sharing isolation), each as a CriterionResult
+    with its source: the trial's verdict is the worst of these and of its criteria.
     A kind raises HarnessError when it cannot measure: the trial is ERROR, what it stored stays.
     """
 
@@ -117,6 +121,7 @@ class KindRun:
     proportions: dict[str, tuple[int, int]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    acceptance: list[CriterionResult] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific summary entries
 
     @property

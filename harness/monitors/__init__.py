@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from harness.criteria import CriterionResult
 from harness.store.sample import Sample
 from harness.units import Quantity
 
@@ -45,17 +46,20 @@ class TrialScope:
 @dataclass
 class MonitorReport:
     """What monitors add to a trial: metrics, notes (a flagged mismatch), errors (a monitor
-    that could not watch: the trial's measurement still stands)."""
+    that could not watch: the trial's measurement still stands), and acceptance results that
+    take part in the trial's verdict (e.g. a cross-check beyond tolerance → INCONCLUSIVE)."""
 
     metrics: dict[str, Quantity] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    acceptance: list[CriterionResult] = field(default_factory=list)
 
     def merge(self, other: MonitorReport) -> None:
         """Add another monitor's report to this one."""
         self.metrics.update(other.metrics)
         self.notes.extend(other.notes)
         self.errors.extend(other.errors)
+        self.acceptance.extend(other.acceptance)
 
     def to_json(self) -> dict[str, Any]:
         """The trial entry's `monitors` field."""
