@@ -183,8 +183,42 @@ def test_html_is_bilingual_and_shows_verdicts(
                    "Thông lượng, phân vị thứ 5 (p5) / Throughput, 5th percentile",
                    "QCVN 126:2021/BTTTT"):
         assert phrase in text, phrase
-    assert "Chưa đủ cơ sở kết luận" not in text  # no INCONCLUSIVE trial in this run
+    verdicts = text.split("Quy tắc đánh giá kết quả / Verdict rules")[0]  # before the appendix
+    assert "Chưa đủ cơ sở kết luận" not in verdicts  # no INCONCLUSIVE trial in this run
     assert 'lang="vi"' in html
+
+
+def test_each_verdict_links_to_its_kind_rules(
+    report: tuple[ReportFiles, str, _TextAndImages],
+) -> None:
+    _, html, parser = report
+    text = " ".join(parser.text)
+    assert 'id="rules-common"' in html and 'id="rules-throughput"' in html
+    assert html.count('href="#rules-throughput"') >= 4  # two trials: summary row and section
+    assert "Judged by: its criteria only" in " ".join(text.split())
+
+
+def test_builtin_acceptance_rows_are_shown(tmp_path: Path) -> None:
+    summary = make_summary()
+    summary["trials"][0]["acceptance"] = [
+        {"expr": "y1564 service voice: configuration test", "observed": None, "threshold": None,
+         "verdict": "FAIL", "source": "ITU-T Y.1564 §8.2", "detail": "FLR 3.2 % > 0.1 %"}]
+    files = write_report(tmp_path / "run", summary, [])
+    parser = _TextAndImages()
+    parser.feed(files.html.read_text(encoding="utf-8"))
+    text = " ".join(parser.text)
+    assert "y1564 service voice: configuration test" in text
+    assert "FLR 3.2 % > 0.1 %" in text and "ITU-T Y.1564 §8.2" in text
+
+
+def test_docs_verdicts_md_is_generated_from_the_rules() -> None:
+    from harness.kinds import default_registry
+    from harness.report import verdict_rules
+
+    docs = Path(__file__).resolve().parents[1] / "docs" / "verdicts.md"
+    assert docs.read_text(encoding="utf-8") == verdict_rules.markdown(), (
+        "docs/verdicts.md is stale: python -m harness.report.verdict_rules > docs/verdicts.md")
+    assert set(default_registry().names()) <= set(verdict_rules.KINDS)
 
 
 def test_html_shows_criteria_with_observed_and_threshold(

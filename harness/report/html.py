@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from harness.report import i18n
+from harness.report import i18n, verdict_rules
 from harness.report.plots import Plot, TrialKey, slugify
 from harness.verdict import Verdict
 
@@ -62,6 +62,17 @@ class PlotView:
 
 
 @dataclass(frozen=True)
+class RulesView:
+    """One section of the appendix: the verdict rules of a kind (or the common ones)."""
+
+    anchor: str
+    title: str
+    judged_by: str
+    rules: list[tuple[VerdictView, str]]
+    standards: str
+
+
+@dataclass(frozen=True)
 class TrialView:
     """Everything the report shows about one trial run."""
 
@@ -76,8 +87,15 @@ class TrialView:
     duration: str
     metrics: list[MetricView]
     criteria: list[CriterionView]
+    acceptance: list[CriterionView]  # the kind's built-in acceptance (docs/verdicts.md)
+    rules: str  # anchor of the kind's verdict rules in the report's appendix
     error: str | None
     plots: list[PlotView]
+
+    @property
+    def judgements(self) -> list[CriterionView]:
+        """Criteria, then built-in acceptance: every row that made the verdict."""
+        return [*self.criteria, *self.acceptance]
 
 
 @dataclass(frozen=True)
@@ -101,6 +119,7 @@ class ReportView:
     devices: list[dict[str, str]]
     trials: list[TrialView]
     counts: list[tuple[VerdictView, int]]
+    rules: list[RulesView]
 
 
 def format_number(value: Any) -> str:
@@ -207,6 +226,9 @@ def _trial_view(
             for name, quantity in metrics.items()
         ],
         criteria=[_criterion_view(c) for c in trial.get("criteria") or ()],
+        acceptance=[_criterion_view(c) for c in trial.get("acceptance") or ()],
+        rules=verdict_rules.anchor(str(trial.get("kind") or "")
+                                   if trial.get("kind") in verdict_rules.KINDS else ""),
         error=str(trial["error"]) if trial.get("error") else None,
         plots=[PlotView(_relative(plot.path, run_dir), plot.caption) for plot in plots],
     )
@@ -243,6 +265,22 @@ def _counts(trials: Iterable[TrialView]) -> list[tuple[VerdictView, int]]:
     return [(_verdict_view(v), tally[v.value.lower()]) for v in order if tally[v.value.lower()]]
 
 
+def _rules_views(kinds: Iterable[str]) -> list[RulesView]:
+    """The appendix: the common rules, then those of each kind the run used."""
+    def rows(rules: Mapping[Verdict, Sequence[str]]) -> list[tuple[VerdictView, str]]:
+        return [(_verdict_view(v.value), text) for v, texts in rules.items() for text in texts]
+
+    views = [RulesView(verdict_rules.anchor(""), i18n.text("rules.common"), "",
+                       rows(verdict_rules.COMMON), "")]
+    for kind in dict.fromkeys(kinds):
+        rules = verdict_rules.KINDS.get(kind)
+        if rules is not None:
+            views.append(RulesView(verdict_rules.anchor(kind), f"{kind} — {rules.title}",
+                                   rules.judged_by, rows(rules.rules),
+                                   "; ".join(rules.standards)))
+    return views
+
+
 def build_view(
     summary: Mapping[str, Any], plots: Mapping[TrialKey, Sequence[Plot]], run_dir: Path
 ) -> ReportView:
@@ -275,6 +313,7 @@ def build_view(
         devices=[_device_row(d) for d in summary.get("devices") or ()],
         trials=trials,
         counts=_counts(trials),
+        rules=_rules_views(t.kind for t in trials),
     )
 
 

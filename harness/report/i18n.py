@@ -48,6 +48,16 @@ TEXT: Mapping[str, tuple[str, str]] = MappingProxyType(
         "criterion": ("Chỉ tiêu", "Criterion"),
         "criteria": ("Các chỉ tiêu", "Criteria"),
         "no_criteria": ("Không có chỉ tiêu", "No criteria"),
+        "acceptance": ("Tiêu chí chấp nhận tích hợp của loại phép đo",
+                       "Built-in acceptance of the trial kind"),
+        "section.rules": ("Quy tắc đánh giá kết quả", "Verdict rules"),
+        "rules.common": ("Quy tắc chung cho mọi loại phép đo", "Rules for every kind"),
+        "rules.intro": ("Kết quả của mỗi phép đo là kết quả xấu nhất trong các chỉ tiêu và tiêu "
+                        "chí chấp nhận tích hợp (docs/verdicts.md).",
+                        "A trial's verdict is the worst of its criteria and of its kind's "
+                        "built-in acceptance (docs/verdicts.md)."),
+        "rules.judged_by": ("Đánh giá theo", "Judged by"),
+        "rules.link": ("Quy tắc đánh giá", "Verdict rules"),
         "observed": ("Giá trị đo", "Measured value"),
         "threshold": ("Ngưỡng", "Threshold"),
         "source": ("Tài liệu viện dẫn", "Source"),
