@@ -31,7 +31,8 @@ class CriterionSyntaxError(ConfigError):
     def __init__(self, message: str, *, column: int, expr: str | None = None,
                  file: str | None = None, line: int | None = None,
                  field: str | None = None) -> None:
-        text = message if expr is None else f"{message} (column {column} of {expr!r})"
+        shown = expr if expr is None or len(expr) <= 120 else f"{expr[:100]}…"
+        text = message if shown is None else f"{message} (column {column} of {shown!r})"
         super().__init__(text, file=file, line=line, column=column, field=field)
         self.expr = expr
 
