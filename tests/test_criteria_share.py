@@ -12,6 +12,7 @@ import pytest
 from harness.aggregate import JudgeContext, aggregate_trials
 from harness.criteria import CriterionSyntaxError, parse_criterion
 from harness.kinds.throughput import ThroughputSpec
+from harness.measure.stats import summarize
 from harness.plan import PlannedTrial
 from harness.presets import TrialShape, expand_preset
 from harness.units import Quantity
@@ -22,8 +23,11 @@ QCVN_DL = TrialShape("throughput", "dl", "gnb1")
 
 
 def _ctx(rates: list[float], **metrics: Quantity) -> JudgeContext:
-    mean = sum(rates) / len(rates) if rates else float("nan")
-    return JudgeContext(metrics={"throughput.mean": Quantity(mean, "Mbit/s"), **metrics},
+    """A trial's context as trial.py builds it: metrics (with the old preset's P5) and series."""
+    stats = summarize(rates)
+    mean, p5 = (stats.mean, stats.p5) if stats else (float("nan"), float("nan"))
+    return JudgeContext(metrics={"throughput.mean": Quantity(mean, "Mbit/s"),
+                                 "throughput.p5": Quantity(p5, "Mbit/s"), **metrics},
                         series={"throughput.mean": rates})
 
 
@@ -35,7 +39,9 @@ def _qcvn_share(ctx: JudgeContext) -> Any:
 # --- the QCVN 126 regressions (the old preset judged an interpolated P5 and PASSed both) ------
 
 def test_qcvn_n10_with_one_sample_at_5_is_not_pass() -> None:
-    """Fails on the old code: P5 of these is 92.75 Mbit/s, so `throughput.p5 >= 30` PASSed."""
+    """Fails on the old code: P5 of these is 47.75 Mbit/s, so `throughput.p5 >= 30` PASSed."""
+    assert _ctx([5.0] + [100.0 + i for i in range(9)]).metrics["throughput.p5"].value == \
+        pytest.approx(47.75)  # the old preset's figure (interpolated P5) cleared 30
     result = _qcvn_share(_ctx([5.0] + [100.0 + i for i in range(9)]))
     assert result.verdict is not Verdict.PASS
     assert result.verdict is Verdict.INCONCLUSIVE  # 90 %, Wilson [59.6, 98.2] % holds 95 %
@@ -46,7 +52,9 @@ def test_qcvn_n10_with_one_sample_at_5_is_not_pass() -> None:
 
 
 def test_qcvn_n30_with_two_samples_at_29_is_not_pass() -> None:
-    """Fails on the old code: P5 interpolates above 29 and the criterion PASSed."""
+    """Fails on the old code: P5 interpolates to 69.95 and the criterion PASSed."""
+    assert _ctx([29.0, 29.0] + [120.0] * 28).metrics["throughput.p5"].value == \
+        pytest.approx(69.95)
     result = _qcvn_share(_ctx([29.0, 29.0] + [120.0] * 28))
     assert result.verdict is not Verdict.PASS
     assert result.observed is not None
