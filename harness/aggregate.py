@@ -15,8 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.criteria import Criterion, CriterionResult
+from harness.criteria import Criterion, CriterionResult, ShareSpec, series_key
 from harness.measure.stats import batch_means_interval, mean_interval, summarize, wilson_interval
+from harness.presets import TrialShape, not_covered
 from harness.units import Quantity
 from harness.verdict import Verdict, worst
 
@@ -54,13 +55,16 @@ def wilson_percent(events: int, n: int) -> tuple[float, float] | None:
 
 @dataclass
 class JudgeContext:
-    """What criteria read: metrics, their CIs and sample counts, gNodeB peaks."""
+    """What criteria read: metrics, their CIs and sample counts, gNodeB peaks, the per-sample
+    series share() counts in (KindRun.series), and shares pooled over repetitions."""
 
     metrics: dict[str, Quantity]
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     peaks: dict[tuple[str, str], Quantity] = field(default_factory=dict)
     direction: str = "dl"
+    series: Mapping[str, Sequence[float]] = field(default_factory=dict)
+    shares: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def metric(self, name: str) -> Quantity:
         """The metric's value; KeyError when the trial has none."""
@@ -73,6 +77,15 @@ class JudgeContext:
     def peak(self, device: str, direction: str | None) -> Quantity:
         """TS 38.306 peak × TDD share of a gNodeB's cell (read before the trial)."""
         return self.peaks[(device, direction or self.direction)]
+
+    def share(self, spec: ShareSpec) -> tuple[int, int]:
+        """(events, n) pooled over repetitions if given, else counted in the series whose
+        unit is its `.mean` metric's; KeyError when there is neither."""
+        pooled = self.shares.get(spec.text)
+        if pooled is not None:
+            return pooled
+        key = series_key(spec.series)
+        return spec.count(self.series[key], self.metrics[key].unit)
 
 
 def judge(criteria: Sequence[Criterion], ctx: JudgeContext,
@@ -154,6 +167,10 @@ def aggregate_trial(trial: PlannedTrial, entries: Sequence[Mapping[str, Any]]) -
     result: dict[str, Any] = {"id": trial.id, "kind": trial.kind, "repetitions": len(reps),
                               "errors": len(reps) - len(ok), "metrics": metrics,
                               "criteria": [], "verdict": Verdict.ERROR.value}
+    shape = TrialShape(trial.kind, trial.spec.shape_direction(), trial.via, trial.monitor)
+    gaps = not_covered(trial.spec.criteria, shape)
+    if gaps:
+        result["not_covered"] = gaps
     if not ok:
         return result
     direction = trial.direction if trial.direction in ("dl", "ul") else "dl"
@@ -161,13 +178,29 @@ def aggregate_trial(trial: PlannedTrial, entries: Sequence[Mapping[str, Any]]) -
         metrics={n: Quantity(m["value"], m["unit"]) for n, m in metrics.items()},
         intervals={n: (m["ci"][0], m["ci"][1]) for n, m in metrics.items() if m["ci"]},
         counts={n: m["samples"] for n, m in metrics.items() if m["samples"]},
-        peaks=peaks_from_json(ok[0].get("peaks", {})), direction=direction)
+        peaks=peaks_from_json(ok[0].get("peaks", {})), direction=direction,
+        shares=pooled_shares(ok))
     results = judge(trial.criteria, ctx, trial.min_samples)
     result["criteria"] = [r.to_json() for r in results]
     # built-in acceptance is judged per repetition (a failed service in any repetition fails it)
     acceptance = [Verdict(str(a["verdict"])) for e in ok for a in e.get("acceptance") or ()]
     result["verdict"] = worst([*(r.verdict for r in results), *acceptance]).value
     return result
+
+
+def pooled_shares(entries: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Each share()'s (events, n) summed over repetitions (once per repetition, whichever of
+    its criteria recorded it), so the aggregate judges one Wilson interval of all samples."""
+    pooled: dict[str, tuple[int, int]] = {}
+    for entry in entries:
+        seen: dict[str, tuple[int, int]] = {}
+        for criterion in entry.get("criteria") or ():
+            for text, (k, n) in (criterion.get("shares") or {}).items():
+                seen.setdefault(str(text), (int(k), int(n)))
+        for text, (k, n) in seen.items():
+            total = pooled.get(text, (0, 0))
+            pooled[text] = (total[0] + k, total[1] + n)
+    return pooled
 
 
 def aggregate_trials(planned: Sequence[PlannedTrial],

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from harness.config.lab import Lab
 from harness.config.loader import PositionIndex, error_at, validate_model
 from harness.config.scenario import Scenario
-from harness.criteria import Criterion, parse_criterion
+from harness.criteria import Criterion, ShareSpec, parse_criterion, series_key
 from harness.errors import ConfigError
 from harness.kinds import MONITOR_METRIC_PREFIXES, KindRegistry, TrialKind, default_registry
 from harness.kinds.base import TrialBase
@@ -228,7 +228,8 @@ def _criteria(spec: TrialBase, kind: TrialKind, units: dict[str, str], lab: Lab,
               where: FieldPath, source: ScenarioSource) -> list[Criterion]:
     """User criteria as written, presets expanded for this trial; each checked against the
     metrics the kind produces, their units, and what peak() may refer to."""
-    shape = TrialShape(kind=kind.name, direction=spec.shape_direction(), via=spec.via)
+    shape = TrialShape(kind=kind.name, direction=spec.shape_direction(), via=spec.via,
+                       monitor=spec.monitor)
     criteria: list[Criterion] = []
     for i, item in enumerate(spec.criteria):
         at = (*where, "criteria", i)
@@ -249,14 +250,26 @@ def _check_criterion(criterion: Criterion, spec: TrialBase, kind: TrialKind,
                      units: dict[str, str], lab: Lab, at: FieldPath,
                      source: ScenarioSource) -> None:
     shown = f"'{criterion.expr}'" + (f" (from {criterion.source})" if criterion.source else "")
+    monitored = {f"{device}.{kpi}.{stat}" for device, kpis in spec.monitor.items()
+                 for kpi in kpis for stat in ("delta", "mean", "max")}
     for name in sorted(criterion.metric_names):
-        if name in units or name.startswith(MONITOR_METRIC_PREFIXES):
+        if name in units or name in monitored or name.startswith(MONITOR_METRIC_PREFIXES):
             continue
         close = difflib.get_close_matches(name, list(units), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else \
             f"; it produces {', '.join(sorted(units)[:12])}{' …' if len(units) > 12 else ''}"
         raise source.error(at, f"{shown} reads metric '{name}', which a {kind.name} trial "
                            f"does not produce{hint}")
+    recorded = sorted(kind.series(spec))
+    for name in sorted(criterion.series_names):
+        if name in recorded:
+            continue
+        close = difflib.get_close_matches(name, recorded, n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else (
+            f"; it records {', '.join(recorded)}" if recorded else
+            "; it records no per-sample series")
+        raise source.error(at, f"{shown}: share() counts the samples of series '{name}', "
+                           f"which a {kind.name} trial does not record{hint}")
     for device in sorted(criterion.device_refs):
         dev = lab.devices.get(device)
         if dev is None or dev.role != "gnodeb":
@@ -271,8 +284,8 @@ def _check_criterion(criterion: Criterion, spec: TrialBase, kind: TrialKind,
 
 @dataclass(frozen=True)
 class _UnitProbe:
-    """A criterion context with 1.0 of each metric's unit: evaluating a criterion on it
-    finds unit mismatches before anything is measured."""
+    """A criterion context with 1.0 of each metric's unit (and one such sample per series):
+    evaluating a criterion on it finds unit mismatches before anything is measured."""
 
     units: Mapping[str, str]
 
@@ -284,6 +297,9 @@ class _UnitProbe:
 
     def peak(self, device: str, direction: str | None) -> Quantity:
         return Quantity(1.0, "Mbit/s")
+
+    def share(self, spec: ShareSpec) -> tuple[int, int]:
+        return spec.count([1.0], self.units[series_key(spec.series)])
 
 
 def _field_with(raw: dict[str, Any], name: str) -> str:

@@ -103,6 +103,7 @@ class TrialRun:
         except HarnessError as exc:
             errors.append(str(exc))
         ctx.intervals = sample_intervals(kind_run.series, kind_run.proportions)
+        ctx.series = kind_run.series
         ctx.counts = {n: c for n in ctx.metrics if (c := kind_run.count_of(n)) is not None}
         entry["metrics"] = {name: q.to_json() for name, q in sorted(ctx.metrics.items())}
         entry["n"] = dict(sorted(ctx.counts.items()))

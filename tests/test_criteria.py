@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import inspect
+import pkgutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -15,7 +17,9 @@ from harness.criteria import (
     Criterion,
     CriterionResult,
     CriterionSyntaxError,
+    ShareSpec,
     parse_criterion,
+    series_key,
 )
 from harness.errors import ConfigError
 from harness.units import Quantity
@@ -40,6 +44,7 @@ class FakeTrial:
         ("gnb1", "ul"): Quantity(337, "Mbit/s"),
     })
     peak_calls: list[tuple[str, str | None]] = field(default_factory=list)
+    series: dict[str, Sequence[float]] = field(default_factory=dict)
 
     def metric(self, name: str) -> Quantity:
         return self.metrics[name]
@@ -50,6 +55,10 @@ class FakeTrial:
     def peak(self, device: str, direction: str | None) -> Quantity:
         self.peak_calls.append((device, direction))
         return self.peaks[(device, direction)]
+
+    def share(self, spec: ShareSpec) -> tuple[int, int]:
+        key = series_key(spec.series)
+        return spec.count(self.series[key], self.metrics[key].unit)
 
 
 def judge(expr: str, ctx: FakeTrial | None = None) -> CriterionResult:
@@ -242,10 +251,85 @@ def test_confidence_interval(value: float, interval: tuple[float, float],
         assert "CI" in result.detail and "Mbit/s" in result.detail
 
 
-def test_interval_only_used_for_plain_metric_on_the_left() -> None:
+def test_interval_carried_through_arithmetic() -> None:
+    """Fails on the old code: only a bare metric on the left had its CI looked at."""
     ctx = FakeTrial()
     ctx.intervals["throughput.mean"] = (1000.0, 2000.0)
-    assert judge("throughput.mean * 1 >= 1402 Mbit/s", ctx).verdict is Verdict.PASS
+    result = judge("throughput.mean * 1 >= 1402 Mbit/s", ctx)
+    assert result.verdict is Verdict.INCONCLUSIVE, result.detail
+    assert "[1000, 2000] Mbit/s" in result.detail
+    ctx.intervals["throughput.mean"] = (1450.0, 1550.0)
+    assert judge("2 * throughput.mean - 1500 Mbit/s >= 1300 Mbit/s", ctx).verdict is \
+        Verdict.PASS  # [1400, 1600] clears 1300
+
+
+def test_difference_of_two_metrics_uses_both_intervals() -> None:
+    ctx = FakeTrial()
+    ctx.metrics.update({"a.mean": Quantity(20, "ms"), "b.mean": Quantity(17, "ms")})
+    ctx.intervals.update({"a.mean": (19.0, 21.0), "b.mean": (16.0, 18.0)})
+    # a - b lies in [1, 5] ms: <= 5 ms holds everywhere, <= 4 ms only for part of it
+    assert judge("a.mean - b.mean <= 5 ms", ctx).verdict is Verdict.PASS
+    result = judge("a.mean - b.mean <= 4 ms", ctx)
+    assert result.verdict is Verdict.INCONCLUSIVE and "[1, 5] ms" in result.detail
+    assert judge("a.mean - b.mean <= 0.5 ms", ctx).verdict is Verdict.FAIL
+
+
+def test_divisor_interval_holding_zero_is_inconclusive() -> None:
+    ctx = FakeTrial()
+    ctx.metrics["d.mean"] = Quantity(1, "")
+    ctx.intervals["d.mean"] = (-1.0, 3.0)
+    assert judge("throughput.mean / d.mean >= 1 Mbit/s", ctx).verdict is Verdict.INCONCLUSIVE
+
+
+def test_division_by_zero_metric_is_named() -> None:
+    ctx = FakeTrial()
+    ctx.metrics["attempts.delta"] = Quantity(0, "")
+    result = judge("100 % * alarms.critical / attempts.delta <= 5 %", ctx)
+    assert result.verdict is Verdict.ERROR
+    assert result.detail == "division by zero: 'attempts.delta' is 0"
+
+
+@pytest.mark.parametrize(("forward", "backward"), [
+    ("throughput.mean >= 0.6 * peak(gnb1)", "0.6 * peak(gnb1) <= throughput.mean"),
+    ("throughput.mean > 1402.2 Mbit/s", "1402.2 Mbit/s < throughput.mean"),
+    ("throughput.mean == 1500 Mbit/s", "1500 Mbit/s == throughput.mean"),
+])
+@pytest.mark.parametrize("interval", [None, (1350.0, 1650.0), (1450.0, 1550.0),
+                                      (1100.0, 1300.0)])
+@pytest.mark.parametrize("value", [1500.0, 1200.0])
+def test_either_way_round_same_result(forward: str, backward: str,
+                                      interval: tuple[float, float] | None,
+                                      value: float) -> None:
+    """Fails on the old code: `100 Mbit/s <= throughput.mean` ignored the CI and PASSed."""
+    ctx = FakeTrial()
+    ctx.metrics["throughput.mean"] = Quantity(value, "Mbit/s")
+    if interval is not None:
+        ctx.intervals["throughput.mean"] = interval
+    a, b = judge(forward, ctx), judge(backward, ctx)
+    assert (a.verdict, a.observed, a.threshold, a.detail) == \
+        (b.verdict, b.observed, b.threshold, b.detail)
+
+
+def test_either_way_round_inconclusive() -> None:
+    """Fails on the old code (the reversed form PASSed)."""
+    ctx = FakeTrial()
+    ctx.intervals["throughput.mean"] = (90.0, 1600.0)
+    ctx.metrics["throughput.mean"] = Quantity(105, "Mbit/s")
+    result = judge("100 Mbit/s <= throughput.mean", ctx)
+    assert result.verdict is Verdict.INCONCLUSIVE, result.detail
+    assert result.observed == Quantity(105, "Mbit/s")
+    assert result.threshold == Quantity(100, "Mbit/s")
+
+
+def test_twenty_thousand_terms_is_a_syntax_error_not_recursion() -> None:
+    """Fails on the old code with RecursionError while evaluating."""
+    expr = " + ".join(["throughput.mean"] * 20_000) + " >= 1 Mbit/s"
+    with pytest.raises(CriterionSyntaxError, match="too long") as info:
+        parse_criterion(expr)
+    assert info.value.column is not None and info.value.column > 1
+    assert len(str(info.value)) < 300  # the message quotes only the start of the expression
+    longest = " + ".join(["1"] * 120) + " >= 1"  # 241 tokens: accepted and evaluated
+    assert judge(longest).verdict is Verdict.PASS
 
 
 # --- refusals, with columns ----------------------------------------------------------------------
@@ -310,16 +394,22 @@ def test_deep_nesting_rejected_not_recursion_error() -> None:
         parse_criterion("(" * 500 + "1" + ")" * 500 + " > 0")
 
 
-def test_module_never_calls_eval_exec_or_compile() -> None:
-    tree = ast.parse(inspect.getsource(criteria))
-    called = {node.func.id for node in ast.walk(tree)
-              if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
-    assert not called & {"eval", "exec", "compile", "literal_eval", "__import__", "getattr"}
+def test_package_never_calls_eval_exec_or_compile() -> None:
+    modules = [criteria, *(__import__(f"harness.criteria.{m.name}", fromlist=["_"])
+                           for m in pkgutil.iter_modules(criteria.__path__))]
+    assert len(modules) >= 5
+    for module in modules:
+        tree = ast.parse(inspect.getsource(module))
+        called = {node.func.id for node in ast.walk(tree)
+                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+        assert not called & {"eval", "exec", "compile", "literal_eval", "__import__",
+                             "getattr"}, module.__name__
 
 
 _GRAMMAR_CHARS = st.sampled_from(
     [*"0123456789.,()+-*/<>=! %_abcdeklmpstuxMGBKi",
-     "peak", "gnb1", "dl", "ul", "Mbit/s", "ms", "µs", "throughput.mean", " >= ", " == ", "1e6"]
+     "peak", "gnb1", "dl", "ul", "Mbit/s", "ms", "µs", "throughput.mean", " >= ", " == ", "1e6",
+     "share(", "throughput", "rate(", "a.delta", "b.delta"]
 )
 
 

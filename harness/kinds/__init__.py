@@ -42,6 +42,9 @@ class TrialKind:
     # checks of the spec against the lab beyond ue/dn/via (e.g. devices named in kind fields):
     # (field path inside the trial, message) per problem, reported with the file's position
     check_lab: Callable[[TrialBase, Lab], list[tuple[tuple[str | int, ...], str]]] | None = None
+    # the per-sample series a share() may count, by the name criteria use (`throughput` for
+    # KindRun.series["throughput.mean"]); the series' unit is that `.mean` metric's
+    series: Callable[[TrialBase], Iterable[str]] = lambda spec: ()
 
 
 class KindRegistry:

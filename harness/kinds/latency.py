@@ -204,4 +204,5 @@ def _bookkeep(run: KindRun, rtts: list[float | None], sent: int, lost: int) -> N
 
 KIND = TrialKind(
     name="latency", spec=LatencySpec, measure=measure, metrics=latency_units,
-    summary="irtt (or ping) round-trip time, idle or under a throughput load")
+    summary="irtt (or ping) round-trip time, idle or under a throughput load",
+    series=lambda spec: ["rtt"])

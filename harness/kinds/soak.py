@@ -205,4 +205,5 @@ async def measure(run: KindRun) -> None:
 
 KIND = TrialKind(
     name="soak", spec=SoakSpec, measure=measure, metrics=soak_units,
-    summary="hours of periodic throughput/latency probes, resumable")
+    summary="hours of periodic throughput/latency probes, resumable",
+    series=lambda spec: ["soak.throughput"])

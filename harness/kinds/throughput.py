@@ -191,4 +191,5 @@ async def measure(run: KindRun) -> None:
 KIND = TrialKind(
     name="throughput", spec=ThroughputSpec, measure=measure, metrics=throughput_units,
     summary="iperf3 TCP/UDP goodput, DL/UL/bidirectional, with RFC 6349 figures",
-    peak_metrics=True)
+    peak_metrics=True,
+    series=lambda spec: [f"{p}throughput" for p in _prefixes(cast(ThroughputSpec, spec))])
