@@ -1,22 +1,24 @@
 """Statistics across repetitions and judgement with confidence intervals (pure functions).
 
-One repetition: a mean's 95 % CI comes from batch means of its per-sample series (per-second
-throughput, per-packet RTT are autocorrelated, so never treated as independent), a percentage
-of counted events (loss) from the Wilson interval. Across repetitions: each metric's N
+One repetition: a mean's 95 % CI comes from batch means of its per-sample series whose batch
+size follows the autocorrelation, a percentile's from order statistics, a percentage of counted
+events (loss) from the Wilson interval (harness/estimates.py). Across repetitions: each metric's N
 (repetitions), mean, median, p5/p95/p99, min/max, std and a t-interval of the mean; counted
 percentages pool their events into one Wilson interval. A criterion whose CI straddles its
-threshold is INCONCLUSIVE, and so is one whose metric rests on fewer samples than `min_samples`.
+threshold is INCONCLUSIVE, and so is one on a statistical estimate with no CI, or whose metric
+rests on fewer samples than `min_samples`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.criteria import Criterion, CriterionResult, ShareSpec, series_key
-from harness.measure.stats import batch_means_interval, mean_interval, summarize, wilson_interval
+from harness.estimates import is_exact, sample_statistics, wilson_percent
+from harness.measure.stats import mean_interval, summarize
 from harness.presets import TrialShape, not_covered
 from harness.units import Quantity
 from harness.verdict import Verdict, worst
@@ -24,33 +26,15 @@ from harness.verdict import Verdict, worst
 if TYPE_CHECKING:
     from harness.plan import PlannedTrial
 
-BATCHES = 10
-MIN_BATCH = 2  # samples per batch: a series shorter than BATCHES × MIN_BATCH gets no CI
+__all__ = ["JudgeContext", "aggregate_trial", "aggregate_trials", "judge", "peaks_from_json",
+           "run_verdict", "sample_intervals", "wilson_percent"]
 
 
 def sample_intervals(series: Mapping[str, Sequence[float]],
                      proportions: Mapping[str, tuple[int, int]]) -> dict[str, tuple[float, float]]:
-    """95 % CIs within one repetition: batch means of each series, Wilson (in %) of each
-    (events, n) percentage."""
-    out: dict[str, tuple[float, float]] = {}
-    for name, values in series.items():
-        if len(values) >= BATCHES * MIN_BATCH:
-            ci = batch_means_interval(list(values), BATCHES)
-            if ci is not None:
-                out[name] = ci
-    for name, (events, n) in proportions.items():
-        wilson = wilson_percent(events, n)
-        if wilson is not None:
-            out[name] = wilson
-    return out
-
-
-def wilson_percent(events: int, n: int) -> tuple[float, float] | None:
-    """Wilson 95 % interval of events/n in percent (exactly 0 or 100 at the ends)."""
-    wilson = wilson_interval(events, n)
-    if wilson is None:
-        return None
-    return (0.0 if events == 0 else wilson[0] * 100.0, 100.0 if events == n else wilson[1] * 100.0)
+    """95 % CIs within one repetition (harness/estimates.py): batch means of each series' mean,
+    order statistics of its percentiles, Wilson (in %) of each (events, n) percentage."""
+    return sample_statistics(series, proportions).intervals
 
 
 @dataclass
@@ -89,12 +73,23 @@ class JudgeContext:
 
 
 def judge(criteria: Sequence[Criterion], ctx: JudgeContext,
-          min_samples: int | None = None) -> list[CriterionResult]:
-    """Evaluate each criterion; PASS/FAIL on a metric with fewer than `min_samples` samples
-    becomes INCONCLUSIVE."""
+          min_samples: int | None = None, exact: Collection[str] = ()) -> list[CriterionResult]:
+    """Evaluate each criterion. A PASS/FAIL becomes INCONCLUSIVE when a metric it reads is a
+    statistical estimate with no confidence interval (harness/estimates.py; `exact` are the
+    kind's declared exact names/prefixes), or rests on fewer than `min_samples` samples."""
     results = []
     for criterion in criteria:
         result = criterion.evaluate(ctx)
+        if result.verdict in (Verdict.PASS, Verdict.FAIL):
+            bare = sorted(n for n in criterion.metric_names
+                          if n in ctx.metrics and ctx.interval(n) is None
+                          and not is_exact(n, exact))
+            if bare:
+                result = dataclasses.replace(
+                    result, verdict=Verdict.INCONCLUSIVE,
+                    detail=f"{result.detail}; but '{bare[0]}' is a statistical estimate with no "
+                           "95 % confidence interval (too few samples, or too autocorrelated "
+                           "for 5 uncorrelated batches): lengthen the trial or add repetitions")
         if min_samples and result.verdict in (Verdict.PASS, Verdict.FAIL):
             short = sorted((n, ctx.counts[n]) for n in criterion.metric_names
                            if n in ctx.counts and ctx.counts[n] < min_samples)
@@ -180,7 +175,8 @@ def aggregate_trial(trial: PlannedTrial, entries: Sequence[Mapping[str, Any]]) -
         counts={n: m["samples"] for n, m in metrics.items() if m["samples"]},
         peaks=peaks_from_json(ok[0].get("peaks", {})), direction=direction,
         shares=pooled_shares(ok))
-    results = judge(trial.criteria, ctx, trial.min_samples)
+    exact = sorted({str(x) for e in ok for x in e.get("exact") or ()})
+    results = judge(trial.criteria, ctx, trial.min_samples, exact)
     result["criteria"] = [r.to_json() for r in results]
     # built-in acceptance is judged per repetition (a failed service in any repetition fails it)
     acceptance = [Verdict(str(a["verdict"])) for e in ok for a in e.get("acceptance") or ()]

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from drivers.capabilities import KpiSource
-from harness.aggregate import JudgeContext, judge, sample_intervals
+from harness.aggregate import JudgeContext, judge
 from harness.bench import Bench
 from harness.criteria import CriterionResult
 from harness.errors import HarnessError
+from harness.estimates import sample_statistics
 from harness.kinds import KindRun, default_registry
 from harness.kinds.throughput import throughput_metrics
 from harness.measure.kpi import KpiPoller
@@ -102,17 +103,21 @@ class TrialRun:
             _kpi_metrics(pollers, ctx.metrics)
         except HarnessError as exc:
             errors.append(str(exc))
-        ctx.intervals = sample_intervals(kind_run.series, kind_run.proportions)
+        statistics = sample_statistics(kind_run.series, kind_run.proportions)
+        ctx.intervals = statistics.intervals
         ctx.series = kind_run.series
         ctx.counts = {n: c for n in ctx.metrics if (c := kind_run.count_of(n)) is not None}
         entry["metrics"] = {name: q.to_json() for name, q in sorted(ctx.metrics.items())}
         entry["n"] = dict(sorted(ctx.counts.items()))
         entry["ci"] = {n: [lo, hi] for n, (lo, hi) in sorted(ctx.intervals.items())}
         entry["proportions"] = {n: [k, m] for n, (k, m) in kind_run.proportions.items()}
+        entry["statistics"] = dict(sorted(statistics.methods.items()))  # how each CI was made
+        entry["exact"] = sorted(kind_run.exact)
         entry["peaks"] = {f"{d}/{r}": q.to_json() for (d, r), q in ctx.peaks.items()}
         entry["notes"] = list(kind_run.notes)
         entry.update(kind_run.extra)
-        results: list[CriterionResult] = [] if errors else judge(t.criteria, ctx, t.min_samples)
+        results: list[CriterionResult] = [] if errors else judge(t.criteria, ctx, t.min_samples,
+                                                                      kind_run.exact)
         entry["criteria"] = [r.to_json() for r in results]
         entry["acceptance"] = [r.to_json() for r in kind_run.acceptance]
         if errors:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 
 from harness.aggregate import (
@@ -14,8 +15,11 @@ from harness.aggregate import (
     run_verdict,
     sample_intervals,
 )
+from harness.config.scenario import Scenario, TrialDefaults
 from harness.criteria import parse_criterion
+from harness.estimates import is_exact, sample_statistics
 from harness.kinds.throughput import ThroughputSpec
+from harness.measure.batch_means import batch_means_ci
 from harness.plan import PlannedTrial
 from harness.units import Quantity
 from harness.verdict import Verdict
@@ -47,7 +51,7 @@ def test_t_interval_over_repetitions_by_hand() -> None:
     stats = metric["stats"]
     assert stats["median"] == 110 and stats["min"] == 100 and stats["max"] == 120
     assert stats["std"] == pytest.approx(10.0)
-    assert stats["p5"] == pytest.approx(101.0) and stats["p95"] == pytest.approx(119.0)
+    assert stats["p5"] == 100.0 and stats["p95"] == 120.0  # empirical percentiles
     assert agg["verdict"] == "PASS" and agg["repetitions"] == 3
 
 
@@ -72,6 +76,7 @@ def test_ci_straddling_threshold_is_inconclusive() -> None:
 
 def test_min_samples_makes_a_pass_inconclusive() -> None:
     ctx = JudgeContext(metrics={"throughput.mean": Quantity(500.0, "Mbit/s")},
+                       intervals={"throughput.mean": (450.0, 550.0)},
                        counts={"throughput.mean": 3})
     [result] = judge([parse_criterion("throughput.mean >= 100 Mbit/s")], ctx, min_samples=5)
     assert result.verdict is Verdict.INCONCLUSIVE and "N=3" in result.detail
@@ -90,17 +95,93 @@ def test_error_repetitions_are_left_out_and_all_errors_is_error() -> None:
 
 
 def test_one_repetition_keeps_its_batch_means_ci() -> None:
-    series = [float(v) for v in range(1, 21)]  # 10 batches of 2: means 1.5, 3.5 … 19.5
+    rng = np.random.default_rng(5)
+    series = list(100.0 + rng.standard_normal(60))
     ci = sample_intervals({"throughput.mean": series}, {})["throughput.mean"]
-    batch_means = [1.5 + 2 * i for i in range(10)]
-    mean = sum(batch_means) / 10
-    sd = math.sqrt(sum((b - mean) ** 2 for b in batch_means) / 9)
-    half = 2.262 * sd / math.sqrt(10)
-    assert ci == pytest.approx((mean - half, mean + half))
-    assert "throughput.mean" not in sample_intervals({"throughput.mean": series[:19]}, {})
-    entry = _entry(1, 10.5, ci={"throughput.mean": list(ci)})
+    assert ci == pytest.approx(batch_means_ci(series).interval)  # type: ignore[union-attr]
+    assert ci[0] < sum(series) / 60 < ci[1]
+    entry = _entry(1, 100.0, ci={"throughput.mean": list(ci)})
     [agg] = aggregate_trials([_planned([])], [entry])
     assert agg["metrics"]["throughput.mean"]["ci"] == pytest.approx(list(ci))
+
+
+def _judge_series(series: list[float], criterion: str, **kw: Any) -> Any:
+    ctx = JudgeContext(metrics={"throughput.mean": Quantity(sum(series) / len(series),
+                                                            "Mbit/s")},
+                       intervals=sample_intervals({"throughput.mean": series}, {}),
+                       counts={"throughput.mean": len(series)})
+    [result] = judge([parse_criterion(criterion)], ctx, **kw)
+    return result
+
+
+def test_nineteen_samples_with_no_interval_are_inconclusive_not_pass() -> None:
+    """Regression (fails on the old code: under 20 samples there was no interval, and a
+    criterion without one PASSed)."""
+    drifting = [90.0 + i for i in range(19)]  # mean 99, rising: no uncorrelated batches
+    result = _judge_series(drifting, "throughput.mean >= 95 Mbit/s")
+    assert result.verdict is Verdict.INCONCLUSIVE
+    assert "no 95 % confidence interval" in result.detail
+    noisy = [99.0 + (6.0 if i % 3 == 0 else -3.0) for i in range(19)]  # near the threshold
+    assert _judge_series(noisy, "throughput.mean >= 99 Mbit/s").verdict is Verdict.INCONCLUSIVE
+
+
+def test_a_short_trial_is_inconclusive() -> None:
+    """Regression (fails on the old code): 4 per-second samples far above the threshold used to
+    PASS; now they make no interval and fall below min_samples' default."""
+    short = [500.0, 510.0, 490.0, 505.0]
+    result = _judge_series(short, "throughput.mean >= 100 Mbit/s",
+                           min_samples=TrialDefaults().min_samples)
+    assert result.verdict is Verdict.INCONCLUSIVE
+    entries = [_entry(1, 501.0, n={"throughput.mean": 4})]
+    [agg] = aggregate_trials([_planned(["throughput.mean >= 100 Mbit/s"], 10)], entries)
+    assert agg["verdict"] == "INCONCLUSIVE"
+
+
+def test_min_samples_is_on_by_default() -> None:
+    """Regression (fails on the old code, where min_samples defaulted to None = off)."""
+    assert TrialDefaults().min_samples == 10
+    scenario = Scenario.model_validate({
+        "name": "s", "title": {"vi": "s", "en": "s"},
+        "trials": [{"id": "t", "kind": "throughput", "ue": "ue1", "dn": "dn1"}]})
+    assert scenario.defaults.min_samples == 10
+
+
+def test_exact_observations_need_no_interval_estimates_do() -> None:
+    ctx = JudgeContext(metrics={"alarms.critical": Quantity(0.0, ""),
+                                "throughput.max": Quantity(900.0, "Mbit/s"),
+                                "rfc2544.throughput.f64": Quantity(50.0, "Mbit/s"),
+                                "tcp.efficiency": Quantity(99.0, "%")})
+    criteria = [parse_criterion(c) for c in (
+        "alarms.critical == 0", "throughput.max >= 100 Mbit/s",
+        "rfc2544.throughput.f64 >= 10 Mbit/s", "tcp.efficiency >= 90 %")]
+    verdicts = [r.verdict for r in judge(criteria, ctx, exact={"rfc2544.throughput"})]
+    assert verdicts == [Verdict.PASS, Verdict.PASS, Verdict.PASS, Verdict.INCONCLUSIVE]
+    # without the kind's declaration the search result is an estimate like any other
+    assert judge(criteria[2:3], ctx)[0].verdict is Verdict.INCONCLUSIVE
+    assert is_exact("y1564.voice.steps_failed") and is_exact("gnb1.DRB.PdcpSduVolumeDL.delta")
+    assert not is_exact("rtt.p95") and not is_exact("throughput.loss")
+
+
+def test_aggregate_reads_the_kinds_exact_declaration() -> None:
+    entry = {"id": "t", "repetition": 1, "verdict": "PASS", "exact": ["firmware."],
+             "metrics": {"firmware.downtime_s": {"value": 12.0, "unit": "s"}}}
+    [agg] = aggregate_trials([_planned(["firmware.downtime_s <= 30 s"])], [entry])
+    assert agg["verdict"] == "PASS"
+    del entry["exact"]
+    [agg] = aggregate_trials([_planned(["firmware.downtime_s <= 30 s"])], [entry])
+    assert agg["verdict"] == "INCONCLUSIVE"
+
+
+def test_percentiles_get_order_statistic_intervals_and_a_definition() -> None:
+    rng = np.random.default_rng(9)
+    series = list(50.0 + rng.standard_normal(1000))
+    stats = sample_statistics({"rtt.mean": series}, {"loss.percent": (0, 400)})
+    assert {"rtt.mean", "rtt.median", "rtt.p5", "rtt.p95", "rtt.p99", "loss.percent"} \
+        <= set(stats.intervals)
+    assert "inverted CDF" in stats.methods["rtt.p95"]
+    assert stats.methods["rtt.mean"].startswith("batch means")
+    short = sample_statistics({"rtt.mean": series[:50]}, {})
+    assert "rtt.p99" not in short.intervals and "no interval" in short.methods["rtt.p99"]
 
 
 def test_wilson_interval_for_loss_pooled_over_repetitions() -> None:
@@ -122,6 +203,7 @@ def test_wilson_interval_for_loss_pooled_over_repetitions() -> None:
 
 
 def test_latest_entry_per_repetition_wins() -> None:
-    entries = [_entry(1, 0.0, "ERROR"), _entry(1, 100.0)]  # a retry after an ERROR
+    entries = [_entry(1, 0.0, "ERROR"),  # a retry after an ERROR
+               _entry(1, 100.0, ci={"throughput.mean": [95.0, 105.0]})]
     [agg] = aggregate_trials([_planned(["throughput.mean >= 50 Mbit/s"])], entries)
     assert agg["repetitions"] == 1 and agg["errors"] == 0 and agg["verdict"] == "PASS"

@@ -101,10 +101,10 @@ def test_schedule_availability_and_statistics(tmp_path: Path) -> None:
     measured = [100.0, 20.0, 80.0, 60.0]
     assert m["soak.throughput.min"].value == 20.0
     assert m["soak.throughput.mean"].value == pytest.approx(65.0)
-    assert m["soak.throughput.p5"].value == pytest.approx(np.percentile(measured, 5))
+    assert m["soak.throughput.p5"].value == pytest.approx(_empirical(measured, 5))
     rtts = [r for i in range(1, 6) for r in (i, i + 1, i + 2)]
-    assert m["soak.rtt.p95"].value == pytest.approx(np.percentile(rtts, 95))
-    assert m["soak.rtt.median"].value == pytest.approx(np.median(rtts))
+    assert m["soak.rtt.p95"].value == pytest.approx(_empirical(rtts, 95))
+    assert m["soak.rtt.median"].value == pytest.approx(_empirical(rtts, 50))
     assert m["soak.loss"].value == pytest.approx(25.0)
 
 
@@ -211,3 +211,8 @@ def test_short_real_probes_between_local_hosts(tmp_path: Path) -> None:
     assert result.metrics["soak.throughput.min"].value > 100  # unshaped loopback
     assert 0 < result.metrics["soak.rtt.p95"].value < 50
     assert all(p.sent >= 40 for p in result.probes)
+
+
+def _empirical(values: list[float], q: float) -> float:
+    """The empirical (inverted-CDF) percentile every summary uses."""
+    return float(np.percentile(values, q, method="inverted_cdf"))

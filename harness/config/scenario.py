@@ -32,7 +32,8 @@ class TrialDefaults(StrictModel):
     repetitions: Annotated[int, Field(ge=1, le=1000)] = 1
     kpi_interval: Duration = 1.0
     timeout: Duration | None = None
-    min_samples: Annotated[int, Field(ge=1)] | None = None
+    # fewest samples an estimate's criterion accepts: 5 batches × 2 (harness/estimates.py)
+    min_samples: Annotated[int, Field(ge=1)] | None = 10
 
     @field_validator("duration", "kpi_interval")
     @classmethod

@@ -122,6 +122,7 @@ class KindRun:
     counts: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     acceptance: list[CriterionResult] = field(default_factory=list)
+    exact: set[str] = field(default_factory=set)  # exact metrics (names/prefixes): estimates.py
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific summary entries
 
     @property

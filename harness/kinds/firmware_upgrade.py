@@ -165,6 +165,7 @@ async def measure(run: KindRun) -> None:
                           come_back_timeout_s=spec.come_back_timeout)
     result = await upgrade_firmware(gnb, opts)
     run.metrics.update(result.metrics())
+    run.exact |= {"firmware.", "regression."}  # checks and timings (harness/estimates.py)
     run.notes.append(f"{result.device}: {result.old_version} → {result.new_version or '?'}")
     run.notes.append(result.error if result.error is not None else result.message.strip())
     run.extra["firmware"] = {"old_version": result.old_version,

@@ -148,6 +148,8 @@ async def measure(run: KindRun) -> None:
             save_runs(run, runs, "rfc2544.iperf3.json")
     run.raw_path("rfc2544.json").write_text(_json(result.to_json()), encoding="utf-8")
     run.metrics.update(result.metrics())
+    run.exact |= {"rfc2544.throughput", "rfc2544.goodput", "rfc2544.frames_per_s",
+                  "rfc2544.iterations", "rfc2544.confirmed"}  # search results: resolution
     for frame in result.frames:
         s, tag = frame.search, f"f{frame.search.frame.frame_bytes}"
         run.counts[f"rfc2544.throughput.{tag}"] = 1

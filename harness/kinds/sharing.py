@@ -133,6 +133,7 @@ async def measure(run: KindRun) -> None:
 
     result = await run_sharing(operators, opts, keep_raw=keep)
     run.metrics.update(result.metrics)
+    run.exact.add("sharing.")  # whole-phase volume ratios (harness/estimates.py)
     samples: list[Sample] = []
     for (phase, plmn), iperf in result.results.items():
         tags = {**run.tags, "phase": phase, "plmn": plmn, "direction": spec.direction}

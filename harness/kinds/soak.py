@@ -186,6 +186,7 @@ async def measure(run: KindRun) -> None:
     run.counts["soak."] = len(probes)
     run.counts["soak.rtt."] = sum(len(p.rtts_ms) for p in probes)
     run.counts["soak.loss"] = sum(p.sent for p in probes)
+    run.series["soak.rtt.mean"] = [r for p in probes for r in p.rtts_ms]
     if probes:
         run.proportions["soak.availability"] = (available, len(probes))
     rates = [p.throughput_mbps for p in probes if p.throughput_mbps is not None]
