@@ -71,7 +71,7 @@ FLOORS: dict[str, NoiseFloor] = {
     "spread": NoiseFloor("spread", 1.0, 1.0, "ms"),
     "loss": NoiseFloor("loss", 0.25, 0.5, "%"),
     "percent": NoiseFloor("percent", 0.10, 2.0, "%"),
-    "count": NoiseFloor("count", 0.50, 20.0, ""),
+    "count": NoiseFloor("count", 0.50, 25.0, ""),
     "other": NoiseFloor("other", 0.10),
 }
 
