@@ -55,14 +55,26 @@ def cli() -> None:
 @click.option("--influx-org", default=None, help="InfluxDB org (overrides the lab's).")
 @click.option("--influx-bucket", default=None, help="InfluxDB bucket (overrides the lab's).")
 @click.option("--baseline", default=None,
-              help="Compare with this run (id or directory) or 'last-pass': a regression FAILs.")
+              help="Compare with this run (id or directory) or 'last-pass': the metrics the "
+                   "criteria read (and the scenario's regression: metrics) are judged; a "
+                   "regression FAILs (exit 1), one that the repetitions cannot separate from "
+                   "noise is INCONCLUSIVE (exit 3).")
 @click.option("--threshold", default="5%", show_default=True,
-              help="Relative change that counts as a regression against --baseline.")
+              help="Relative change that may count as a regression against --baseline (never "
+                   "below the metric's noise floor; a scenario's regression.threshold wins).")
 def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path | None,
         quiet: bool, progress_mode: str, retries: int, max_parallel: int | None,
         resume_dir: Path | None, influx_url: str | None, influx_org: str | None,
         influx_bucket: str | None, baseline: str | None, threshold: str) -> None:
-    """Run SCENARIO on the lab; prints the run directory; exit code tells the verdict."""
+    """Run SCENARIO on the lab; prints the run directory; the exit code tells the verdict.
+
+    \b
+    Exit codes: 0 every trial PASS (and no regression against --baseline)
+                1 any FAIL, or a regression (Welch p < alpha over >= 2 repetitions)
+                2 bad input (lab, scenario, command line)
+                3 ERROR or INCONCLUSIVE without FAIL, including a possible regression
+                  that the repetitions cannot separate from noise (1 repetition)
+              130 interrupted"""
     from harness.events import EventBus
     from harness.inputs import load_inputs
     from harness.progress import make_progress

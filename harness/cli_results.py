@@ -18,6 +18,7 @@ from harness.store.compare import compare as compare_runs
 from harness.store.compare import format_table, parse_threshold
 from harness.store.influx import InfluxTarget, resolve_target
 from harness.store.results import Baseline, ResultsOptions
+from harness.verdict import exit_code
 
 if TYPE_CHECKING:
     from harness.runner import RunInputs
@@ -55,15 +56,16 @@ def run_results_options(inputs: RunInputs, out_dir: Path, *, influx_url: str | N
     target = resolve_target(inputs.lab.results.influxdb, url=influx_url, org=influx_org,
                             bucket=influx_bucket, environ=os.environ)
     limit = _threshold(threshold)
+    rules = regression_rules(inputs)
     if not baseline:
-        return ResultsOptions(influx=target)
+        return ResultsOptions(influx=target, regression=rules)
     catalog = _catalog(out_dir)
     try:
         scenario = inputs.scenario.name
         if baseline == "last-pass":
             info = catalog.last_pass(scenario)
             if info is None:
-                return ResultsOptions(influx=target, baseline_note=(
+                return ResultsOptions(influx=target, regression=rules, baseline_note=(
                     f"no earlier PASS run of '{scenario}' in {out_dir}"))
         else:
             info = catalog.find(baseline)
@@ -74,7 +76,27 @@ def run_results_options(inputs: RunInputs, out_dir: Path, *, influx_url: str | N
         raise ConfigError(str(exc)) from None
     finally:
         catalog.close()
-    return ResultsOptions(influx=target, baseline=Baseline(info.path, limit))
+    return ResultsOptions(influx=target, baseline=Baseline(info.path, limit), regression=rules)
+
+
+def regression_rules(inputs: RunInputs) -> dict[str, Any]:
+    """summary.json's `regression` entry: per trial id, the metrics the scenario's
+    `regression:` key adds to the criteria's (scenario-level ones where the trial produces
+    them) and the threshold (the trial's, else the scenario's; None: `--threshold`)."""
+    from harness.kinds import MONITOR_METRIC_PREFIXES
+
+    spec = inputs.scenario.regression
+    trials: dict[str, dict[str, Any]] = {}
+    for planned in inputs.trials:
+        names = [m for m in spec.metrics
+                 if m in planned.metric_units or m.startswith(MONITOR_METRIC_PREFIXES)]
+        limit = spec.threshold
+        for rule in spec.rules_for(planned.id):
+            names += [m for m in rule.metrics if m not in names]
+            limit = rule.threshold if rule.threshold is not None else limit
+        if names or limit is not None:
+            trials[planned.id] = {"metrics": names, "threshold": limit}
+    return {"metrics": list(spec.metrics), "threshold": spec.threshold, "trials": trials}
 
 
 @click.command()
@@ -216,12 +238,17 @@ def _push_target(info: RunInfo, url: str | None, org: str | None, bucket: str | 
               help="Relative change that counts as a regression.")
 @click.option("--alpha", type=float, default=0.05, show_default=True,
               help="Significance level of the Welch t-test over repetitions.")
-@click.option("--all", "all_metrics", is_flag=True, help="Also list metrics that are not judged.")
+@click.option("--all", "all_metrics", is_flag=True,
+              help="Also list the metrics that are not judged (shown, never a regression).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmware: str | None,
             threshold: str, alpha: float, all_metrics: bool, as_json: bool) -> None:
-    """Per-trial, per-metric differences of CANDIDATE against BASELINE; exit 1 on a
-    regression."""
+    """Per-trial, per-metric differences of CANDIDATE against BASELINE.
+
+    Only metrics the trials' criteria read (and the scenario's `regression:` metrics) are
+    judged, beyond their noise floor and the threshold. Exit 0 no regression, 1 a regression
+    (Welch p < alpha over >= 2 repetitions each), 3 a possible regression that the
+    repetitions cannot separate from noise (one repetition, or p >= alpha), 2 bad input."""
     try:
         limit = _threshold(threshold)
     except ConfigError as exc:
@@ -252,11 +279,15 @@ def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmwar
         click.echo(json.dumps(result.as_json(), indent=2))
     else:
         click.echo(f"baseline {base.run_id} ({base.verdict})  →  candidate {cand.run_id} "
-                   f"({cand.verdict}); threshold {limit:.1%}, alpha {alpha}")
+                   f"({cand.verdict}); threshold {limit:.1%} (or the scenario's), noise "
+                   f"floors per metric, alpha {alpha}")
         for line in format_table(result, all_metrics=all_metrics):
             click.echo(line)
-        click.echo(f"{len(result.regressions)} regression(s)")
-    sys.exit(1 if result.regressions else 0)
+        judged = sum(1 for d in result.diffs if d.judged)
+        click.echo(f"{len(result.regressions)} regression(s), {len(result.inconclusive)} "
+                   f"inconclusive, {judged} judged metric(s) of {len(result.diffs)}: "
+                   f"{result.verdict.value}")
+    sys.exit(exit_code(result.verdict))
 
 
 @click.command()

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from harness.config.lab import Lab
 from harness.config.loader import PositionIndex, error_at, validate_model
-from harness.config.scenario import Scenario
+from harness.config.scenario import Scenario, id_matches
 from harness.criteria import Criterion, ShareSpec, parse_criterion, series_key
 from harness.errors import ConfigError
 from harness.kinds import MONITOR_METRIC_PREFIXES, KindRegistry, TrialKind, default_registry
@@ -165,7 +165,46 @@ def plan(scenario: Scenario, lab: Lab, source: ScenarioSource,
                                    "placeholder to the id")
             seen[spec.id] = index
             trials.extend(_planned(scenario, lab, kind, spec, binding, where, source))
+    _check_regression(scenario, trials, source)
     return trials
+
+
+def _check_regression(scenario: Scenario, trials: list[PlannedTrial],
+                      source: ScenarioSource) -> None:
+    """`regression:` names metrics some trial produces, and trials that exist."""
+    spec = scenario.regression
+    for i, name in enumerate(spec.metrics):  # judged wherever produced
+        if not any(_produces(name, t.metric_units) for t in trials):
+            produced = {m: u for t in trials for m, u in t.metric_units.items()}
+            raise source.error(("regression", "metrics", i),
+                               _unknown_metric(name, "", produced))
+    for key, rule in spec.trials.items():
+        matched = [t for t in trials if id_matches(key, t.id)]
+        if not matched:
+            ids = sorted({t.id for t in trials})
+            close = difflib.get_close_matches(key, ids, n=3, cutoff=0.6)
+            hint = f"did you mean {', '.join(close)}?" if close else \
+                f"trials: {', '.join(ids[:12])}"
+            raise source.error(("regression", "trials", key),
+                               f"no trial '{key}' in the scenario ({hint})")
+        for i, name in enumerate(rule.metrics):
+            for trial in matched:
+                if not _produces(name, trial.metric_units):
+                    raise source.error(("regression", "trials", key, "metrics", i),
+                                       _unknown_metric(name, trial.kind, trial.metric_units))
+
+
+def _produces(name: str, units: Mapping[str, str]) -> bool:
+    return name in units or name.startswith(MONITOR_METRIC_PREFIXES)
+
+
+def _unknown_metric(name: str, kind: str, units: Mapping[str, str]) -> str:
+    close = difflib.get_close_matches(name, list(units), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else \
+        f"; it produces {', '.join(sorted(units)[:12])}{' …' if len(units) > 12 else ''}"
+    trial = f"a {kind} trial does not produce it" if kind else \
+        "no trial of the scenario produces it"
+    return f"regression metric '{name}': {trial}{hint}"
 
 
 def _planned(scenario: Scenario, lab: Lab, kind: TrialKind, spec: TrialBase,

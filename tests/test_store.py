@@ -229,7 +229,7 @@ def summary_of(run_id: str, throughput: list[float], rtt: list[float]) -> dict[s
          "metrics": {"throughput.mean": {"value": t, "unit": "Mbit/s"},
                      "rtt.p95": {"value": r, "unit": "ms"},
                      "gnb1.RRU.PrbUsedDl.mean": {"value": 100.0, "unit": "PRB"}},
-         "criteria": [{"expr": "rtt.p95 <= 30 ms"}]}
+         "criteria": [{"expr": "rtt.p95 <= 30 ms"}, {"expr": "throughput.mean >= 100 Mbit/s"}]}
         for i, (t, r) in enumerate(zip(throughput, rtt, strict=True))]}
 
 
@@ -248,19 +248,19 @@ def test_compare_marks_significant_regressions_beyond_the_threshold() -> None:
     # noisy repetitions: a 10 % drop that the test cannot tell from chance
     noisy = compare(summary_of("A", [500, 300, 700], [10, 10, 10]),
                     summary_of("B", [450, 250, 650], [10, 10, 10]))
-    assert {d.metric: d.status for d in noisy.diffs}["throughput.mean"] == \
-        "worse-not-significant"
-    # latency up is a regression (direction from the criterion `rtt.p95 <= 30 ms`)
-    slower = compare(base, summary_of("C", [500, 505, 495], [13.0, 13.1, 12.9]))
+    assert {d.metric: d.status for d in noisy.diffs}["throughput.mean"] == "inconclusive"
+    # latency up is a regression (direction from the criterion `rtt.p95 <= 30 ms`), beyond
+    # its noise floor ±max(30 %, 2 ms)
+    slower = compare(base, summary_of("C", [500, 505, 495], [16.0, 16.1, 15.9]))
     assert [d.metric for d in slower.regressions] == ["rtt.p95"]
     better = compare(worse, base)
     assert {d.metric: d.status for d in better.diffs}["throughput.mean"] == "improvement"
 
 
-def test_compare_with_one_repetition_uses_the_threshold_alone() -> None:
+def test_compare_with_one_repetition_is_inconclusive_at_most() -> None:
     result = compare(summary_of("A", [500], [10]), summary_of("B", [470], [10]), threshold=0.05)
-    assert result.regressions[0].p_value is None
-    assert compare(summary_of("A", [500], [10]), summary_of("B", [480], [10])).regressions == []
+    assert result.regressions == [] and result.inconclusive[0].p_value is None
+    assert compare(summary_of("A", [500], [10]), summary_of("B", [480], [10])).inconclusive == []
 
 
 def test_threshold_parsing_and_directions() -> None:

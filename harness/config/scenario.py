@@ -7,9 +7,10 @@ placeholders (`direction: "{direction}"`), so each trial is validated against it
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from harness.config.types import Duration, FieldError, Identifier, NonEmptyStr, StrictModel
 from harness.monitors.settings import MonitorSettings
@@ -41,6 +42,51 @@ class TrialDefaults(StrictModel):
         if value <= 0:
             raise ValueError("must be longer than 0 s")
         return value
+
+
+def _fraction(value: object) -> object:
+    """`5 %` / `5%` → 0.05; a bare number is a fraction (0.05)."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return float(text[:-1].strip()) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            raise ValueError(f"expected a percentage like '5 %' or a fraction like 0.05, "
+                             f"got {value!r}") from None
+    return value
+
+
+class RegressionRule(StrictModel):
+    """Metrics judged against a baseline beyond those the criteria read, and the threshold."""
+
+    metrics: list[NonEmptyStr] = []
+    threshold: Annotated[float, BeforeValidator(_fraction), Field(ge=0, lt=10)] | None = None
+
+
+class RegressionSpec(RegressionRule):
+    """`regression:` — what a comparison with a baseline judges besides the criteria's metrics.
+
+    `metrics` are judged in every trial that produces them; `threshold` is the relative change
+    that may count as a regression (never below the metric's noise floor; default
+    `--threshold`, 5 %). `trials: {ID: {metrics, threshold}}` adds metrics and sets the
+    threshold for one trial (ID as written in the scenario, `{placeholders}` included, or one
+    expanded id); a trial's threshold wins, metrics add up."""
+
+    trials: dict[NonEmptyStr, RegressionRule] = {}
+
+    def rules_for(self, trial_id: str) -> list[RegressionRule]:
+        """The `trials:` entries that apply to a trial (its id, or the id it expands from)."""
+        return [rule for key, rule in self.trials.items() if id_matches(key, trial_id)]
+
+
+def id_matches(key: str, trial_id: str) -> bool:
+    """Whether a trial id as written (`tcp-{direction}`) or expanded names `trial_id`."""
+    if key == trial_id:
+        return True
+    if "{" not in key:
+        return False
+    parts = re.split(r"\{[A-Za-z][A-Za-z0-9_-]*\}", key)
+    return re.fullmatch(".+?".join(re.escape(p) for p in parts), trial_id) is not None
 
 
 class DeviceAction(StrictModel):
@@ -89,6 +135,7 @@ class Scenario(StrictModel):
     parallel: bool = False  # trials on disjoint devices may run at the same time
     max_parallel: Annotated[int, Field(ge=1, le=32)] = 2  # with parallel: at most this many
     monitors: MonitorSettings = MonitorSettings()  # alarms, health, cross-check per trial
+    regression: RegressionSpec = RegressionSpec()  # judged against a baseline, beyond criteria
     setup: list[DeviceAction] = []
     teardown: list[DeviceAction] = []
     trials: list[dict[str, Any]]

@@ -1,4 +1,5 @@
-"""junit.xml for CI: a testsuite per run, a testcase per trial run; xml.etree does the escaping."""
+"""junit.xml for CI: a testsuite per run, a testcase per trial run (and, against a baseline, one
+per compared trial whose failure is the regression); xml.etree does the escaping."""
 
 from __future__ import annotations
 
@@ -118,6 +119,7 @@ def build_junit(summary: Mapping[str, Any]) -> ET.Element:
             counts["errors"] += 1
         elif verdict is Verdict.SKIPPED:
             counts["skipped"] += 1
+    _regression_cases(suite, summary, counts)
     total_time = f"{_seconds(summary.get('started'), summary.get('finished')):.3f}"
     for element in (suites, suite):
         for key, value in counts.items():
@@ -128,6 +130,30 @@ def build_junit(summary: Mapping[str, Any]) -> ET.Element:
     if not len(properties):
         suite.remove(properties)
     return suites
+
+
+def _regression_cases(suite: ET.Element, summary: Mapping[str, Any],
+                      counts: dict[str, int]) -> None:
+    """One testcase per trial compared with the baseline: a regression (or one the
+    repetitions cannot resolve) is a failure of its own, apart from the trial's criteria."""
+    baseline = summary.get("baseline")
+    if not isinstance(baseline, Mapping) or not baseline.get("run_id"):
+        return
+    against = _clean(baseline["run_id"])
+    for entry in baseline.get("trials") or ():
+        verdict = parse_verdict(entry.get("verdict"))
+        case = ET.SubElement(suite, "testcase", classname=_clean(f"{suite.get('name')}"
+                                                                 ".regression"),
+                             name=_clean(f"{entry.get('id', '')} vs {against}"), time="0.000")
+        counts["tests"] += 1
+        if verdict is Verdict.PASS:
+            continue
+        counts["failures"] += 1
+        detail = _clean(entry.get("detail") or f"regression against {against}")
+        kind = "regression" if verdict is Verdict.FAIL else "inconclusive-regression"
+        message = detail if verdict is Verdict.FAIL else f"inconclusive: {detail}"
+        element = ET.SubElement(case, "failure", message=message[:_MESSAGE_MAX], type=kind)
+        element.text = detail
 
 
 def write_junit(path: Path, summary: Mapping[str, Any]) -> Path:

@@ -1,27 +1,39 @@
-"""Compare two runs trial by trial and metric by metric; mark regressions.
+"""Compare two runs trial by trial and metric by metric; judge regressions.
 
-A metric's values are its per-repetition values in each run's summary.json. A difference
-is a regression when the candidate is worse than the baseline by more than the threshold
-(relative to the baseline mean) and Welch's t-test over the repetitions says it is not chance
-(p < alpha). With fewer than two repetitions on either side there is no test: the threshold
-alone decides, and the comparison says so. Which way is "worse" comes from the trial's
-criteria (`throughput.mean >= ...` means higher is better), else from the metric's name
-(throughput up, latency/loss/retransmits down); other metrics are shown, never judged.
+Only *judged* metrics can regress: those a trial's criteria read and those the scenario names
+under `regression:` (harness/store/judged.py); the rest are shown, never judged. A judged
+metric's values are its per-repetition values in each run's summary.json. Its tolerance is
+the larger of the threshold (relative to the baseline mean; `--threshold` or the scenario's
+`regression.threshold`) and its noise floor (harness/store/noise.py). A change within the
+tolerance is never a regression. A worse change beyond it is:
+
+- a **regression** (verdict FAIL) when both runs have ≥ 2 repetitions and Welch's t-test says
+  it is not chance (p < alpha);
+- **inconclusive** (verdict INCONCLUSIVE) when Welch's test cannot tell it from chance
+  (p ≥ alpha), or when either run has a single repetition: one value per side cannot separate a
+  change from noise, however large the change.
+
+A trial's comparison verdict is the worst of its judged metrics; the comparison's, the worst of
+its trials. Both are reported apart from the trials' own verdicts (reason "regression").
 """
 
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.store.judged import EITHER, HIGHER, direction_by_name, judged_metrics
+from harness.store.noise import floor_of
 from harness.store.stats import welch
+from harness.verdict import Verdict, worst
 
-_CRITERION = re.compile(r"^\s*([A-Za-z_][\w.\-]*)\s*(>=|<=|>|<)")
-_HIGHER = re.compile(r"^throughput\.(mean|median|p\d+|min|max|bytes)$")
-_LOWER = re.compile(r"(^|\.)(rtt|latency|jitter|ipdv|loss|lost|retransmits|delay)(\.|$)")
+__all__ = ["Comparison", "MetricDiff", "TrialComparison", "compare", "direction_by_name",
+           "format_table", "parse_threshold"]
+
+_VERDICT_OF_STATUS = {"regression": Verdict.FAIL, "inconclusive": Verdict.INCONCLUSIVE,
+                      "same": Verdict.PASS, "improvement": Verdict.PASS}
 
 
 @dataclass(frozen=True)
@@ -33,10 +45,23 @@ class MetricDiff:
     unit: str
     baseline: tuple[float, ...]
     candidate: tuple[float, ...]
-    better: str  # "higher", "lower" or "" (not judged)
+    better: str  # "higher", "lower", "either" (judged) or "" (not judged)
     change: float | None  # (candidate mean - baseline mean) / |baseline mean|
     p_value: float | None
-    status: str  # regression, improvement, worse-not-significant, same, info, new, gone
+    status: str  # regression, inconclusive, improvement, same, info, new, gone
+    tolerance: float | None = None  # absolute, in `unit`: max(threshold, noise floor)
+    floor: str = ""  # the noise floor's family and rule, e.g. "time ±max(20 %, 1 ms)"
+    reason: str = ""
+
+    @property
+    def judged(self) -> bool:
+        """Whether this metric takes part in the regression verdict."""
+        return bool(self.better)
+
+    @property
+    def verdict(self) -> Verdict | None:
+        """FAIL (regression), INCONCLUSIVE, PASS; None when not judged."""
+        return _VERDICT_OF_STATUS.get(self.status) if self.judged else None
 
     @property
     def baseline_mean(self) -> float | None:
@@ -48,13 +73,42 @@ class MetricDiff:
         """Mean over the candidate's repetitions."""
         return math.fsum(self.candidate) / len(self.candidate) if self.candidate else None
 
+    def describe(self) -> str:
+        """`tput.mean 500 → 400 Mbit/s (-20.0 %, p = 0.001)`: one line for notices and JUnit."""
+        unit = f" {self.unit}" if self.unit else ""
+        text = (f"{self.metric} {_fmt(self.baseline_mean)} → {_fmt(self.candidate_mean)}{unit}"
+                f" ({(self.change or 0) * 100:+.1f} %")
+        text += f", p = {self.p_value:.3g})" if self.p_value is not None else ")"
+        return text + (f": {self.reason}" if self.reason else "")
+
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready entry (summary.json `baseline.metrics`, `harness compare --json`)."""
+        verdict = self.verdict
         return {"trial": self.trial, "metric": self.metric, "unit": self.unit,
                 "baseline": list(self.baseline), "candidate": list(self.candidate),
                 "baseline_mean": self.baseline_mean, "candidate_mean": self.candidate_mean,
-                "better": self.better, "change": self.change, "p_value": self.p_value,
-                "status": self.status}
+                "judged": self.judged, "better": self.better, "change": self.change,
+                "p_value": self.p_value, "tolerance": self.tolerance, "floor": self.floor,
+                "status": self.status, "verdict": None if verdict is None else verdict.value,
+                "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class TrialComparison:
+    """The regression verdict of one trial (all its repetitions) against the baseline."""
+
+    trial: str
+    verdict: Verdict
+    diffs: tuple[MetricDiff, ...]
+
+    def as_json(self, baseline_run: str) -> dict[str, Any]:
+        """summary.json `baseline.trials[]`: verdict, reason "regression", the metrics."""
+        bad = [d for d in self.diffs if d.verdict in (Verdict.FAIL, Verdict.INCONCLUSIVE)]
+        detail = "; ".join(d.describe() for d in bad)
+        return {"id": self.trial, "verdict": self.verdict.value, "reason": "regression",
+                "judged": [d.metric for d in self.diffs],
+                "metrics": [d.metric for d in bad],
+                "detail": f"regression against {baseline_run}: {detail}" if bad else ""}
 
 
 @dataclass(frozen=True)
@@ -69,14 +123,36 @@ class Comparison:
 
     @property
     def regressions(self) -> list[MetricDiff]:
-        """The differences marked as regressions."""
+        """The differences judged regressions (FAIL)."""
         return [d for d in self.diffs if d.status == "regression"]
+
+    @property
+    def inconclusive(self) -> list[MetricDiff]:
+        """Worse beyond the tolerance, but not separable from noise (INCONCLUSIVE)."""
+        return [d for d in self.diffs if d.status == "inconclusive"]
+
+    @property
+    def trials(self) -> list[TrialComparison]:
+        """Per trial with judged metrics: its comparison verdict."""
+        by_trial: dict[str, list[MetricDiff]] = {}
+        for d in self.diffs:
+            if d.judged and d.verdict is not None:
+                by_trial.setdefault(d.trial, []).append(d)
+        return [TrialComparison(t, worst(d.verdict for d in ds if d.verdict), tuple(ds))
+                for t, ds in by_trial.items()]
+
+    @property
+    def verdict(self) -> Verdict:
+        """FAIL on a regression, INCONCLUSIVE on an unresolved one, PASS otherwise."""
+        return worst(t.verdict for t in self.trials)
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready record of the comparison."""
         return {"baseline_run": self.baseline_run, "candidate_run": self.candidate_run,
                 "threshold": self.threshold, "alpha": self.alpha,
-                "regressions": len(self.regressions),
+                "verdict": self.verdict.value, "reason": "regression",
+                "regressions": len(self.regressions), "inconclusive": len(self.inconclusive),
+                "trials": [t.as_json(self.baseline_run) for t in self.trials],
                 "metrics": [d.as_json() for d in self.diffs]}
 
 
@@ -90,29 +166,6 @@ def parse_threshold(text: str) -> float:
     return value
 
 
-def directions(trials: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], str]:
-    """(trial id, metric) → "higher"/"lower", from the trials' criteria."""
-    found: dict[tuple[str, str], str] = {}
-    for trial in trials:
-        for criterion in trial.get("criteria") or ():
-            match = _CRITERION.match(str(criterion.get("expr", "")))
-            if match:
-                found[(str(trial["id"]), match.group(1))] = (
-                    "higher" if match.group(2).startswith(">") else "lower")
-    return found
-
-
-def direction_by_name(metric: str) -> str:
-    """"higher", "lower" or "" for a metric the criteria say nothing about."""
-    if metric.endswith((".samples", ".std", ".count")):
-        return ""
-    if _LOWER.search(metric):
-        return "lower"
-    if _HIGHER.match(metric):
-        return "higher"
-    return ""
-
-
 def _values(summary: Mapping[str, Any]) -> dict[tuple[str, str], tuple[list[float], str]]:
     found: dict[tuple[str, str], tuple[list[float], str]] = {}
     for trial in summary.get("trials") or ():
@@ -124,70 +177,93 @@ def _values(summary: Mapping[str, Any]) -> dict[tuple[str, str], tuple[list[floa
     return found
 
 
-def _judge(a: list[float], b: list[float], better: str, threshold: float,
-           alpha: float) -> tuple[float | None, float | None, str]:
+def _judge(key: tuple[str, str], a: list[float], b: list[float], unit: str, better: str,
+           threshold: float, alpha: float) -> MetricDiff:
+    trial, metric = key
     mean_a, mean_b = math.fsum(a) / len(a), math.fsum(b) / len(b)
-    change = (mean_b - mean_a) / abs(mean_a) if mean_a != 0 else (
+    delta = mean_b - mean_a
+    change = delta / abs(mean_a) if mean_a != 0 else (
         0.0 if mean_b == 0 else math.copysign(math.inf, mean_b))
     test = welch(a, b)
     p_value = test.p_value if test is not None else None
     if not better:
-        return change, p_value, "info"
-    worse = change < -threshold if better == "higher" else change > threshold
-    improved = change > threshold if better == "higher" else change < -threshold
-    significant = p_value is None or p_value < alpha
-    if worse:
-        return change, p_value, "regression" if significant else "worse-not-significant"
-    if improved and significant:
-        return change, p_value, "improvement"
-    return change, p_value, "same"
+        return MetricDiff(trial, metric, unit, tuple(a), tuple(b), "", change, p_value, "info")
+    floor = floor_of(metric, unit)
+    tolerance = max(threshold * abs(mean_a), floor.tolerance(mean_a, unit))
+    beyond = abs(delta) > tolerance
+    worse = beyond and (better == EITHER or (delta < 0) == (better == HIGHER))
+    status, reason = "same", ""
+    if worse and p_value is None:
+        status = "inconclusive"
+        reason = ("one repetition on a side: a single value cannot separate the change from "
+                  "noise (use repetitions: 2 or more)")
+    elif worse and p_value is not None and p_value >= alpha:
+        status, reason = "inconclusive", f"not significant (Welch p ≥ alpha {alpha:g})"
+    elif worse:
+        status = "regression"
+    elif beyond:
+        status = "improvement"
+    return MetricDiff(trial, metric, unit, tuple(a), tuple(b), better, change, p_value, status,
+                      tolerance, f"{floor.family} {floor.describe()}", reason)
 
 
 def compare(baseline: Mapping[str, Any], candidate: Mapping[str, Any], *,
             threshold: float = 0.05, alpha: float = 0.05) -> Comparison:
-    """Compare two summary.json documents (baseline first)."""
-    ways = directions(baseline.get("trials") or ())
-    ways.update(directions(candidate.get("trials") or ()))
+    """Compare two summary.json documents (baseline first).
+
+    `threshold` applies to trials whose scenario sets no `regression.threshold` (recorded in
+    summary.json's `regression` entry)."""
+    rules = candidate.get("regression") or baseline.get("regression") or {}
+    ways = judged_metrics(baseline.get("trials") or (), rules)
+    for key, way in judged_metrics(candidate.get("trials") or (), rules).items():
+        ways[key] = way if ways.get(key) in (None, way) else EITHER
+    per_trial = {str(t): r.get("threshold") for t, r in (rules.get("trials") or {}).items()}
     base, cand = _values(baseline), _values(candidate)
     diffs: list[MetricDiff] = []
     for key in sorted(set(base) | set(cand)):
         trial, metric = key
-        better = ways.get(key) or direction_by_name(metric)
+        better = ways.get(key, "")
         a, unit = base.get(key, ([], ""))
         b, unit_b = cand.get(key, ([], ""))
         unit = unit_b or unit
         if not a or not b:
-            diffs.append(MetricDiff(trial, metric, unit, tuple(a), tuple(b), better, None, None,
+            diffs.append(MetricDiff(trial, metric, unit, tuple(a), tuple(b), "", None, None,
                                     "new" if b else "gone"))
             continue
-        change, p_value, status = _judge(a, b, better, threshold, alpha)
-        diffs.append(MetricDiff(trial, metric, unit, tuple(a), tuple(b), better, change,
-                                p_value, status))
+        limit = per_trial.get(trial)
+        diffs.append(_judge(key, a, b, unit, better,
+                            threshold if limit is None else float(limit), alpha))
     return Comparison(str(baseline.get("run_id", "")), str(candidate.get("run_id", "")),
                       threshold, alpha, diffs)
 
 
 def format_table(comparison: Comparison, *, all_metrics: bool = False) -> list[str]:
-    """Aligned text lines: judged metrics (or all with `all_metrics`), regressions marked."""
-    rows = [("trial", "metric", "baseline", "candidate", "change", "p", "")]
+    """Aligned text lines: judged metrics (or all with `all_metrics`), verdicts marked."""
+    rows = [("trial", "metric", "baseline", "candidate", "change", "tolerance", "p", "")]
     for d in comparison.diffs:
-        if not all_metrics and not d.better:
+        if not all_metrics and not d.judged:
             continue
         mark = {"regression": "REGRESSION", "improvement": "better",
-                "worse-not-significant": "worse (not significant)",
-                "new": "new", "gone": "gone"}.get(d.status, "")
-        if d.status in ("regression", "improvement") and d.p_value is None:
-            mark += " (no test: <2 repetitions)"
+                "inconclusive": "INCONCLUSIVE", "new": "new", "gone": "gone",
+                "info": "(not judged)"}.get(d.status, "")
+        if d.status == "inconclusive" and d.p_value is None:
+            mark += " (1 repetition)"
+        tolerance = "" if d.tolerance is None else "±" + _num(d.tolerance, d.unit)
         rows.append((d.trial, d.metric, _num(d.baseline_mean, d.unit, len(d.baseline)),
                      _num(d.candidate_mean, d.unit, len(d.candidate)),
-                     "" if d.change is None else f"{d.change * 100:+.1f}%",
+                     "" if d.change is None else f"{d.change * 100:+.1f}%", tolerance,
                      "" if d.p_value is None else f"{d.p_value:.3f}", mark))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
             for r in rows]
 
 
-def _num(value: float | None, unit: str, n: int) -> str:
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.4g}"
+
+
+def _num(value: float | None, unit: str, n: int | None = None) -> str:
     if value is None:
         return "-"
-    return f"{value:,.4g} {unit}".rstrip() + f" (n={n})"
+    text = f"{value:,.4g} {unit}".rstrip()
+    return text + (f" (n={n})" if n is not None else "")

@@ -55,6 +55,7 @@ class ResultsOptions:
 
     influx: InfluxTarget | None = None
     baseline: Baseline | None = None
+    regression: Mapping[str, Any] | None = None  # summary.json `regression`: judged metrics
     baseline_note: str | None = None  # why no baseline was found (said once, not an error)
     flush_timeout_s: float = 15.0
 
@@ -220,6 +221,12 @@ class RunResults:
         summary["results"] = results
 
     def _judge_baseline(self, summary: dict[str, Any]) -> None:
+        """Record what a comparison judges (`regression`), compare with the baseline, and make
+        a regression its own verdict reason: `baseline.verdict`, `baseline.trials[]` and
+        `verdict_reasons` say it apart from the trials' verdicts; the run's verdict is the
+        worst of both (a regression FAILs, an unresolved one is INCONCLUSIVE)."""
+        if self.options.regression:
+            summary["regression"] = dict(self.options.regression)
         base = self.options.baseline
         if base is None:
             if self.options.baseline_note:
@@ -230,13 +237,18 @@ class RunResults:
         baseline = json.loads((base.run_dir / "summary.json").read_text(encoding="utf-8"))
         result = compare(baseline, summary, threshold=base.threshold, alpha=base.alpha)
         summary["baseline"] = {**result.as_json(), "run_id": result.baseline_run}
-        for diff in result.regressions:
-            self._emit(Notice(f"regression against {result.baseline_run}: {diff.trial} "
-                              f"{diff.metric} {diff.baseline_mean:.4g} → "
-                              f"{diff.candidate_mean:.4g} {diff.unit} "
-                              f"({(diff.change or 0) * 100:+.1f}%)", "error"))
-        if result.regressions:
-            summary["verdict"] = worst([Verdict(summary["verdict"]), Verdict.FAIL]).value
+        for diff in [*result.regressions, *result.inconclusive]:
+            what = "regression" if diff.status == "regression" else "possible regression"
+            self._emit(Notice(f"{what} against {result.baseline_run}: {diff.trial} "
+                              f"{diff.describe()}",
+                              "error" if diff.status == "regression" else "warning"))
+        measured = Verdict(summary["verdict"])
+        summary["verdict_reasons"] = [
+            {"reason": "trials", "verdict": measured.value},
+            {"reason": "regression", "verdict": result.verdict.value,
+             "against": result.baseline_run, "regressions": len(result.regressions),
+             "inconclusive": len(result.inconclusive)}]
+        summary["verdict"] = worst([measured, result.verdict]).value
 
     def close(self) -> None:
         """Close the store and file the run in the catalog (after summary.json is written)."""
