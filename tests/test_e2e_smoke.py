@@ -72,9 +72,11 @@ def test_smoke_throughput_matches_cell_capacity(smoke_run: Any) -> None:
     mean = trial["metrics"]["throughput.mean"]
     assert mean["unit"] == "Mbit/s"
     assert mean["value"] == pytest.approx(capacity_mbps(100), rel=0.10)
-    qcvn = [c for c in trial["criteria"] if (c["source"] or "").startswith("QCVN 126:2021")]
-    assert [c["expr"] for c in qcvn] == ["throughput.mean >= 100 Mbit/s",
-                                         "share(throughput >= 30 Mbit/s) >= 95 %"]
+    assert [c["expr"] for c in trial["criteria"]] == ["throughput.mean >= 100 Mbit/s",
+                                                      "throughput.mean >= 0.6 * peak(gnb1)"]
+    assert all(c["verdict"] == "PASS" for c in trial["criteria"])
+    assert trial["n"]["throughput.mean"] >= 10  # min_samples: enough for an interval
+    assert "throughput.mean" in trial["ci"]
     peak_criterion = next(c for c in trial["criteria"] if "peak(gnb1)" in c["expr"])
     assert peak_criterion["threshold"]["value"] == pytest.approx(0.6 * capacity_mbps(100), rel=1e-3)
 
@@ -124,7 +126,8 @@ trials:
     direction: "{direction}"
     streams: 2
     monitor: {gnb1: [DRB.UEThpDl]}
-    criteria: ["throughput.mean >= 0.9 * peak(gnb1)"]
+    # 3 one-second samples give a mean no interval (INCONCLUSIVE); the observed maximum is exact
+    criteria: ["throughput.max >= 0.9 * peak(gnb1)"]
 matrix: {direction: [dl, ul]}
 """, encoding="utf-8")
     proc = run_harness("run", str(scenario), "--lab", "lab.yaml", "--out", str(tmp_path / "out"))
