@@ -27,6 +27,7 @@ from harness.criteria.tree import (
     Share,
     ShareSpec,
     compare,
+    metric_signs,
 )
 from harness.errors import HarnessError
 from harness.measure.stats import wilson_interval
@@ -133,6 +134,13 @@ class Criterion:
                                 shares)
         return self._result(lhs, threshold, Verdict.FAIL, f"{lhs.q} is not {op} {threshold.q}",
                             shares)
+
+    def directions(self) -> dict[str, str]:
+        """metric → "higher", "lower" or "either": which way of each metric it reads by name
+        helps the criterion hold (`==`, `!=` or a metric on both sides: either)."""
+        names = {1: "higher", -1: "lower"}
+        return {name: names.get(next(iter(signs)), "either") if len(signs) == 1 else "either"
+                for name, signs in metric_signs(self._tree).items()}
 
     @property
     def shares(self) -> tuple[ShareSpec, ...]:

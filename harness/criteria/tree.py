@@ -183,6 +183,37 @@ def measured(node: Node) -> bool:
     return False
 
 
+_UP = {">": 1, ">=": 1, "<": -1, "<=": -1, "==": 0, "!=": 0}
+
+
+def metric_signs(root: BinOp) -> dict[str, set[int]]:
+    """For each metric a comparison reads by name, the signs (+1 higher is better, -1 lower is
+    better, 0 either way) of its influence on whether the comparison holds. Metrics inside
+    share() and rate() are counted there, not compared as values, and are left out."""
+    found: dict[str, set[int]] = {}
+    up = _UP[root.op]
+
+    def walk(node: Node, sign: int) -> None:
+        if isinstance(node, Metric):
+            found.setdefault(node.name, set()).add(sign)
+        elif isinstance(node, BinOp):
+            right = -sign if node.op in "-/" else sign
+            left_sign, right_sign = sign, right
+            if node.op == "*":  # a negative constant factor turns the other side round
+                left_sign = -sign if _negative(node.right) else sign
+                right_sign = -sign if _negative(node.left) else sign
+            walk(node.left, left_sign)
+            walk(node.right, right_sign)
+
+    walk(root.left, up)
+    walk(root.right, -up)
+    return found
+
+
+def _negative(node: Node) -> bool:
+    return isinstance(node, Num) and node.value < 0
+
+
 ARITH: Mapping[str, Callable[[Quantity, Quantity], Quantity]] = MappingProxyType({
     "+": units.add, "-": units.subtract, "*": units.multiply, "/": units.divide,
 })
