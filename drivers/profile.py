@@ -61,7 +61,7 @@ class Profile(StrictModel):
     kpis: dict[NonEmptyStr, KpiSpec] = {}
     cell_params: dict[
         Literal["bandwidth_mhz", "scs_khz", "tdd", "special", "layers_dl", "layers_ul",
-                "modulation_dl", "modulation_ul", "admin"],
+                "modulation_dl", "modulation_ul", "admin", "band"],
         CellParam,
     ] = {}
     cells_oid: Annotated[str, Field(pattern=_OID)] | None = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 from harness.kinds import KindRun, default_registry
 from harness.kinds.throughput import throughput_metrics
 from harness.measure.kpi import KpiPoller
-from harness.measure.peak import Carrier, tdd_share
+from harness.measure.peak import Carrier, frequency_range, tdd_share
 from harness.measure.stats import summarize
 from harness.monitors import MonitorGroup
 from harness.plan import PlannedTrial
@@ -30,8 +30,8 @@ from harness.store.sample import Sample
 from harness.units import Quantity
 from harness.verdict import Verdict, worst
 
-__all__ = ["TrialContext", "TrialRun", "cell_peak", "dump_json", "throughput_metrics",
-           "utc_now"]
+__all__ = ["TrialContext", "TrialRun", "cell_peak", "dump_json", "peak_of_config",
+           "throughput_metrics", "utc_now"]
 
 TrialContext = JudgeContext
 """What a trial's criteria read (implements CriterionContext)."""
@@ -48,10 +48,18 @@ async def cell_peak(bench: Bench, device: str, cell: int, direction: str) -> Qua
     if gnb is None:
         raise HarnessError(f"peak({device}): {device} is not a gNodeB of this lab")
     cfg = await gnb.cell_config(cell)
+    return peak_of_config(cfg, direction)
+
+
+def peak_of_config(cfg: Mapping[str, int | str], direction: str) -> Quantity:
+    """TS 38.306 peak × TDD share of cell parameters as a device reports them (pure); the
+    frequency range comes from the cell's band (or, without one, its SCS)."""
     layers = int(cfg[f"layers_{direction}"])
     modulation = str(cfg[f"modulation_{direction}"])
-    carrier = Carrier(int(cfg["bandwidth_mhz"]), int(cfg["scs_khz"]), layers, modulation,
-                      direction)
+    scs = int(cfg["scs_khz"])
+    band = cfg.get("band")
+    fr = frequency_range(str(band) if band is not None else None, scs)
+    carrier = Carrier(int(cfg["bandwidth_mhz"]), scs, layers, modulation, direction, fr=fr)
     special = str(cfg.get("special") or "") or None
     share = tdd_share(str(cfg.get("tdd") or "FDD"), special, direction)
     return Quantity(carrier.peak_mbps() * share, "Mbit/s")
@@ -95,7 +103,7 @@ class TrialRun:
             except BaseException:
                 await self.monitors.cancel()
                 raise
-            watch.merge(await self.monitors.stop(ctx.metrics))
+            watch.merge(await self.monitors.stop(ctx.metrics, kind_run.windows))
             ctx.metrics.update(watch.metrics)
             kind_run.acceptance.extend(watch.acceptance)
             entry["monitors"] = watch.to_json()
