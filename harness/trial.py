@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ from harness.kinds.throughput import throughput_metrics
 from harness.measure.kpi import KpiPoller
 from harness.measure.peak import Carrier, frequency_range, tdd_share
 from harness.measure.stats import summarize
+from harness.measure.window import MeasuredWindow
 from harness.monitors import MonitorGroup
 from harness.plan import PlannedTrial
 from harness.store.sample import Sample
@@ -107,7 +109,8 @@ class TrialRun:
             ctx.metrics.update(watch.metrics)
             kind_run.acceptance.extend(watch.acceptance)
             entry["monitors"] = watch.to_json()
-            _kpi_metrics(pollers, ctx.metrics)
+            kind_run.notes.extend(_kpi_metrics(pollers, ctx.metrics, kind_run.windows,
+                                               t.kpi_interval_s))
         except HarnessError as exc:
             errors.append(str(exc))
         ctx.intervals = sample_intervals(kind_run.series, kind_run.proportions)
@@ -175,19 +178,35 @@ class TrialRun:
         return pollers
 
 
-def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity]) -> None:
-    """`DEVICE.KPI.delta` of counters, `.mean`/`.max` of gauges."""
+def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity],
+                 windows: Mapping[str, MeasuredWindow], interval_s: float) -> list[str]:
+    """`DEVICE.KPI.delta` of counters, `.mean`/`.max` of gauges over the trial's measured
+    window (see `KpiSeries.gauge_values`; a gauge without a declared period is taken to reach
+    back one polling interval); notes for gauges with no reading inside it."""
+    notes: list[str] = []
+    window = windows.get("") or next(iter(windows.values()), None)
     for poller in pollers:
+        first = min((s.values[0][0] for s in poller.series.values() if s.values), default=0)
+        since, until = first, time.time_ns()
+        if window is not None and window.launched_ns:
+            since = window.launched_ns + round(window.start_s * 1e9)
+            until = window.returned_ns
         for series in poller.series.values():
             base = f"{series.device}.{series.kpi}"
             total = series.total()
             if total is not None:
                 metrics[f"{base}.delta"] = Quantity(total, series.unit)
             elif series.values:
-                stats = summarize([v for _, v in series.values])
+                stats = summarize(series.gauge_values(since, until, interval_s))
                 if stats is not None:
                     metrics[f"{base}.mean"] = Quantity(stats.mean, series.unit)
                     metrics[f"{base}.max"] = Quantity(stats.max, series.unit)
+                else:
+                    reach = series.period_s if series.period_s is not None else interval_s
+                    notes.append(f"{base}: no reading holds only the measured window's "
+                                 f"traffic (each reading reaches {reach:g} s back): not "
+                                 "reported")
+    return notes
 
 
 def dump_json(path: Path, data: Any) -> None:

@@ -23,6 +23,9 @@ class MeasuredWindow:
     omitted_bytes: int  # what it counted during the warm-up (outside the window)
     launched_ns: int = 0  # wall clock (time.time_ns) just before the tool started
     returned_ns: int = 0  # wall clock when the tool returned
+    # True: the receiver counted until the traffic had drained (its window ends with the
+    # traffic); False: it stopped counting at end_s on its clock, bytes still in flight unread
+    ends_with_traffic: bool = False
 
     @property
     def duration_s(self) -> float:

@@ -12,6 +12,8 @@ gNodeB's volume is taken over the same window:
   between the two polls around it (the traffic is steady by then);
 - it closes at start + the end of the tool's last measured interval, likewise; bytes the
   cell delivered after the receiver stopped counting (in flight at the end) are outside it.
+  A receiver that counts until its traffic drained (`MeasuredWindow.ends_with_traffic`:
+  iperf3's uplink server) closes it at the traffic's end: the reading taken afterwards.
   Interpolation inside a pair of readings where the traffic started or stopped follows the
   rate next to it (see `interpolate`), so an edge lands within the readings' timing.
 
@@ -153,7 +155,8 @@ def window_volume(points: Sequence[CounterPoint], window: MeasuredWindow
     at_open = interpolate(points, opens)
     if at_open is None:
         return "no counter readings around the start of the measured window"
-    at_close = interpolate(points, closes) if closes < last.time_ns else last.bytes
+    drained = window.ends_with_traffic or closes >= last.time_ns
+    at_close = last.bytes if drained else interpolate(points, closes)
     if at_close is None:
         return "no counter readings around the end of the measured window"
     return WindowVolume(at_close - at_open, opens, max(closes, opens))
