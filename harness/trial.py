@@ -32,7 +32,8 @@ from harness.store.sample import Sample
 from harness.units import Quantity
 from harness.verdict import Verdict, worst
 
-__all__ = ["TrialContext", "TrialRun", "cell_peak", "dump_json", "peak_of_config",
+__all__ = ["CONDITION_KEYS", "TrialContext", "TrialRun", "cell_peak", "condition_mismatches",
+           "dump_json", "peak_of_config",
            "throughput_metrics", "utc_now"]
 
 TrialContext = JudgeContext
@@ -98,6 +99,7 @@ class TrialRun:
         ctx = TrialContext(metrics=kind_run.metrics, direction=direction)
         try:
             await self._setup()
+            await self._conditions(entry)
             await self._peaks(ctx)
             watch = await self.monitors.start()
             try:
@@ -142,6 +144,23 @@ class TrialRun:
                 raise HarnessError(f"setup: {action.device} is not a gNodeB of this lab")
             await gnb.set_cell(action.cell, dict(action.params))
 
+    async def _conditions(self, entry: dict[str, Any]) -> None:
+        """The measurement conditions of the trial's cell, read off its gNodeB at the start
+        and recorded; a trial parameter naming a cell parameter that the device contradicts
+        (matrix `bandwidth: 40` on a 100 MHz cell) is a HarnessError naming both values."""
+        t = self.trial
+        gnb = self.bench.gnbs.get(t.via or "")
+        if gnb is None:
+            return
+        cfg = await gnb.cell_config(t.cell)
+        firmware = (await gnb.facts()).firmware
+        entry["conditions"] = {**cfg, "cell": t.cell, "firmware": firmware,
+                               "source": f"read from {t.via} at start"}
+        problems = condition_mismatches(t.params, cfg)
+        if problems:
+            raise HarnessError(f"conditions: {'; '.join(problems)} — set the cell in the "
+                               "trial's setup (set_cell) or fix the parameter")
+
     async def _peaks(self, ctx: TrialContext) -> None:
         t = self.trial
         for criterion in t.criteria:
@@ -176,6 +195,38 @@ class TrialRun:
             if p.error is not None:
                 errors.append(f"KPI polling of {p.device_name} stopped: {p.error}")
         return pollers
+
+
+# Trial parameters (matrix or spec keys) that clearly name a cell parameter → its name in the
+# device's cell configuration. Other keys are not conditions of the cell and are not compared.
+CONDITION_KEYS: dict[str, str] = {
+    "bandwidth": "bandwidth_mhz", "bandwidth_mhz": "bandwidth_mhz", "scs": "scs_khz",
+    "scs_khz": "scs_khz", "band": "band", "tdd": "tdd", "layers_dl": "layers_dl",
+    "layers_ul": "layers_ul", "modulation_dl": "modulation_dl", "modulation_ul": "modulation_ul",
+}
+
+
+def condition_mismatches(params: Mapping[str, Any], cell: Mapping[str, int | str]
+                         ) -> list[str]:
+    """Where a trial's parameters and the cell the device reports disagree (pure)."""
+    problems: list[str] = []
+    for key, field_name in CONDITION_KEYS.items():
+        if key not in params or field_name not in cell:
+            continue
+        want, have = params[key], cell[field_name]
+        same = (str(want).strip().lower() == str(have).strip().lower()
+                if isinstance(have, str) else _number(want) == have)
+        if not same:
+            problems.append(f"the trial says {key} = {want}, the device reports "
+                            f"{field_name} = {have}")
+    return problems
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
 
 
 def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity],
