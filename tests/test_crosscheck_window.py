@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,18 @@ def test_agreement_within_tolerance_passes_and_excludes_the_omit() -> None:
     _, verdict, _, deviation = asyncio.run(_run(OvercountingGnb(50e6, 1.0), 0.5, 1.0, 5))
     assert verdict is Verdict.PASS
     assert abs(deviation) <= 2  # the old code counted the omitted 0.5 s in: +50 %
+
+
+def test_lab_crosscheck_tolerance_is_validated(tmp_path: Path) -> None:
+    from harness.config.lab import Lab
+    from harness.config.loader import load_model
+    from harness.errors import ConfigError
+    from tests.runner_helpers import FAST_LAB
+
+    path = tmp_path / "lab.yaml"
+    path.write_text(FAST_LAB + "crosscheck: {tolerance: 2.5%}\n", encoding="utf-8")
+    lab = load_model(path, Lab)
+    assert lab.crosscheck is not None and lab.crosscheck.tolerance == 2.5
+    path.write_text(FAST_LAB + "crosscheck: {tolerance: 0}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"crosscheck\.tolerance: .*above 0"):
+        load_model(path, Lab)
