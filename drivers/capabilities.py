@@ -38,6 +38,7 @@ class KpiReading:
     # sysUpTime (1/100 s) read in the same request, when the profile names it: a value lower
     # than the previous poll's means the device restarted and its counters started over.
     uptime_ticks: int | None = None
+    period_s: float | None = None  # gauges: how far back the reading reaches (profile `period`)
 
 
 @runtime_checkable

@@ -68,7 +68,8 @@ class Core:
                 raise CommandFailed(f"{self.name}: KPI {name} ({oid}): {reason}")
             for cell in cells or [0]:
                 readings.append(KpiReading(name=name, cell=cell, raw=value, kind=spec.type,
-                                           unit=spec.unit, scale=spec.scale))
+                                           unit=spec.unit, scale=spec.scale,
+                                           period_s=spec.period))
         return readings
 
     async def close(self) -> None:

@@ -117,7 +117,8 @@ class Gnb:
                 reason = value.reason if isinstance(value, NoSuchValue) else f"value {value!r}"
                 raise CommandFailed(f"{self.name}: KPI {name} cell {cell} ({oid}): {reason}")
             readings.append(KpiReading(name=name, cell=cell, raw=value, kind=spec.type,
-                                       unit=spec.unit, scale=spec.scale, uptime_ticks=ticks))
+                                       unit=spec.unit, scale=spec.scale, uptime_ticks=ticks,
+                                       period_s=spec.period))
         return readings
 
     async def cell_ids(self) -> list[int]:

@@ -13,7 +13,7 @@ from drivers.actions import ActionSpec, CliSpec, CommandFact
 from drivers.alarms import AlarmSpec, AlarmTableSpec
 from drivers.mibs import MIB_NAME, OID_OR_NAME, OID_TEMPLATE, MibResolver
 from harness.config.loader import load_model
-from harness.config.types import FieldError, NonEmptyStr, StrictModel
+from harness.config.types import Duration, FieldError, NonEmptyStr, StrictModel
 from harness.errors import ConfigError
 
 # OIDs are numeric or MIB names (`VENDOR-PM-MIB::dlThroughput`), resolved at load time; a
@@ -37,6 +37,9 @@ class KpiSpec(StrictModel):
     unit: str = ""
     scale: float = 1.0
     description: str = ""
+    # gauges: how far back one reading may reach (averaging period plus the device's update
+    # lag), so that a trial's KPI figures leave out readings that still hold earlier traffic
+    period: Duration | None = None
 
 
 class CellParam(StrictModel):
@@ -61,7 +64,7 @@ class Profile(StrictModel):
     kpis: dict[NonEmptyStr, KpiSpec] = {}
     cell_params: dict[
         Literal["bandwidth_mhz", "scs_khz", "tdd", "special", "layers_dl", "layers_ul",
-                "modulation_dl", "modulation_ul", "admin"],
+                "modulation_dl", "modulation_ul", "admin", "band"],
         CellParam,
     ] = {}
     cells_oid: Annotated[str, Field(pattern=_OID)] | None = None

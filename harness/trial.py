@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,16 +24,18 @@ from harness.estimates import sample_statistics
 from harness.kinds import KindRun, default_registry
 from harness.kinds.throughput import throughput_metrics
 from harness.measure.kpi import KpiPoller
-from harness.measure.peak import Carrier, tdd_share
+from harness.measure.peak import Carrier, frequency_range, tdd_share
 from harness.measure.stats import summarize
+from harness.measure.window import MeasuredWindow
 from harness.monitors import MonitorGroup
 from harness.plan import PlannedTrial
 from harness.store.sample import Sample
 from harness.units import Quantity
 from harness.verdict import Verdict, worst
 
-__all__ = ["TrialContext", "TrialRun", "cell_peak", "dump_json", "throughput_metrics",
-           "utc_now"]
+__all__ = ["CONDITION_KEYS", "TrialContext", "TrialRun", "cell_peak", "condition_mismatches",
+           "dump_json", "peak_of_config",
+           "throughput_metrics", "utc_now"]
 
 TrialContext = JudgeContext
 """What a trial's criteria read (implements CriterionContext)."""
@@ -49,10 +52,18 @@ async def cell_peak(bench: Bench, device: str, cell: int, direction: str) -> Qua
     if gnb is None:
         raise HarnessError(f"peak({device}): {device} is not a gNodeB of this lab")
     cfg = await gnb.cell_config(cell)
+    return peak_of_config(cfg, direction)
+
+
+def peak_of_config(cfg: Mapping[str, int | str], direction: str) -> Quantity:
+    """TS 38.306 peak × TDD share of cell parameters as a device reports them (pure); the
+    frequency range comes from the cell's band (or, without one, its SCS)."""
     layers = int(cfg[f"layers_{direction}"])
     modulation = str(cfg[f"modulation_{direction}"])
-    carrier = Carrier(int(cfg["bandwidth_mhz"]), int(cfg["scs_khz"]), layers, modulation,
-                      direction)
+    scs = int(cfg["scs_khz"])
+    band = cfg.get("band")
+    fr = frequency_range(str(band) if band is not None else None, scs)
+    carrier = Carrier(int(cfg["bandwidth_mhz"]), scs, layers, modulation, direction, fr=fr)
     special = str(cfg.get("special") or "") or None
     share = tdd_share(str(cfg.get("tdd") or "FDD"), special, direction)
     return Quantity(carrier.peak_mbps() * share, "Mbit/s")
@@ -89,6 +100,7 @@ class TrialRun:
         ctx = TrialContext(metrics=kind_run.metrics, direction=direction)
         try:
             await self._setup()
+            await self._conditions(entry)
             await self._peaks(ctx)
             watch = await self.monitors.start()
             try:
@@ -96,11 +108,12 @@ class TrialRun:
             except BaseException:
                 await self.monitors.cancel()
                 raise
-            watch.merge(await self.monitors.stop(ctx.metrics))
+            watch.merge(await self.monitors.stop(ctx.metrics, kind_run.windows))
             ctx.metrics.update(watch.metrics)
             kind_run.acceptance.extend(watch.acceptance)
             entry["monitors"] = watch.to_json()
-            _kpi_metrics(pollers, ctx.metrics)
+            kind_run.notes.extend(_kpi_metrics(pollers, ctx.metrics, kind_run.windows,
+                                               t.kpi_interval_s))
         except HarnessError as exc:
             errors.append(str(exc))
         statistics = sample_statistics(kind_run.series, kind_run.proportions)
@@ -136,6 +149,23 @@ class TrialRun:
             if gnb is None:
                 raise HarnessError(f"setup: {action.device} is not a gNodeB of this lab")
             await gnb.set_cell(action.cell, dict(action.params))
+
+    async def _conditions(self, entry: dict[str, Any]) -> None:
+        """The measurement conditions of the trial's cell, read off its gNodeB at the start
+        and recorded; a trial parameter naming a cell parameter that the device contradicts
+        (matrix `bandwidth: 40` on a 100 MHz cell) is a HarnessError naming both values."""
+        t = self.trial
+        gnb = self.bench.gnbs.get(t.via or "")
+        if gnb is None:
+            return
+        cfg = await gnb.cell_config(t.cell)
+        firmware = (await gnb.facts()).firmware
+        entry["conditions"] = {**cfg, "cell": t.cell, "firmware": firmware,
+                               "source": f"read from {t.via} at start"}
+        problems = condition_mismatches(t.params, cfg)
+        if problems:
+            raise HarnessError(f"conditions: {'; '.join(problems)} — set the cell in the "
+                               "trial's setup (set_cell) or fix the parameter")
 
     async def _peaks(self, ctx: TrialContext) -> None:
         t = self.trial
@@ -173,19 +203,67 @@ class TrialRun:
         return pollers
 
 
-def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity]) -> None:
-    """`DEVICE.KPI.delta` of counters, `.mean`/`.max` of gauges."""
+# Trial parameters (matrix or spec keys) that clearly name a cell parameter → its name in the
+# device's cell configuration. Other keys are not conditions of the cell and are not compared.
+CONDITION_KEYS: dict[str, str] = {
+    "bandwidth": "bandwidth_mhz", "bandwidth_mhz": "bandwidth_mhz", "scs": "scs_khz",
+    "scs_khz": "scs_khz", "band": "band", "tdd": "tdd", "layers_dl": "layers_dl",
+    "layers_ul": "layers_ul", "modulation_dl": "modulation_dl", "modulation_ul": "modulation_ul",
+}
+
+
+def condition_mismatches(params: Mapping[str, Any], cell: Mapping[str, int | str]
+                         ) -> list[str]:
+    """Where a trial's parameters and the cell the device reports disagree (pure)."""
+    problems: list[str] = []
+    for key, field_name in CONDITION_KEYS.items():
+        if key not in params or field_name not in cell:
+            continue
+        want, have = params[key], cell[field_name]
+        same = (str(want).strip().lower() == str(have).strip().lower()
+                if isinstance(have, str) else _number(want) == have)
+        if not same:
+            problems.append(f"the trial says {key} = {want}, the device reports "
+                            f"{field_name} = {have}")
+    return problems
+
+
+def _number(value: object) -> float | None:
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity],
+                 windows: Mapping[str, MeasuredWindow], interval_s: float) -> list[str]:
+    """`DEVICE.KPI.delta` of counters, `.mean`/`.max` of gauges over the trial's measured
+    window (see `KpiSeries.gauge_values`; a gauge without a declared period is taken to reach
+    back one polling interval); notes for gauges with no reading inside it."""
+    notes: list[str] = []
+    window = windows.get("") or next(iter(windows.values()), None)
     for poller in pollers:
+        first = min((s.values[0][0] for s in poller.series.values() if s.values), default=0)
+        since, until = first, time.time_ns()
+        if window is not None and window.launched_ns:
+            since = window.launched_ns + round(window.start_s * 1e9)
+            until = window.returned_ns
         for series in poller.series.values():
             base = f"{series.device}.{series.kpi}"
             total = series.total()
             if total is not None:
                 metrics[f"{base}.delta"] = Quantity(total, series.unit)
             elif series.values:
-                stats = summarize([v for _, v in series.values])
+                stats = summarize(series.gauge_values(since, until, interval_s))
                 if stats is not None:
                     metrics[f"{base}.mean"] = Quantity(stats.mean, series.unit)
                     metrics[f"{base}.max"] = Quantity(stats.max, series.unit)
+                else:
+                    reach = series.period_s if series.period_s is not None else interval_s
+                    notes.append(f"{base}: no reading holds only the measured window's "
+                                 f"traffic (each reading reaches {reach:g} s back): not "
+                                 "reported")
+    return notes
 
 
 def dump_json(path: Path, data: Any) -> None:

@@ -99,3 +99,17 @@ def test_run_keeps_the_device_error_and_stops() -> None:
     asyncio.run(asyncio.wait_for(p.run(), 5))
     assert isinstance(p.error, DeviceUnreachable)
     assert p.series[("octets", 1)].total() == 1
+
+
+def test_gauge_readings_that_reach_before_the_window_are_left_out() -> None:
+    from harness.measure.kpi import KpiSeries
+
+    s = 1_000_000_000
+    series = KpiSeries("gnb1", "DRB.UEThpDl", 1, "gauge", "kbit/s", period_s=2.0)
+    # readings at 0..6 s; the previous trial's traffic shows in the reading at 0 s
+    series.values = [(t * s, v) for t, v in enumerate([674e3, 0, 0, 5e3, 5e3, 5e3, 0])]
+    # measured window from 1 s to 5.5 s: readings from 3 s (reaching back to 1 s) to 5 s
+    assert series.gauge_values(1 * s, round(5.5 * s), reach_s=1.0) == [5e3, 5e3, 5e3]
+    # without a declared period, one polling interval
+    series.period_s = None
+    assert series.gauge_values(1 * s, round(5.5 * s), reach_s=1.0) == [0, 5e3, 5e3, 5e3]

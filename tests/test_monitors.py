@@ -69,7 +69,8 @@ class _Broken:
     async def start(self) -> None:
         raise RuntimeError("no way")
 
-    async def stop(self, measured: Mapping[str, Quantity]) -> MonitorReport:
+    async def stop(self, measured: Mapping[str, Quantity],
+                   windows: object = None) -> MonitorReport:
         raise AssertionError("never started, never stopped")
 
 
@@ -79,7 +80,8 @@ class _Fine:
     async def start(self) -> None:
         return None
 
-    async def stop(self, measured: Mapping[str, Quantity]) -> MonitorReport:
+    async def stop(self, measured: Mapping[str, Quantity],
+                   windows: object = None) -> MonitorReport:
         return MonitorReport(metrics={"x.seen": measured["throughput.mean"]})
 
 

@@ -37,6 +37,13 @@ Role = Literal["gnodeb", "core", "ue-host", "dn-host"]
 Direction = Literal["dl", "ul"]
 
 
+def _percent_text(value: object) -> object:
+    """`5%` (or 5) → 5: a percentage given with or without its sign."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        return value.strip()[:-1].strip()
+    return value
+
+
 class SnmpAuth(StrictModel):
     """SNMPv3 authentication: protocol and key (by reference)."""
 
@@ -113,7 +120,7 @@ class CellSpec(StrictModel):
 
     id: Annotated[int, Field(ge=1, le=1024)]
     bandwidth_mhz: int = 100
-    scs_khz: Literal[15, 30, 60] = 30
+    scs_khz: Literal[15, 30, 60, 120] = 30  # 120 kHz: FR2 (with an FR2 band, e.g. n258)
     tdd: Annotated[str, Field(pattern=r"^(FDD|[DSU]+)$")] = "DDDSU"
     special: Annotated[str, Field(pattern=r"^\d+:\d+:\d+$")] | None = "10:2:2"
     layers: Layers = Layers()
@@ -145,10 +152,14 @@ class CellSpec(StrictModel):
 
     @model_validator(mode="after")
     def _valid_carrier(self) -> CellSpec:
-        from harness.measure.peak import n_prb, tdd_share
+        from harness.measure.peak import frequency_range, n_prb, tdd_share
 
         try:
-            n_prb(self.bandwidth_mhz, self.scs_khz)
+            fr = frequency_range(self.band, self.scs_khz)
+        except ConfigError as exc:
+            raise FieldError(exc.reason, at=("scs_khz",)) from None
+        try:
+            n_prb(self.bandwidth_mhz, self.scs_khz, fr)
         except ConfigError as exc:
             raise FieldError(exc.reason, at=("bandwidth_mhz",)) from None
         try:
@@ -312,6 +323,21 @@ class TrapSettings(StrictModel):
     users: list[TrapUser] = []  # v3
 
 
+class LabCrosscheck(StrictModel):
+    """How closely this bench's gNodeB volume counters must agree with the UE side (a
+    scenario's `monitors.crosscheck.tolerance` overrides it)."""
+
+    tolerance: Annotated[float, BeforeValidator(_percent_text)]
+
+    @field_validator("tolerance")
+    @classmethod
+    def _in_range(cls, value: float) -> float:
+        if not 0 < value <= 100:
+            raise ValueError(f"expected a percentage above 0 and at most 100 (e.g. 5%), "
+                             f"got {value:g}")
+        return value
+
+
 class Lab(StrictModel):
     """The bench, as lab.yaml describes it."""
 
@@ -323,6 +349,7 @@ class Lab(StrictModel):
     mibs: NonEmptyStr | None = None  # folder of vendor MIB files, relative to lab.yaml
     profiles: NonEmptyStr | None = None  # folder of the lab's own vendor profiles, likewise
     traps: TrapSettings | None = None
+    crosscheck: LabCrosscheck | None = None  # UE/gNodeB cross-check tolerance of this bench
 
     @field_validator("mibs", "profiles", mode="after")
     @classmethod

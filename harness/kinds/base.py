@@ -12,6 +12,7 @@ from pydantic import BeforeValidator, Field, field_validator
 from harness.config.scenario import DeviceAction, PresetRef
 from harness.config.types import Duration, FieldError, Identifier, NonEmptyStr, StrictModel
 from harness.criteria import CriterionResult
+from harness.measure.window import MeasuredWindow
 from harness.store.sample import Sample
 from harness.units import Quantity, UnitError, convert, dimension
 
@@ -123,6 +124,8 @@ class KindRun:
     notes: list[str] = field(default_factory=list)
     acceptance: list[CriterionResult] = field(default_factory=list)
     exact: set[str] = field(default_factory=set)  # exact metrics (names/prefixes): estimates.py
+    # prefix ("" or "dl."/"ul.") → the part of the traffic the figures under it cover
+    windows: dict[str, MeasuredWindow] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific summary entries
 
     @property

@@ -9,6 +9,7 @@ and per-second `median/p5/p95/p99/min/max/std/samples`, `throughput.bytes`; TCP:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Annotated, Literal, cast
 
@@ -112,9 +113,14 @@ def _udp_counts(result: Iperf3Result) -> tuple[int, int]:
     return (sum(i.lost_packets or 0 for i in intervals), sum(i.packets or 0 for i in intervals))
 
 
-def record(run: KindRun, result: Iperf3Result, raw: str, direction: str, prefix: str) -> None:
-    """Store one direction's metrics, series, counts and per-second samples in `run`."""
+def record(run: KindRun, result: Iperf3Result, raw: str, direction: str, prefix: str,
+           ran: tuple[int, int] = (0, 0)) -> None:
+    """Store one direction's metrics, series, counts, measured window (`ran`: wall clock
+    around the tool's run) and per-second samples in `run`."""
     run.metrics.update(throughput_metrics(result, prefix))
+    window = result.window(*ran)
+    if window is not None:
+        run.windows[prefix] = window
     run.series[f"{prefix}throughput.mean"] = [i.bits_per_second / 1e6
                                               for i in result.measured_intervals]
     run.counts[f"{prefix}throughput."] = len(result.measured_intervals)
@@ -172,14 +178,16 @@ async def run_iperf3(run: KindRun, spec: ThroughputSpec, duration_s: float, omit
     host, port = bench.endpoint(t.dn, t.via, ue=t.ue)
     opts = iperf3_options(spec, host, port, duration_s, omit_s)
     async with await dn.start_iperf3_server(bench.traffic_ports[t.dn]):
+        launched = time.time_ns()
         result, raw = await ue.run_iperf3_client(opts, timeout_s=t.timeout_s)
+        ran = (launched, time.time_ns())
     run.raw_path(suffix).write_text(raw, encoding="utf-8")
     if opts.bidir:
         downlink, uplink = parse_bidir(raw)
-        record(run, downlink, raw, "dl", f"{prefix}dl.")
-        record(run, uplink, raw, "ul", f"{prefix}ul.")
+        record(run, downlink, raw, "dl", f"{prefix}dl.", ran)
+        record(run, uplink, raw, "ul", f"{prefix}ul.", ran)
     else:
-        record(run, result, raw, spec.direction, prefix)
+        record(run, result, raw, spec.direction, prefix, ran)
 
 
 async def measure(run: KindRun) -> None:

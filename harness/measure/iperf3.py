@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.errors import ConfigError, MeasurementError
+from harness.measure.window import MeasuredWindow
 
 DIRECTIONS = ("dl", "ul")
 PROTOCOLS = ("tcp", "udp")
@@ -158,6 +159,22 @@ class Iperf3Result:
     def measured_intervals(self) -> list[Iperf3Interval]:
         """Intervals outside the omit (warm-up) period."""
         return [i for i in self.intervals if not i.omitted]
+
+    def window(self, launched_ns: int = 0, returned_ns: int = 0) -> MeasuredWindow | None:
+        """The receiver's measured window on iperf3's clock: from the end of the omitted
+        intervals to the end of the last measured one, with the bytes inside it (None when
+        nothing was measured). An uplink receiver (the server) reads its streams until they
+        drain, so its window ends with the traffic; a downlink one (the client, -R) stops at
+        the server's end-of-test message, with bytes still in flight left unread."""
+        measured = self.measured_intervals
+        if not measured:
+            return None
+        omitted = [i for i in self.intervals if i.omitted]
+        return MeasuredWindow(
+            start_s=measured[0].start_s, end_s=measured[-1].end_s,
+            bytes=sum(i.bytes for i in measured), omitted_bytes=sum(i.bytes for i in omitted),
+            launched_ns=launched_ns, returned_ns=returned_ns,
+            ends_with_traffic=self.direction == "ul")
 
 
 def parse_result(text: str, *, direction: str) -> Iperf3Result:

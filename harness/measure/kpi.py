@@ -32,6 +32,7 @@ class KpiSeries:
     cell: int
     kind: str
     unit: str
+    period_s: float | None = None  # gauges: how far back one reading reaches (profile)
     raw: list[tuple[int, int | float]] = field(default_factory=list)  # (time_ns, raw)
     # (time_ns, scaled): gauges as read; counters as the increase since the first reading
     values: list[tuple[int, float]] = field(default_factory=list)
@@ -41,6 +42,14 @@ class KpiSeries:
     def total(self) -> float | None:
         """Counters: the scaled increase over the whole trial (wraps handled)."""
         return self.values[-1][1] if self.kind in _WRAP and self.values else None
+
+    def gauge_values(self, since_ns: int, until_ns: int, reach_s: float) -> list[float]:
+        """Gauge readings that hold only traffic of [since_ns, until_ns]: taken no later than
+        `until_ns`, and at least the gauge's reach (its `period_s`, else `reach_s`) after
+        `since_ns` — a reading averages over a period before it, so an earlier one still
+        holds what ran before (the previous trial's traffic, or this trial's warm-up)."""
+        reach = round((self.period_s if self.period_s is not None else reach_s) * 1e9)
+        return [v for t, v in self.values if t - reach >= since_ns and t <= until_ns]
 
 
 @dataclass(frozen=True)
@@ -136,7 +145,7 @@ class KpiPoller:
         for r in readings:
             series = self.series.setdefault(
                 (r.name, r.cell),
-                KpiSeries(self.device_name, r.name, r.cell, r.kind, r.unit))
+                KpiSeries(self.device_name, r.name, r.cell, r.kind, r.unit, r.period_s))
             fields: dict[str, float | int] = {"raw": r.raw}
             if r.kind in _WRAP:
                 # Counters: `value` is the scaled increase since the trial's first reading.

@@ -21,6 +21,11 @@ OVERHEAD: dict[tuple[int, str], float] = {
 
 SCALING_FACTORS = (1.0, 0.8, 0.75, 0.4)
 
+# TS 38.101-2 Table 5.2-1: the FR2 operating bands (FR2-1: n257..n261; FR2-2: n262, n263).
+FR2_BANDS = frozenset({"n257", "n258", "n259", "n260", "n261", "n262", "n263"})
+# Data SCS that only FR2 uses (TS 38.101-2 §5.3.5: 60 or 120 kHz there; FR1: 15, 30, 60).
+_FR2_ONLY_SCS = frozenset({120})
+
 # TS 38.101-1 Table 5.3.2-1 (FR1): maximum N_RB per SCS and channel bandwidth.
 _FR1_NRB: dict[int, dict[int, int]] = {
     15: {5: 25, 10: 52, 15: 79, 20: 106, 25: 133, 30: 160, 40: 216, 50: 270},
@@ -50,6 +55,23 @@ def n_prb(bandwidth_mhz: int, scs_khz: int, fr: int = 1) -> int:
             f"{bandwidth_mhz} MHz is not a channel bandwidth for FR{fr} at {scs_khz} kHz "
             f"(allowed: {allowed} MHz)"
         ) from None
+
+
+def frequency_range(band: str | None, scs_khz: int) -> int:
+    """FR1 or FR2 of a cell, from its operating band (n257, n258, n260, n261… are FR2) or,
+    when the band is unknown, from its SCS (120 kHz is FR2 only). A band and an SCS that
+    disagree (an FR1 band at 120 kHz) are an error, never a guess."""
+    by_scs = 2 if scs_khz in _FR2_ONLY_SCS else None
+    if band is None or not band.strip():
+        return by_scs or 1
+    name = band.strip().lower()
+    if not re.fullmatch(r"n\d{1,3}", name):
+        raise ConfigError(f"NR band must read like n78 or n258, got {band!r}")
+    by_band = 2 if name in FR2_BANDS else 1
+    if by_scs is not None and by_scs != by_band:
+        raise ConfigError(f"band {name} is FR{by_band}, but {scs_khz} kHz SCS is FR2 only: "
+                          "check the cell's band and SCS")
+    return by_band
 
 
 def numerology(scs_khz: int) -> int:

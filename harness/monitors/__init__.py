@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.criteria import CriterionResult
+from harness.measure.window import MeasuredWindow
 from harness.store.sample import Sample
 from harness.units import Quantity
 
@@ -74,8 +75,10 @@ class Monitor(Protocol):
     async def start(self) -> None:
         """Take the first readings and start watching (background tasks allowed)."""
 
-    async def stop(self, measured: Mapping[str, Quantity]) -> MonitorReport:
-        """Stop watching; `measured` are the trial's own metrics (for cross-checks)."""
+    async def stop(self, measured: Mapping[str, Quantity],
+                   windows: Mapping[str, MeasuredWindow] | None = None) -> MonitorReport:
+        """Stop watching; `measured` are the trial's own metrics and `windows` the part of
+        the traffic they cover (for cross-checks)."""
 
 
 MonitorFactory = Callable[[TrialScope], Monitor | None]
@@ -106,13 +109,15 @@ class MonitorGroup:
                 report.errors.append(f"{monitor.name} monitor did not start: {exc}")
         return report
 
-    async def stop(self, measured: Mapping[str, Quantity]) -> MonitorReport:
+    async def stop(self, measured: Mapping[str, Quantity],
+                   windows: Mapping[str, MeasuredWindow] | None = None) -> MonitorReport:
         """Stop the started monitors (bounded wait each) and gather their reports."""
         report = MonitorReport()
         started, self._started = self._started, []
         for monitor in started:
             try:
-                report.merge(await asyncio.wait_for(monitor.stop(measured), _STOP_TIMEOUT_S))
+                report.merge(await asyncio.wait_for(monitor.stop(measured, windows),
+                                                    _STOP_TIMEOUT_S))
             except TimeoutError:
                 report.errors.append(f"{monitor.name} monitor did not stop within "
                                      f"{_STOP_TIMEOUT_S:g} s")

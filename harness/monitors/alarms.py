@@ -18,6 +18,7 @@ from drivers.alarms import alarm_from_trap
 from drivers.capabilities import AlarmEvent, AlarmSource
 from drivers.transport.traps import Trap
 from harness.errors import HarnessError
+from harness.measure.window import MeasuredWindow
 from harness.monitors import MonitorFactory, MonitorReport, TrialScope, periodic
 from harness.monitors.settings import AlarmMonitorSettings
 from harness.store.sample import Sample
@@ -125,7 +126,8 @@ class AlarmMonitor:
         return Sample(now, "alarm", {**self.scope.tags, "device": alarm.device,
                                      "severity": alarm.severity, "kind": kind}, fields)
 
-    async def stop(self, measured: Mapping[str, Quantity]) -> MonitorReport:
+    async def stop(self, measured: Mapping[str, Quantity],
+                   windows: Mapping[str, MeasuredWindow] | None = None) -> MonitorReport:
         """Read the tables a last time, stop listening, count what was seen."""
         self._stop.set()
         if self._task is not None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from drivers.capabilities import KpiSource
 from harness.errors import HarnessError
 from harness.measure.stats import summarize
+from harness.measure.window import MeasuredWindow
 from harness.monitors import MonitorFactory, MonitorReport, TrialScope, periodic
 from harness.monitors.settings import HealthMonitorSettings
 from harness.store.sample import Sample
@@ -81,7 +82,8 @@ class HealthMonitor:
                     "kind": aspect}, {"value": value, "t_s": self.scope.t_s(now)}))
             self.scope.emit(samples)
 
-    async def stop(self, measured: Mapping[str, Quantity]) -> MonitorReport:
+    async def stop(self, measured: Mapping[str, Quantity],
+                   windows: Mapping[str, MeasuredWindow] | None = None) -> MonitorReport:
         """Last reading, then mean and max per device and aspect."""
         self._stop.set()
         if self._task is not None:

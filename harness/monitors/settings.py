@@ -51,9 +51,13 @@ class CrosscheckSettings(StrictModel):
     """UE-measured volume against the gNodeB's PDCP volume counter, within a tolerance."""
 
     enabled: bool = True
-    tolerance: Percent = 5.0  # % of the UE-measured volume
+    # % of the UE-measured volume; unset: the lab's `crosscheck.tolerance`, else 5 %
+    tolerance: Percent | None = None
     kpi_dl: NonEmptyStr = "DRB.PdcpSduVolumeDL"
     kpi_ul: NonEmptyStr = "DRB.PdcpSduVolumeUL"
+
+
+DEFAULT_TOLERANCE = 5.0  # % of the UE-measured volume, when neither scenario nor lab sets one
 
 
 class MonitorSettings(StrictModel):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.measure.peak import Carrier, n_prb, tdd_share
+from harness.measure.peak import Carrier, frequency_range, n_prb, tdd_share
 from harness.simlab.faults import FaultController
 from harness.simlab.mgmt import Management
 from harness.simlab.radio import AirParams, RadioLink
@@ -45,9 +45,9 @@ class CellConfig:
 
     def check(self) -> None:
         """Raise ConfigError if the combination is not a valid NR cell."""
-        n_prb(self.bandwidth_mhz, self.scs_khz)
         if not re.fullmatch(r"n\d{1,3}", self.band):
             raise ConfigError(f"band must read like n78, got {self.band!r}")
+        n_prb(self.bandwidth_mhz, self.scs_khz, self.fr)
         if not 0 <= self.arfcn <= 3279165:
             raise ConfigError(f"NR-ARFCN must be 0..3279165, got {self.arfcn}")
         if not (math.isfinite(self.tx_power_dbm) and -10.0 <= self.tx_power_dbm <= 60.0):
@@ -77,6 +77,16 @@ class CellConfig:
         if total > 1.0 + 1e-9:
             raise ConfigError(f"PLMN shares add up to {total:g}: they must not exceed 1")
 
+    @property
+    def fr(self) -> int:
+        """Frequency range (1 or 2) from the band, or the SCS (TS 38.101-1/-2)."""
+        return frequency_range(self.band, self.scs_khz)
+
+    @property
+    def prbs(self) -> int:
+        """The carrier's maximum RB allocation (TS 38.101-1/-2 §5.3.2)."""
+        return n_prb(self.bandwidth_mhz, self.scs_khz, self.fr)
+
     def air(self) -> AirParams:
         """What the latency model needs: slot timing, BLER, loss, core delay and jitter."""
         return AirParams(scs_khz=self.scs_khz, tdd=self.tdd, special=self.special,
@@ -99,7 +109,8 @@ class CellConfig:
         """TS 38.306 §4.1.2 approximate peak for this carrier, FDD-equivalent."""
         layers = self.layers_dl if direction == "dl" else self.layers_ul
         modulation = self.modulation_dl if direction == "dl" else self.modulation_ul
-        carrier = Carrier(self.bandwidth_mhz, self.scs_khz, layers, modulation, direction)
+        carrier = Carrier(self.bandwidth_mhz, self.scs_khz, layers, modulation, direction,
+                          fr=self.fr)
         return carrier.peak_mbps()
 
     def capacity_bps(self, direction: str) -> float:
@@ -202,7 +213,7 @@ class CellRuntime:
             return 0
         kbps = self.thp_dl_kbps if direction == "dl" else self.thp_ul_kbps
         load = min(1.0, kbps * 1000 / capacity)
-        return round(load * n_prb(self.config.bandwidth_mhz, self.config.scs_khz))
+        return round(load * self.config.prbs)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from harness.measure.peak import n_prb, numerology
+from harness.measure.peak import numerology
 from harness.simlab.oids import (
     PLMN_PM_COLUMNS,
     PM_COLUMNS,
@@ -149,7 +149,7 @@ def pm_rows(gnb: VirtualGnb, cell_id: int, cell: CellRuntime, *, up: bool) -> di
     """simPmEntry and simPlmnPmEntry rows of one cell."""
     cfg = cell.config
     pm = gnb.mgmt.pm.cells.get(cell_id, CellPm())
-    total = n_prb(cfg.bandwidth_mhz, cfg.scs_khz)
+    total = cfg.prbs
     prb_dl, prb_ul = cell.prb_used("dl"), cell.prb_used("ul")
     values: dict[str, MibValue] = {
         "DRB.PdcpSduVolumeDL": counter64(cell.downlink.bytes),
