@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,6 +36,20 @@ __all__ = ["TrialContext", "TrialRun", "cell_peak", "dump_json", "throughput_met
 
 TrialContext = JudgeContext
 """What a trial's criteria read (implements CriterionContext)."""
+
+_log = logging.getLogger("harness.trial")
+"""Unexpected exceptions of a trial, with their traceback; records carry `run_id` (the run
+attaches a handler writing reports/<run-id>/run.log, see harness.runner)."""
+
+
+def unexpected(exc: Exception, where: str, tags: dict[str, str]) -> str:
+    """Log an exception nothing expected (traceback into the run's log) and return its text
+    for the trial's `error`: the trial is ERROR, the run goes on."""
+    _log.error("trial %s r%s: unexpected %s during %s: %s", tags.get("trial"),
+               tags.get("repetition"), type(exc).__name__, where, exc, exc_info=exc,
+               extra={"run_id": tags.get("run_id")})
+    return (f"unexpected {type(exc).__name__} during {where}: {exc} "
+            "(a defect of the harness or of a plugin: the traceback is in run.log)")
 
 
 def utc_now() -> str:
@@ -102,6 +117,8 @@ class TrialRun:
             _kpi_metrics(pollers, ctx.metrics)
         except HarnessError as exc:
             errors.append(str(exc))
+        except Exception as exc:  # a trial boundary: ERROR, the run goes on
+            errors.append(unexpected(exc, "the trial", self.tags))
         ctx.intervals = sample_intervals(kind_run.series, kind_run.proportions)
         ctx.counts = {n: c for n in ctx.metrics if (c := kind_run.count_of(n)) is not None}
         entry["metrics"] = {name: q.to_json() for name, q in sorted(ctx.metrics.items())}
@@ -111,7 +128,12 @@ class TrialRun:
         entry["peaks"] = {f"{d}/{r}": q.to_json() for (d, r), q in ctx.peaks.items()}
         entry["notes"] = list(kind_run.notes)
         entry.update(kind_run.extra)
-        results: list[CriterionResult] = [] if errors else judge(t.criteria, ctx, t.min_samples)
+        results: list[CriterionResult] = []
+        if not errors:
+            try:
+                results = judge(t.criteria, ctx, t.min_samples)
+            except Exception as exc:  # a trial boundary: ERROR, not a crash
+                errors.append(unexpected(exc, "judging", self.tags))
         entry["criteria"] = [r.to_json() for r in results]
         entry["acceptance"] = [r.to_json() for r in kind_run.acceptance]
         if errors:
@@ -155,6 +177,8 @@ class TrialRun:
             await kind.measure(kind_run)
         except HarnessError as exc:
             errors.append(str(exc))
+        except Exception as exc:  # a trial boundary: ERROR, the run goes on
+            errors.append(unexpected(exc, f"the {t.kind} measurement", self.tags))
         finally:
             for p in pollers:
                 p.stop()

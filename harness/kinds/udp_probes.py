@@ -13,17 +13,15 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
+from drivers.capabilities import LatencyEndpoint, TrafficEndpoint
 from harness.errors import HarnessError, MeasurementError, ToolMissing
 from harness.kinds.base import KindRun
 from harness.measure.irtt import IrttOptions
 from harness.measure.probe import LatencyMeter, Probe, ProbeResult, with_latency
 from harness.measure.udp_probe import iperf3_udp_probe
 from harness.store.sample import Sample
-
-if TYPE_CHECKING:
-    from drivers.host import TrafficHost
 
 IRTT_INTERVAL_S = 0.01  # one irtt packet every 10 ms alongside a trial (≈ 100 packets/s)
 IRTT_MARGIN_S = 15.0
@@ -37,11 +35,19 @@ def host_names(run: KindRun) -> tuple[str, str]:
     return t.ue, t.dn
 
 
-def hosts(run: KindRun) -> tuple[TrafficHost, TrafficHost]:
+def hosts(run: KindRun) -> tuple[TrafficEndpoint, TrafficEndpoint]:
     """The trial's UE-side and DN hosts (the probe needs iperf3 client and server on them)."""
     ue, dn = host_names(run)
-    # TrafficEndpoint (drivers.capabilities) has the methods the probe calls.
-    return cast("TrafficHost", run.bench.hosts[ue]), cast("TrafficHost", run.bench.hosts[dn])
+    return run.bench.hosts[ue], run.bench.hosts[dn]
+
+
+def latency_hosts(run: KindRun) -> tuple[LatencyEndpoint, LatencyEndpoint] | None:
+    """The UE-side and DN hosts as irtt runners, or None when a host's driver cannot run irtt
+    (asked through the LatencyEndpoint capability, never by casting to a driver class)."""
+    ue, dn = hosts(run)
+    if isinstance(ue, LatencyEndpoint) and isinstance(dn, LatencyEndpoint):
+        return ue, dn
+    return None
 
 
 class SharedProbe:
@@ -87,7 +93,11 @@ def recorded(probe: Probe, run: KindRun, measurement: str,
 
 async def irtt_available(run: KindRun) -> bool:
     """True when irtt runs on both hosts (else the latency figures are left out, with a note)."""
-    ue, dn = hosts(run)
+    pair = latency_hosts(run)
+    if pair is None:
+        run.notes.append("a traffic host's driver cannot run irtt: no latency measured")
+        return False
+    ue, dn = pair
     try:
         await ue.tool_version("irtt")
         await dn.tool_version("irtt")
@@ -104,7 +114,10 @@ def irtt_meter(run: KindRun) -> LatencyMeter:
     trial's notes. None when irtt received no reply.
     """
     ue_name, dn_name = host_names(run)
-    ue, _ = hosts(run)
+    pair = latency_hosts(run)
+    if pair is None:
+        raise HarnessError(f"trial {run.trial.id}: a traffic host's driver cannot run irtt")
+    ue = pair[0]
     host, port = run.bench.endpoint(dn_name, run.trial.via, ue=ue_name, kind="irtt")
 
     async def meter(duration_s: float) -> float | None:
@@ -135,9 +148,10 @@ async def trial_probe(run: KindRun, direction: str, *,
         base = await stack.enter_async_context(
             iperf3_udp_probe(ue, dn, endpoint, bench.traffic_ports[dn_name], direction))
         probe: Probe = base
-        if latency and await irtt_available(run):
+        pair = latency_hosts(run) if latency and await irtt_available(run) else None
+        if pair is not None:
             await stack.enter_async_context(
-                await dn.start_irtt_server(bench.irtt_ports[dn_name]))
+                await pair[1].start_irtt_server(bench.irtt_ports[dn_name]))
             probe = with_latency(base, irtt_meter(run))
             run.notes.append("latency (RFC 2544 latency, Y.1564 FTD) is irtt's mean round-trip "
                              "time alongside each trial: a round trip, not the one-way delay "

@@ -29,7 +29,7 @@ from harness.measure.iperf3 import DIRECTIONS, Iperf3Options, Iperf3Result
 from harness.measure.probe import FrameSpec, ProbeResult, loss_percent
 
 if TYPE_CHECKING:
-    from drivers.host import Iperf3Server, TrafficHost
+    from drivers.capabilities import TrafficEndpoint, TrafficServer
 
 # Time allowed beyond the trial itself: iperf3's connect, end-of-test exchange, and retries.
 TIMEOUT_MARGIN_S = 15.0
@@ -108,7 +108,7 @@ class Iperf3UdpProbe:
     `runs` keeps every trial's raw iperf3 JSON as evidence, in order.
     """
 
-    def __init__(self, ue: TrafficHost, dn: TrafficHost, endpoint: tuple[str, int],
+    def __init__(self, ue: TrafficEndpoint, dn: TrafficEndpoint, endpoint: tuple[str, int],
                  server_port: int, direction: str, *, ip_version: int | None = None) -> None:
         if direction not in DIRECTIONS:
             raise ConfigError(f"expected 'dl' or 'ul', got {direction!r}", field="direction")
@@ -120,7 +120,7 @@ class Iperf3UdpProbe:
         self.ip_version = ip_version if ip_version is not None else (
             6 if ":" in endpoint[0] else 4)
         self.runs: list[ProbeRun] = []
-        self._server: Iperf3Server | None = None
+        self._server: TrafficServer | None = None
 
     async def start(self) -> None:
         """Start the iperf3 server on the DN host (the first trial does it when not yet done)."""
@@ -155,7 +155,7 @@ class Iperf3UdpProbe:
         return probe_result(frame, parsed, udp_counts(raw))
 
 
-def iperf3_udp_probe(ue: TrafficHost, dn: TrafficHost, endpoint: tuple[str, int],
+def iperf3_udp_probe(ue: TrafficEndpoint, dn: TrafficEndpoint, endpoint: tuple[str, int],
                      server_port: int, direction: str) -> Iperf3UdpProbe:
     """The harness's probe: iperf3 UDP from `ue` to `endpoint` (→ `dn`:`server_port`).
 
