@@ -201,5 +201,5 @@ async def _regression(run: KindRun, spec: FirmwareUpgradeSpec, *, ok: bool) -> N
 
 KIND = TrialKind(
     name="firmware_upgrade", spec=FirmwareUpgradeSpec, measure=measure,
-    metrics=firmware_units, needs_hosts=False, check_lab=check_lab,
+    metrics=firmware_units, needs_hosts=False, check_lab=check_lab, builtin_acceptance=True,
     summary="firmware upload, install, come-back and version check, then a regression run")

@@ -170,4 +170,5 @@ def _json(doc: object) -> str:
 
 KIND = TrialKind(
     name="rfc2544", spec=Rfc2544Spec, measure=measure, metrics=rfc2544_units,
+    builtin_acceptance=True,
     summary="RFC 2544 zero-loss throughput, latency and frame loss (iperf3 UDP, irtt)")

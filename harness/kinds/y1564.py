@@ -176,5 +176,5 @@ async def measure(run: KindRun) -> None:
 
 
 KIND = TrialKind(
-    name="y1564", spec=Y1564Spec, measure=measure, metrics=y1564_units,
+    name="y1564", spec=Y1564Spec, measure=measure, metrics=y1564_units, builtin_acceptance=True,
     summary="ITU-T Y.1564 service configuration and performance tests (iperf3 UDP, irtt)")
