@@ -19,7 +19,8 @@ from drivers.capabilities import LatencyEndpoint, TrafficEndpoint
 from harness.errors import HarnessError, MeasurementError, ToolMissing
 from harness.kinds.base import KindRun
 from harness.measure.irtt import IrttOptions
-from harness.measure.probe import LatencyMeter, Probe, ProbeResult, with_latency
+from harness.measure.latency import frame_delay_variation
+from harness.measure.probe import DelayReading, LatencyMeter, Probe, ProbeResult, with_latency
 from harness.measure.udp_probe import iperf3_udp_probe
 from harness.store.sample import Sample
 
@@ -84,6 +85,8 @@ def recorded(probe: Probe, run: KindRun, measurement: str,
             fields["jitter_ms"] = result.jitter_ms
         if result.latency_ms is not None:
             fields["latency_ms"] = result.latency_ms
+        if result.fdv_ms is not None:
+            fields["fdv_ms"] = result.fdv_ms
         run.emit([Sample(int(started * 1e9), measurement, {**run.tags, **(tags or {})},
                          fields)])
         return result
@@ -107,11 +110,12 @@ async def irtt_available(run: KindRun) -> bool:
     return True
 
 
-def irtt_meter(run: KindRun) -> LatencyMeter:
-    """Mean irtt round-trip time (ms) over a trial, through the same path as the probe.
-
-    irtt gives a round trip, not RFC 2544's one-way latency: the figure is labelled RTT in the
-    trial's notes. None when irtt received no reply.
+def irtt_meter(run: KindRun, direction: str) -> LatencyMeter:
+    """irtt alongside a trial, through the same path as the probe: the mean round-trip time
+    (ms) and the Y.1564 frame delay variation of the one-way delays in the trial's `direction`
+    (the receive delay for "dl", the send delay for "ul"; a constant clock offset between the
+    hosts cancels as the minimum is subtracted), of the round trips where irtt gave no one-way
+    delay. None when irtt received no reply.
     """
     ue_name, dn_name = host_names(run)
     pair = latency_hosts(run)
@@ -120,7 +124,7 @@ def irtt_meter(run: KindRun) -> LatencyMeter:
     ue = pair[0]
     host, port = run.bench.endpoint(dn_name, run.trial.via, ue=ue_name, kind="irtt")
 
-    async def meter(duration_s: float) -> float | None:
+    async def meter(duration_s: float) -> DelayReading | None:
         opts = IrttOptions(host=host, port=port, interval_s=IRTT_INTERVAL_S,
                            duration_s=max(duration_s, 2 * IRTT_INTERVAL_S))
         try:
@@ -130,7 +134,13 @@ def irtt_meter(run: KindRun) -> LatencyMeter:
             run.notes.append(f"irtt alongside a trial failed: {exc}")
             return None
         rtts = [p.rtt_ms for p in result.packets if p.rtt_ms is not None]
-        return sum(rtts) / len(rtts) if rtts else None
+        if not rtts:
+            return None
+        arrived = [p for p in result.packets if p.rtt_ms is not None]
+        one_way = [p.receive_delay_ms if direction == "dl" else p.send_delay_ms
+                   for p in arrived]
+        delays = one_way if all(d is not None for d in one_way) else rtts
+        return DelayReading(sum(rtts) / len(rtts), frame_delay_variation(delays))
 
     return meter
 
@@ -152,10 +162,11 @@ async def trial_probe(run: KindRun, direction: str, *,
         if pair is not None:
             await stack.enter_async_context(
                 await pair[1].start_irtt_server(bench.irtt_ports[dn_name]))
-            probe = with_latency(base, irtt_meter(run))
+            probe = with_latency(base, irtt_meter(run, direction))
             run.notes.append("latency (RFC 2544 latency, Y.1564 FTD) is irtt's mean round-trip "
                              "time alongside each trial: a round trip, not the one-way delay "
-                             "the methods define")
+                             "the methods define; FDV is the P99 of the one-way delay minus "
+                             "its minimum over the step (irtt, ~100 packets/s)")
         yield probe, base.runs
 
 

@@ -117,7 +117,9 @@ class ProbeResult:
     the generator runs out of CPU), `received_bps` what arrived. `loss_percent` is
     lost / sent × 100 (RFC 2544 §26.3). `jitter_ms` is the receiver's RFC 3550 jitter;
     `latency_ms` a mean delay when the probe measured one (iperf3 UDP does not: see
-    `with_latency`), else None.
+    `with_latency`), else None. `fdv_ms` is Y.1564 frame delay variation (high percentile of
+    delay − minimum delay, `harness.measure.latency.frame_delay_variation`) when a meter gave
+    per-packet delays, else None: iperf3's jitter is RFC 3550's, not FDV.
     """
 
     offered_bps: float
@@ -127,6 +129,7 @@ class ProbeResult:
     loss_percent: float
     jitter_ms: float | None = None
     latency_ms: float | None = None
+    fdv_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The trial as stored with a result."""
@@ -136,8 +139,17 @@ class ProbeResult:
 Probe = Callable[[float, int, float], Awaitable[ProbeResult]]
 """`await probe(rate_bps, frame_size_bytes, duration_s)`: one trial at an L2 frame bit rate."""
 
-LatencyMeter = Callable[[float], Awaitable[float | None]]
-"""`await meter(duration_s)`: mean latency in ms measured over that long, or None."""
+@dataclass(frozen=True)
+class DelayReading:
+    """What a latency meter measured over one trial: mean delay and frame delay variation."""
+
+    mean_ms: float
+    fdv_ms: float | None = None
+
+
+LatencyMeter = Callable[[float], Awaitable["float | DelayReading | None"]]
+"""`await meter(duration_s)`: mean latency in ms (or a DelayReading with FDV too) measured over
+that long, or None."""
 
 
 def with_latency(probe: Probe, meter: LatencyMeter) -> Probe:
@@ -153,6 +165,9 @@ def with_latency(probe: Probe, meter: LatencyMeter) -> Probe:
                                                meter(duration_s))
         if latency is None:
             return result
+        if isinstance(latency, DelayReading):
+            return dataclasses.replace(result, latency_ms=latency.mean_ms,
+                                       fdv_ms=latency.fdv_ms)
         return dataclasses.replace(result, latency_ms=latency)
 
     return probe_with_latency

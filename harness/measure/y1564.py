@@ -15,11 +15,20 @@ Phase 1, service configuration test, one service at a time, in steps:
 Phase 2, service performance test: every service at its CIR at once for a longer time, each
 judged as a CIR step.
 
-Measured values: IR is the probe's received L2 rate, FLR its loss, FDV its jitter (iperf3's
-RFC 3550 smoothed jitter, a stand-in for Y.1563's delay variation), FTD its latency (as the
-probe measured it: irtt gives a round trip; iperf3 none). A criterion whose value the probe did
-not measure is INCONCLUSIVE, never a silent pass. `ir_tolerance_percent` widens the IR bands for
-the measurement's own error (rate timing over a short step).
+Measured values: IR is the probe's received L2 rate, FLR its loss, FTD its latency (as the
+probe measured it: irtt gives a round trip; iperf3 none), FDV the frame delay variation of the
+step: the P99 of each frame's delay minus the step's minimum delay (ITU-T Y.1563's delay
+variation against the minimum, read at a high quantile as Y.1541 does; see
+`harness.measure.latency.frame_delay_variation`), from irtt's per-packet delays alongside the
+step. iperf3's RFC 3550 jitter is NOT used as FDV: a smoothed mean of consecutive differences,
+it reads 0.14 ms on a step whose delay ranges over 10 ms. A criterion whose value the probe did
+not measure (FDV or FTD without irtt) is INCONCLUSIVE, never a silent pass.
+`ir_tolerance_percent` widens the IR bands for the measurement's own error (rate timing over a
+short step).
+
+Every step's verdict and the performance test's verdict per service are the trial's built-in
+acceptance (`Y1564Result.acceptance()`): they take part in the trial's verdict with no
+criterion naming them.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.criteria import CriterionResult
 from harness.errors import ConfigError
 from harness.measure.probe import FrameSpec, Probe, ProbeResult, check_rate
 from harness.units import Quantity
@@ -171,10 +181,10 @@ def judge_step(service: Service, step: Step, result: ProbeResult) -> StepResult:
         if acc.max_ftd_ms is not None:
             checks.append(_band("ftd", result.latency_ms, None, acc.max_ftd_ms))
         if acc.max_fdv_ms is not None:
-            checks.append(_band("fdv", result.jitter_ms, None, acc.max_fdv_ms))
+            checks.append(_band("fdv", result.fdv_ms, None, acc.max_fdv_ms))
     else:  # above CIR nothing is guaranteed but the rate band
         checks += [_info("flr", result.loss_percent), _info("ftd", result.latency_ms),
-                   _info("fdv", result.jitter_ms)]
+                   _info("fdv", result.fdv_ms)]
     verdict = worst(c.verdict for c in checks if c.verdict is not Verdict.SKIPPED)
     return StepResult(step, result, tuple(checks), verdict)
 
@@ -200,8 +210,8 @@ class StepResult:
                f"{prefix}.flr": Quantity(r.loss_percent, "%")}
         if r.latency_ms is not None:
             out[f"{prefix}.ftd"] = Quantity(r.latency_ms, "ms")
-        if r.jitter_ms is not None:
-            out[f"{prefix}.fdv"] = Quantity(r.jitter_ms, "ms")
+        if r.fdv_ms is not None:
+            out[f"{prefix}.fdv"] = Quantity(r.fdv_ms, "ms")
         return out
 
 
@@ -318,6 +328,20 @@ class Y1564Result:
                 "configuration": [c.to_json() for c in self.configuration],
                 "performance": self.performance.to_json() if self.performance else None}
 
+    def acceptance(self) -> list[CriterionResult]:
+        """The service acceptance as verdict-bearing results: one per service and
+        configuration step, one per service for the performance test."""
+        out = [step_acceptance(c.service.name, f"configuration {s.step.name}", s,
+                               f"{_SOURCE} service configuration test ({s.step.kind} step)")
+               for c in self.configuration for s in c.steps]
+        if self.performance is not None:
+            out += [step_acceptance(service.name, "performance test", r,
+                                    f"{_SOURCE} service performance test (all services at "
+                                    f"CIR, {self.performance.duration_s:g} s)")
+                    for service, r in zip(self.performance.services, self.performance.results,
+                                          strict=True)]
+        return out
+
     def metrics(self) -> dict[str, Quantity]:
         """Phase 1 and phase 2 metrics together."""
         out: dict[str, Quantity] = {}
@@ -326,6 +350,48 @@ class Y1564Result:
         if self.performance is not None:
             out.update(self.performance.metrics())
         return out
+
+
+_SOURCE = "ITU-T Y.1564"
+_UNITS = {"ir": "Mbit/s", "flr": "%", "ftd": "ms", "fdv": "ms"}
+
+
+def _shown(check: Check, value: float | None) -> Quantity | None:
+    if value is None:
+        return None
+    return Quantity(value / 1e6 if check.name == "ir" else value, _UNITS[check.name])
+
+
+def _check_text(check: Check) -> str:
+    unit = _UNITS[check.name]
+    scale = 1e6 if check.name == "ir" else 1.0
+    value = "not measured" if check.observed is None else f"{check.observed / scale:.4g} {unit}"
+    bounds = []
+    if check.low is not None:
+        bounds.append(f">= {check.low / scale:.4g}")
+    if check.high is not None:
+        bounds.append(f"<= {check.high / scale:.4g}")
+    limit = f" (needs {' and '.join(bounds)} {unit})" if bounds else " (reported, not judged)"
+    return f"{check.name.upper()} {value}{limit}: {check.verdict.value}"
+
+
+def step_acceptance(service: str, what: str, step: StepResult,
+                    source: str) -> CriterionResult:
+    """One step's verdict as a CriterionResult; observed/threshold are the worst check's."""
+    judged = [c for c in step.checks if c.verdict is not Verdict.SKIPPED]
+    worst_check = max(judged, key=lambda c: c.verdict.severity) if judged else None
+    observed = threshold = None
+    if worst_check is not None:
+        observed = _shown(worst_check, worst_check.observed)
+        bound = worst_check.high if worst_check.verdict is Verdict.FAIL and (
+            worst_check.observed is not None and worst_check.high is not None
+            and worst_check.observed > worst_check.high) else worst_check.low
+        threshold = _shown(worst_check, bound if bound is not None else worst_check.high)
+    detail = (f"offered {step.step.offered_bps / 1e6:.4g} Mbit/s (L2); "
+              + "; ".join(_check_text(c) for c in step.checks))
+    return CriterionResult(expr=f"y1564 service {service}: {what}", observed=observed,
+                           threshold=threshold, verdict=step.verdict, source=source,
+                           detail=detail)
 
 
 async def run_y1564(probes: Mapping[str, Probe], services: Sequence[Service], *, step_s: float,
