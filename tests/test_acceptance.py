@@ -89,3 +89,56 @@ def test_y1564_trial_above_cell_capacity_without_criteria_fails(tmp_path: Path) 
     failed = {a["expr"] for a in trial["acceptance"] if a["verdict"] == "FAIL"}
     assert "y1564 service internet: configuration cir100" in failed, trial["acceptance"]
     assert outcome.summary["verdict"] == "FAIL"
+
+
+# ---- RFC 2544: only a confirmed zero-loss rate is published ------------------------------
+
+
+def test_rfc2544_unconfirmed_rate_is_not_published_and_is_inconclusive() -> None:
+    """A link that carries 50 Mbit/s over 1 s search trials but loses frames in any longer
+    trial: the search finds ~50 Mbit/s, both confirmations (30 s) lose frames. No throughput
+    is published (the old code published the unconfirmed rate), the acceptance is
+    INCONCLUSIVE with the search's history, and the raw JSON keeps that history."""
+    from harness.measure.probe import FrameSpec, ProbeResult, loss_percent
+    from harness.measure.rfc2544 import Rfc2544Options, SearchOptions, run_rfc2544
+
+    async def probe(rate_bps: float, frame_size: int, duration_s: float) -> ProbeResult:
+        sent = round(FrameSpec(frame_size).frames_per_s(rate_bps) * duration_s)
+        lost = 0 if rate_bps <= 50e6 and duration_s <= 5 else max(1, sent // 100)
+        return ProbeResult(rate_bps, rate_bps * (sent - lost) / sent, sent, lost,
+                           loss_percent(sent, lost))
+
+    opts = Rfc2544Options(SearchOptions(max_rate_bps=100e6, resolution_bps=1e6, trial_s=1,
+                                        confirm_s=30, max_confirmations=2),
+                          frame_sizes=(1518,), loss_curve=False)
+    result = asyncio.run(run_rfc2544(probe, opts))
+    search = result.frames[0].search
+    assert search.outcome == "unconfirmed" and search.throughput_bps is None
+    assert not search.confirmed and len(search.confirmations) == 2
+    assert search.lower_bps is not None and 49e6 <= search.lower_bps <= 50e6
+    metrics = result.metrics()
+    assert "rfc2544.throughput.f1518" not in metrics
+    assert "rfc2544.goodput.f1518" not in metrics
+    assert metrics["rfc2544.confirmed.f1518"].value == 0
+    [acc] = result.acceptance()
+    assert acc.verdict is Verdict.INCONCLUSIVE and acc.observed is None
+    assert acc.source is not None and acc.source.startswith("RFC 2544 §26.1")
+    assert "every confirmation trial" in acc.detail and "confirmations: " in acc.detail
+    assert "search: 100 Mbit/s → 0.996 % (loss)" in acc.detail  # first trial and its loss
+    history = result.to_json()["frames"][0]["search"]["history"]
+    assert [h["phase"] for h in history].count("confirmation") == 2
+    assert all(not h["passed"] for h in history if h["phase"] == "confirmation")
+    assert history[0]["rate_bps"] == 100e6 and history[0]["loss_percent"] > 0
+
+
+def test_rfc2544_confirmed_rate_passes_its_acceptance() -> None:
+    from harness.measure.rfc2544 import Rfc2544Options, SearchOptions, run_rfc2544
+    from tests.test_rfc2544 import ModelLink
+
+    link = ModelLink(line_bps=100e6)
+    opts = Rfc2544Options(SearchOptions(max_rate_bps=200e6, resolution_percent=1, trial_s=1),
+                          frame_sizes=(512,), loss_curve=False)
+    result = asyncio.run(run_rfc2544(link, opts))
+    [acc] = result.acceptance()
+    assert acc.verdict is Verdict.PASS and acc.observed is not None
+    assert acc.observed.value == pytest.approx(result.metrics()["rfc2544.throughput.f512"].value)
