@@ -142,3 +142,57 @@ def test_rfc2544_confirmed_rate_passes_its_acceptance() -> None:
     [acc] = result.acceptance()
     assert acc.verdict is Verdict.PASS and acc.observed is not None
     assert acc.observed.value == pytest.approx(result.metrics()["rfc2544.throughput.f512"].value)
+
+
+# ---- firmware upgrade: the regression sub-scenario's worst verdict reaches the trial -------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+REGRESSION = """\
+name: failing-regression
+title: {vi: "Hồi quy", en: "Regression that fails"}
+defaults: {duration: 1s, omit: 0s}
+trials:
+  - id: too-fast
+    kind: throughput
+    ue: ue1
+    dn: dn1
+    via: gnb1
+    criteria: ["throughput.mean >= 100 Gbit/s"]
+"""
+
+UPGRADE = f"""\
+name: upgrade-then-regression
+title: {{vi: "Nâng cấp", en: "Upgrade"}}
+defaults: {{duration: 1s, omit: 0s, timeout: 2m}}
+trials:
+  - id: upgrade
+    kind: firmware_upgrade
+    device: gnb1
+    image: {ROOT / "scenarios/firmware/SimGNB-1-2.0.0.img"}
+    version: 2.0.0
+    come_back_timeout: 1m
+    regression: failing-regression
+    criteria: ["regression.trials >= 1"]
+"""
+
+
+@pytest.mark.e2e
+def test_firmware_regression_failing_makes_the_upgrade_trial_fail(tmp_path: Path) -> None:
+    """The upgrade works, the regression's one trial FAILs; the upgrade trial's own criterion
+    reads a regression metric (so the old code added no `regression.failed == 0`) and
+    PASSes: the trial FAILs anyway through its built-in acceptance (PASS on the old code)."""
+    require_tool("iperf3")
+    (tmp_path / "failing-regression.yaml").write_text(REGRESSION, encoding="utf-8")
+    outcome, _ = run_in_process(inputs(tmp_path, UPGRADE), tmp_path / "out", timeout_s=180)
+    trial = outcome.summary["trials"][0]
+    assert trial["error"] is None, trial
+    assert [c["verdict"] for c in trial["criteria"]] == ["PASS"]
+    subs = trial["regression"]["trials"]
+    assert [s["verdict"] for s in subs] == ["FAIL"]
+    acceptance = {a["expr"]: a for a in trial["acceptance"]}
+    regression = acceptance["firmware_upgrade regression failing-regression: worst verdict of "
+                            "its trials"]
+    assert regression["verdict"] == "FAIL" and "too-fast r1: FAIL" in regression["detail"]
+    assert acceptance["firmware_upgrade gnb1: version check"]["verdict"] == "PASS"
+    assert trial["verdict"] == "FAIL"
