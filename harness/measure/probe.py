@@ -173,6 +173,24 @@ def with_latency(probe: Probe, meter: LatencyMeter) -> Probe:
     return probe_with_latency
 
 
+LOSS_GRACE_S = 0.1
+"""Grace for residual packets (s): packets sent within this long before the end of a test and
+not yet received are taken as in flight, not lost; bounded, so a dead path cannot hide its loss.
+100 ms covers the simulated gNodeB's slot delay and queue (≈ 15 ms at capacity) with margin."""
+
+
+def lost_packets(sent: int, highest_seen: int, gaps: int, sent_seconds: float,
+                 grace_s: float = LOSS_GRACE_S) -> tuple[int, int]:
+    """(lost, in flight) of a UDP test from the sender's count: packets not received are lost
+    unless among those sent after the last one seen AND within `grace_s` of the end (at the
+    sender's mean packet rate over `sent_seconds`)."""
+    received = max(0, min(highest_seen, sent) - max(0, gaps))
+    tail = max(0, sent - highest_seen)
+    rate = sent / sent_seconds if sent_seconds > 0 else 0.0
+    in_flight = min(tail, math.ceil(rate * grace_s))
+    return max(0, sent - received - in_flight), in_flight
+
+
 def loss_percent(sent: int, lost: int) -> float:
     """(sent − received) × 100 / sent, RFC 2544 §26.3; 0 for no packets sent."""
     return 100.0 * lost / sent if sent > 0 else 0.0
