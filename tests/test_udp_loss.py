@@ -77,3 +77,52 @@ def test_grace_is_bounded() -> None:
     assert lost_packets(10_000, 10_000, 30, 10.0) == (30, 0)
     assert lost_packets(10_000, 0, 0, 10.0) == (9_900, 100)
     assert lost_packets(10_000, 5_000, 0, 0.0) == (5_000, 0)  # no duration: no grace
+
+
+CELL_DIES = """\
+name: cell-dies
+title: {vi: "Mất sóng giữa chừng", en: "Cell dies half-way"}
+defaults: {duration: 4s, omit: 0s}
+trials:
+  - id: udp-dl
+    kind: throughput
+    ue: ue1
+    dn: dn1
+    via: gnb1
+    direction: dl
+    protocol: udp
+    bitrate: 20 Mbit/s
+    criteria: ["throughput.loss <= 1 %"]
+"""
+
+
+@pytest.mark.e2e
+def test_udp_trial_whose_cell_goes_down_half_way_reports_the_loss(tmp_path: Path) -> None:
+    """The simulated cell drops every packet from ~2.5 s after the trial started (a 100 % loss
+    fault: a `cell-outage` also stalls iperf3's TCP control connection, and the trial is ERROR
+    when iperf3 never finishes): the trial reads the loss (≈ 36 % here) and FAILs its loss
+    criterion. It read 0 % and PASSed on the old code."""
+    from harness.events import Event, TrialFinished, TrialStarted
+    from harness.runner import Runner
+    from tests.conftest import require_tool
+    from tests.runner_helpers import inputs, later, run_in_process
+
+    require_tool("iperf3")
+    tasks = []
+
+    def on_event(runner: Runner, event: Event) -> None:
+        sim = runner.bench.sim if runner.bench is not None else None
+        if sim is None:
+            return
+        if isinstance(event, TrialStarted):
+            tasks.append(later(2.5, lambda: sim.fault("gnb1", "loss", ratio=1.0)))
+        elif isinstance(event, TrialFinished):
+            tasks.append(later(0, lambda: sim.clear("gnb1")))
+
+    outcome, _ = run_in_process(inputs(tmp_path, CELL_DIES), tmp_path / "out",
+                                on_event=on_event)
+    trial = outcome.summary["trials"][0]
+    assert trial["error"] is None, trial
+    loss = trial["metrics"]["throughput.loss"]["value"]
+    assert 20 <= loss <= 80, trial["metrics"]
+    assert trial["verdict"] == "FAIL", trial
