@@ -43,6 +43,7 @@ from typing import Any
 from harness.criteria import CriterionResult
 from harness.errors import ConfigError
 from harness.measure.probe import FrameSpec, Probe, ProbeResult, check_rate
+from harness.measure.y1564_sac import SOURCE, step_acceptance
 from harness.units import Quantity
 from harness.verdict import Verdict, worst
 
@@ -332,11 +333,11 @@ class Y1564Result:
         """The service acceptance as verdict-bearing results: one per service and
         configuration step, one per service for the performance test."""
         out = [step_acceptance(c.service.name, f"configuration {s.step.name}", s,
-                               f"{_SOURCE} service configuration test ({s.step.kind} step)")
+                               f"{SOURCE} service configuration test ({s.step.kind} step)")
                for c in self.configuration for s in c.steps]
         if self.performance is not None:
             out += [step_acceptance(service.name, "performance test", r,
-                                    f"{_SOURCE} service performance test (all services at "
+                                    f"{SOURCE} service performance test (all services at "
                                     f"CIR, {self.performance.duration_s:g} s)")
                     for service, r in zip(self.performance.services, self.performance.results,
                                           strict=True)]
@@ -350,48 +351,6 @@ class Y1564Result:
         if self.performance is not None:
             out.update(self.performance.metrics())
         return out
-
-
-_SOURCE = "ITU-T Y.1564"
-_UNITS = {"ir": "Mbit/s", "flr": "%", "ftd": "ms", "fdv": "ms"}
-
-
-def _shown(check: Check, value: float | None) -> Quantity | None:
-    if value is None:
-        return None
-    return Quantity(value / 1e6 if check.name == "ir" else value, _UNITS[check.name])
-
-
-def _check_text(check: Check) -> str:
-    unit = _UNITS[check.name]
-    scale = 1e6 if check.name == "ir" else 1.0
-    value = "not measured" if check.observed is None else f"{check.observed / scale:.4g} {unit}"
-    bounds = []
-    if check.low is not None:
-        bounds.append(f">= {check.low / scale:.4g}")
-    if check.high is not None:
-        bounds.append(f"<= {check.high / scale:.4g}")
-    limit = f" (needs {' and '.join(bounds)} {unit})" if bounds else " (reported, not judged)"
-    return f"{check.name.upper()} {value}{limit}: {check.verdict.value}"
-
-
-def step_acceptance(service: str, what: str, step: StepResult,
-                    source: str) -> CriterionResult:
-    """One step's verdict as a CriterionResult; observed/threshold are the worst check's."""
-    judged = [c for c in step.checks if c.verdict is not Verdict.SKIPPED]
-    worst_check = max(judged, key=lambda c: c.verdict.severity) if judged else None
-    observed = threshold = None
-    if worst_check is not None:
-        observed = _shown(worst_check, worst_check.observed)
-        bound = worst_check.high if worst_check.verdict is Verdict.FAIL and (
-            worst_check.observed is not None and worst_check.high is not None
-            and worst_check.observed > worst_check.high) else worst_check.low
-        threshold = _shown(worst_check, bound if bound is not None else worst_check.high)
-    detail = (f"offered {step.step.offered_bps / 1e6:.4g} Mbit/s (L2); "
-              + "; ".join(_check_text(c) for c in step.checks))
-    return CriterionResult(expr=f"y1564 service {service}: {what}", observed=observed,
-                           threshold=threshold, verdict=step.verdict, source=source,
-                           detail=detail)
 
 
 async def run_y1564(probes: Mapping[str, Probe], services: Sequence[Service], *, step_s: float,
