@@ -22,19 +22,20 @@ import asyncio
 import math
 import time
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Protocol, cast, runtime_checkable
+from typing import Annotated, Literal, cast
 
 from pydantic import Field
 
+from drivers.capabilities import LatencyEndpoint
 from harness.config.types import Duration, Identifier, StrictModel
 from harness.errors import HarnessError, ToolMissing
 from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, ByteSize, KindRun, TrialBase
 from harness.kinds.throughput import Direction, ThroughputSpec, run_iperf3, throughput_units
 from harness.kinds.throughput import Protocol as IpProtocol
-from harness.measure.irtt import IrttOptions, IrttResult
+from harness.measure.irtt import IrttOptions
 from harness.measure.latency import LATENCY_UNITS, latency_metrics
-from harness.measure.ping import MIN_INTERVAL_S, PingOptions, PingResult
+from harness.measure.ping import MIN_INTERVAL_S, PingOptions
 from harness.store.sample import Sample
 
 _LOAD_LEAD_S = 1.0  # the load runs at least this long before irtt starts
@@ -67,16 +68,8 @@ class LatencySpec(TrialBase):
         return None
 
 
-@runtime_checkable
-class LatencyHost(Protocol):
-    """A traffic host that can run irtt and ping (drivers.host.TrafficHost does)."""
-
-    async def tool_version(self, tool: str) -> str: ...
-    async def start_irtt_server(self, port: int) -> Any: ...
-    async def run_irtt_client(self, opts: IrttOptions, *,
-                              timeout_s: float) -> tuple[IrttResult, str]: ...
-    async def run_ping(self, opts: PingOptions, *,
-                       timeout_s: float) -> tuple[PingResult, str]: ...
+LatencyHost = LatencyEndpoint
+"""A traffic host that can run irtt and ping (the capability in drivers/capabilities.py)."""
 
 
 def latency_units(spec: TrialBase) -> Mapping[str, str]:
