@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from drivers.profile import Profile
     from harness.measure.iperf3 import Iperf3Options, Iperf3Result
+    from harness.measure.irtt import IrttOptions, IrttResult
+    from harness.measure.ping import PingOptions, PingResult
 
 
 @dataclass(frozen=True)
@@ -208,3 +210,21 @@ class TrafficEndpoint(Protocol):
 
     async def run_iperf3_client(self, opts: Iperf3Options, *,
                                 timeout_s: float) -> tuple[Iperf3Result, str]: ...
+
+
+@runtime_checkable
+class LatencyEndpoint(Protocol):
+    """A traffic host that also measures delay: irtt (server on the DN side, client on the UE
+    side) and ping. Kinds ask for it with isinstance, never by casting to a driver class."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def tool_version(self, tool: str) -> str: ...
+
+    async def start_irtt_server(self, port: int) -> TrafficServer: ...
+
+    async def run_irtt_client(self, opts: IrttOptions, *,
+                              timeout_s: float) -> tuple[IrttResult, str]: ...
+
+    async def run_ping(self, opts: PingOptions, *, timeout_s: float) -> tuple[PingResult, str]: ...

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from harness.config.lab import Lab
 from harness.config.loader import PositionIndex, error_at, validate_model
-from harness.config.scenario import Scenario, id_matches
+from harness.config.scenario import PresetRef, Scenario, id_matches
 from harness.criteria import Criterion, ShareSpec, parse_criterion, series_key
 from harness.errors import ConfigError
 from harness.kinds import MONITOR_METRIC_PREFIXES, KindRegistry, TrialKind, default_registry
@@ -270,6 +270,7 @@ def _criteria(spec: TrialBase, kind: TrialKind, units: dict[str, str], lab: Lab,
     shape = TrialShape(kind=kind.name, direction=spec.shape_direction(), via=spec.via,
                        monitor=spec.monitor)
     criteria: list[Criterion] = []
+    empty: list[str] = []  # presets that gave this trial nothing
     for i, item in enumerate(spec.criteria):
         at = (*where, "criteria", i)
         try:
@@ -281,8 +282,33 @@ def _criteria(spec: TrialBase, kind: TrialKind, units: dict[str, str], lab: Lab,
             raise source.error(at, exc.reason) from None
         for criterion in found:
             _check_criterion(criterion, spec, kind, units, lab, at, source)
+        if not found and isinstance(item, PresetRef):
+            empty.append(item.preset)
         criteria.extend(found)
+    if not criteria and not kind.builtin_acceptance:
+        raise source.error((*where, "criteria"), _unjudged(kind, spec, empty))
     return criteria
+
+
+def _unjudged(kind: TrialKind, spec: TrialBase, empty: list[str]) -> str:
+    """Why a trial with no criteria is refused: nothing would judge it, so it could only
+    read PASS without evidence (DESIGN.md: nothing that went unjudged is PASS)."""
+    direction = getattr(spec, "direction", None)
+    what = f"{direction} {kind.name}" if isinstance(direction, str) else kind.name
+    example = _EXAMPLES.get(kind.name, "a criterion on one of its metrics")
+    if empty:
+        presets = ", ".join(f"preset {name}" for name in empty)
+        own = example.split(" or ")[-1]
+        return (f"{presets} gives no criteria for a {what} trial, and nothing else judges it "
+                f"(add a criterion of your own, e.g. {own})")
+    return f"a {what} trial needs criteria: nothing else judges it (add e.g. {example})"
+
+
+_EXAMPLES = {
+    "throughput": '"- preset: qcvn-126-2021" or "throughput.mean >= 100 Mbit/s"',
+    "latency": '"- preset: qcvn-126-2021" or "rtt.p95 <= 30 ms"',
+    "soak": '"throughput.mean >= 100 Mbit/s"',
+}
 
 
 def _check_criterion(criterion: Criterion, spec: TrialBase, kind: TrialKind,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 import shutil
 import tempfile
@@ -39,10 +40,41 @@ from harness.report import write_report
 from harness.resume import ResumeState, trial_finished
 from harness.snapshot import DeviceSnapshot, restore_snapshot, take_snapshot
 from harness.store.results import ResultsOptions, RunResults
-from harness.trial import TrialRun, dump_json, utc_now
+from harness.trial import TrialRun, dump_json, unexpected, utc_now
 from harness.verdict import Verdict, worst
 
 SUMMARY_FORMAT_VERSION = 1
+RUN_LOG = "run.log"
+"""reports/<run-id>/run.log: what went wrong inside the run's trials, tracebacks included."""
+_LOGGERS = ("harness.trial", "harness.runner")
+_log = logging.getLogger("harness.runner")
+
+
+class _RunFilter(logging.Filter):
+    """Only records of one run (their `run_id`), so runs in one process keep apart."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "run_id", None) == self.run_id
+
+
+def _open_run_log(run_dir: Path, run_id: str) -> logging.Handler:
+    """Attach a handler writing this run's records to run_dir/run.log (appended on resume)."""
+    handler = logging.FileHandler(run_dir / RUN_LOG, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_RunFilter(run_id))
+    for name in _LOGGERS:
+        logging.getLogger(name).addHandler(handler)
+    return handler
+
+
+def _close_run_log(handler: logging.Handler) -> None:
+    for name in _LOGGERS:
+        logging.getLogger(name).removeHandler(handler)
+    handler.close()
 
 
 @dataclass(frozen=True)
@@ -97,6 +129,14 @@ def _interrupted_entry(trial: PlannedTrial) -> dict[str, Any]:
             "error": "interrupted (Ctrl-C): samples taken so far are in samples.sqlite"}
 
 
+def _crashed_entry(trial: PlannedTrial, error: str) -> dict[str, Any]:
+    """The entry of a trial whose run raised past its own handling: ERROR with the cause."""
+    return {"id": trial.id, "repetition": trial.repetition, "kind": trial.kind,
+            "params": trial.params, "verdict": Verdict.ERROR.value, "metrics": {},
+            "criteria": [], "acceptance": [], "error": error, "started": utc_now(),
+            "finished": utc_now()}
+
+
 class Runner:
     """One run = one scenario on one lab."""
 
@@ -144,6 +184,13 @@ class Runner:
         """Run every trial; on Ctrl-C or error the devices are restored and results kept."""
         inputs = self.inputs
         (self.run_dir / "raw").mkdir(parents=True, exist_ok=self.options.resume is not None)
+        log_handler = _open_run_log(self.run_dir, self.run_id)
+        try:
+            return await self._run(inputs)
+        finally:
+            _close_run_log(log_handler)
+
+    async def _run(self, inputs: RunInputs) -> RunOutcome:
         results = RunResults(self.run_dir, run_id=self.run_id, scenario=inputs.scenario.name,
                              lab=inputs.lab, options=self.results_options, emit=self.bus.emit)
         samples: list[Any] = []
@@ -179,6 +226,12 @@ class Runner:
         except HarnessError as exc:
             summary["setup_error"] = str(exc)
             self.bus.emit(Notice(f"run stopped: {exc}", "error"))
+        except Exception as exc:  # still write the summary of what ran
+            _log.error("run stopped: unexpected %s: %s", type(exc).__name__, exc,
+                       exc_info=exc, extra={"run_id": self.run_id})
+            summary["setup_error"] = (f"unexpected {type(exc).__name__}: {exc} (traceback in "
+                                      f"{RUN_LOG})")
+            self.bus.emit(Notice(f"run stopped: {summary['setup_error']}", "error"))
         finally:
             shutil.rmtree(work, ignore_errors=True)
         return self._finish(summary, results, samples, interrupted)
@@ -299,6 +352,8 @@ class Runner:
             except asyncio.CancelledError:
                 self._results[index] = {**_interrupted_entry(trial), "attempts": attempt}
                 raise
+            except Exception as exc:  # one trial's defect never ends the run
+                entry = _crashed_entry(trial, unexpected(exc, "the trial", run.tags))
             entry["attempts"] = attempt
             if errors:
                 entry["previous_errors"] = list(errors)

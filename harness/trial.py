@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from harness.aggregate import JudgeContext, judge
 from harness.bench import Bench
 from harness.criteria import CriterionResult
 from harness.errors import HarnessError
-from harness.estimates import sample_statistics
+from harness.estimates import SampleStatistics, sample_statistics
 from harness.kinds import KindRun, default_registry
 from harness.kinds.throughput import throughput_metrics
 from harness.measure.kpi import KpiPoller
@@ -39,6 +40,20 @@ __all__ = ["CONDITION_KEYS", "TrialContext", "TrialRun", "cell_peak", "condition
 
 TrialContext = JudgeContext
 """What a trial's criteria read (implements CriterionContext)."""
+
+_log = logging.getLogger("harness.trial")
+"""Unexpected exceptions of a trial, with their traceback; records carry `run_id` (the run
+attaches a handler writing reports/<run-id>/run.log, see harness.runner)."""
+
+
+def unexpected(exc: Exception, where: str, tags: dict[str, str]) -> str:
+    """Log an exception nothing expected (traceback into the run's log) and return its text
+    for the trial's `error`: the trial is ERROR, the run goes on."""
+    _log.error("trial %s r%s: unexpected %s during %s: %s", tags.get("trial"),
+               tags.get("repetition"), type(exc).__name__, where, exc, exc_info=exc,
+               extra={"run_id": tags.get("run_id")})
+    return (f"unexpected {type(exc).__name__} during {where}: {exc} "
+            "(a defect of the harness or of a plugin: the traceback is in run.log)")
 
 
 def utc_now() -> str:
@@ -116,7 +131,13 @@ class TrialRun:
                                                t.kpi_interval_s))
         except HarnessError as exc:
             errors.append(str(exc))
-        statistics = sample_statistics(kind_run.series, kind_run.proportions)
+        except Exception as exc:  # a trial boundary: ERROR, the run goes on
+            errors.append(unexpected(exc, "the trial", self.tags))
+        statistics = SampleStatistics()
+        try:
+            statistics = sample_statistics(kind_run.series, kind_run.proportions)
+        except Exception as exc:  # a trial boundary: ERROR, what was measured is kept
+            errors.append(unexpected(exc, "the statistics", self.tags))
         ctx.intervals = statistics.intervals
         ctx.series = kind_run.series
         ctx.counts = {n: c for n in ctx.metrics if (c := kind_run.count_of(n)) is not None}
@@ -129,8 +150,12 @@ class TrialRun:
         entry["peaks"] = {f"{d}/{r}": q.to_json() for (d, r), q in ctx.peaks.items()}
         entry["notes"] = list(kind_run.notes)
         entry.update(kind_run.extra)
-        results: list[CriterionResult] = [] if errors else judge(t.criteria, ctx, t.min_samples,
-                                                                      kind_run.exact)
+        results: list[CriterionResult] = []
+        if not errors:
+            try:
+                results = judge(t.criteria, ctx, t.min_samples, kind_run.exact)
+            except Exception as exc:  # a trial boundary: ERROR, not a crash
+                errors.append(unexpected(exc, "judging", self.tags))
         entry["criteria"] = [r.to_json() for r in results]
         entry["acceptance"] = [r.to_json() for r in kind_run.acceptance]
         if errors:
@@ -191,6 +216,8 @@ class TrialRun:
             await kind.measure(kind_run)
         except HarnessError as exc:
             errors.append(str(exc))
+        except Exception as exc:  # a trial boundary: ERROR, the run goes on
+            errors.append(unexpected(exc, f"the {t.kind} measurement", self.tags))
         finally:
             for p in pollers:
                 p.stop()

@@ -38,6 +38,9 @@ class TrialKind:
     summary: str
     unavailable: str | None = None  # why this kind cannot run here (a validation error)
     needs_hosts: bool = True  # ue and dn are required
+    # the kind judges itself (KindRun.acceptance: Y.1564 SAC, RFC 2544 confirmation, firmware
+    # come-back): a trial of it may have no criteria; any other kind's trial must have some
+    builtin_acceptance: bool = False
     peak_metrics: bool = False  # peak(gnb) makes sense in its criteria (traffic via a gNodeB)
     # checks of the spec against the lab beyond ue/dn/via (e.g. devices named in kind fields):
     # (field path inside the trial, message) per problem, reported with the file's position

@@ -1,11 +1,14 @@
 """`firmware_upgrade`: upload, install, wait for the device to come back, verify the version,
 then (optionally) run a named scenario again on the new firmware: a regression after upgrade.
 
-The procedure is harness/measure/firmware.py, through the gNodeB's `FirmwareControl`. A
-refused image or a wrong version after the upgrade is measured (metrics `firmware.refused`,
-`firmware.version_ok`…) and judged by the criteria, FAIL rather than ERROR; the device's
-message is in the notes. What stops the procedure from being measured (image missing, upload
-failed, device unreachable before the install) makes the trial ERROR.
+The procedure is harness/measure/firmware.py, through the gNodeB's `FirmwareControl`.
+Built-in acceptance (part of the verdict with or without criteria): with `expect: upgraded`
+(the default) the device came back after the install (FAIL otherwise) and runs the expected
+version (FAIL otherwise); with `expect: refused` (a negative test, e.g. a corrupt image) the
+device refused the image and kept its old version. The device's message is in the notes.
+What stops the procedure from being measured (image missing, upload failed, device
+unreachable before the install) makes the trial ERROR. Metrics `firmware.refused`,
+`firmware.version_ok`… stay for criteria.
 
 `regression: NAME` names a scenario (`NAME.yaml` next to this scenario file, else in its
 parent directory: a quick variant finds `scenarios/smoke.yaml`). It is planned against the
@@ -13,8 +16,9 @@ same lab when the scenario is validated, and its trials run on the same bench af
 successful upgrade, each under the id `THIS-TRIAL.regression.ITS-ID`. Their entries are kept
 under this trial's `regression` key; metrics `regression.trials`, `regression.pass`,
 `regression.failed` (trials not PASS; all of them when the upgrade failed and the regression
-could not run), and the trial is also judged by `regression.failed == 0` unless a criterion
-of its own reads a `regression.` metric.
+could not run). The worst verdict of the regression's trials is an acceptance result of this
+trial, so a regression FAIL (or ERROR, INCONCLUSIVE) reaches its verdict; a regression that
+could not run (the upgrade failed) is INCONCLUSIVE.
 """
 
 from __future__ import annotations
@@ -29,17 +33,18 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from drivers.capabilities import FirmwareControl
 from harness.config.lab import Lab
 from harness.config.types import Duration, FieldError, Identifier, NonEmptyStr
+from harness.criteria import CriterionResult
 from harness.errors import ConfigError
 from harness.kinds import TrialKind
 from harness.kinds.base import KindRun, TrialBase
-from harness.measure.firmware import DEFAULT_CRITERIA, UpgradeOptions, upgrade_firmware
+from harness.measure.firmware import UpgradeOptions, UpgradeResult, upgrade_firmware
 from harness.units import Quantity
-from harness.verdict import Verdict
+from harness.verdict import Verdict, worst
 
 if TYPE_CHECKING:
     from harness.plan import PlannedTrial
 
-REGRESSION_CRITERION = "regression.failed == 0"
+_SOURCE = "firmware upgrade procedure (DESIGN.md: firmware come-back and version check)"
 
 _UNITS = {"firmware.version_ok": "", "firmware.refused": "", "firmware.old_version_kept": "",
           "firmware.came_back": "", "firmware.upload_s": "s", "firmware.downtime_s": "s",
@@ -63,6 +68,7 @@ class FirmwareUpgradeSpec(TrialBase):
     version: NonEmptyStr | None = None  # None: any version other than the old one
     come_back_timeout: Duration = 600.0
     regression: NonEmptyStr | None = None  # scenario name; stored as its resolved path
+    expect: Literal["upgraded", "refused"] = "upgraded"  # refused: a negative test
 
     @field_validator("image")
     @classmethod
@@ -89,17 +95,6 @@ class FirmwareUpgradeSpec(TrialBase):
                 return str(path.resolve())
         raise ValueError(f"no regression scenario {value!r} (looked for "
                          f"{', '.join(str(p) for p in candidates)})")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _default_criteria(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        criteria = list(data.get("criteria") or DEFAULT_CRITERIA)
-        reads_regression = any(isinstance(c, str) and "regression." in c for c in criteria)
-        if data.get("regression") and not reads_regression:
-            criteria.append(REGRESSION_CRITERION)
-        return {**data, "criteria": criteria}
 
     @model_validator(mode="after")
     def _checks(self) -> FirmwareUpgradeSpec:
@@ -171,8 +166,35 @@ async def measure(run: KindRun) -> None:
     run.extra["firmware"] = {"old_version": result.old_version,
                              "new_version": result.new_version,
                              "image_sha256": result.image_sha256, "polls": result.polls}
+    run.acceptance.extend(upgrade_acceptance(result, spec.expect))
     if spec.regression is not None:
         await _regression(run, spec, ok=result.error is None and result.version_ok)
+
+
+def upgrade_acceptance(result: UpgradeResult, expect: str) -> list[CriterionResult]:
+    """The built-in judgement of the upgrade itself (see the module docstring)."""
+    dev, seen = result.device, f"{result.old_version} → {result.new_version or '?'}"
+    if expect == "refused":
+        ok = result.refused and result.new_version == result.old_version
+        return [CriterionResult(
+            f"firmware_upgrade {dev}: image refused, old version kept", None, None,
+            Verdict.PASS if ok else Verdict.FAIL, _SOURCE,
+            f"expect: refused; refused={result.refused}, version {seen}"
+            + (f"; {result.error}" if result.error else ""))]
+    back = CriterionResult(
+        f"firmware_upgrade {dev}: came back after the install",
+        None if result.back_after_s is None else Quantity(result.back_after_s, "s"), None,
+        Verdict.PASS if result.came_back and not result.refused else Verdict.FAIL, _SOURCE,
+        "refused the image: " + (result.error or result.message.strip()) if result.refused
+        else (f"answered again {result.back_after_s:.1f} s after the install"
+              if result.came_back and result.back_after_s is not None
+              else result.error or "did not come back"))
+    want = result.expected_version or f"any version but {result.old_version}"
+    version = CriterionResult(
+        f"firmware_upgrade {dev}: version check", None, None,
+        Verdict.PASS if result.version_ok else Verdict.FAIL, _SOURCE,
+        f"expected {want}; running {result.new_version or 'unknown'} ({seen})")
+    return [back, version]
 
 
 async def _regression(run: KindRun, spec: FirmwareUpgradeSpec, *, ok: bool) -> None:
@@ -194,6 +216,20 @@ async def _regression(run: KindRun, spec: FirmwareUpgradeSpec, *, ok: bool) -> N
         run.notes.append(f"regression {Path(cast(str, spec.regression)).stem} not run: the "
                          "upgrade did not succeed")
     passed = sum(1 for e in entries if e["verdict"] == Verdict.PASS.value)
+    name = Path(cast(str, spec.regression)).stem
+    if ok:
+        verdicts = [Verdict(e["verdict"]) for e in entries]
+        bad = [f"{e['id']} r{e['repetition']}: {e['verdict']}" for e in entries
+               if e["verdict"] != Verdict.PASS.value]
+        verdict = worst(verdicts) if verdicts else Verdict.INCONCLUSIVE
+        detail = (f"{passed} of {len(entries)} trial(s) PASS"
+                  + (f"; {', '.join(bad)}" if bad else ""))
+    else:
+        verdict, detail = Verdict.INCONCLUSIVE, "not run: the upgrade did not succeed"
+    run.acceptance.append(CriterionResult(
+        f"firmware_upgrade regression {name}: worst verdict of its trials", None, None,
+        verdict, "regression after upgrade: the scenario's trials on the new firmware",
+        detail))
     run.metrics["regression.trials"] = Quantity(float(len(trials)), "")
     run.metrics["regression.pass"] = Quantity(float(passed), "")
     run.metrics["regression.failed"] = Quantity(float(len(trials) - passed), "")
@@ -203,4 +239,5 @@ async def _regression(run: KindRun, spec: FirmwareUpgradeSpec, *, ok: bool) -> N
 KIND = TrialKind(
     name="firmware_upgrade", spec=FirmwareUpgradeSpec, measure=measure,
     metrics=firmware_units, needs_hosts=False, check_lab=check_lab,
+    builtin_acceptance=True,
     summary="firmware upload, install, come-back and version check, then a regression run")

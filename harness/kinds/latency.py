@@ -1,4 +1,4 @@
-"""`latency`: round-trip time with irtt (ping where irtt is absent), idle or under load.
+"""`latency`: round-trip time with irtt (or, when the scenario asks, ping), idle or under load.
 
 Under load (`load: {kind: throughput, direction: dl, protocol: tcp}`) an iperf3 flow runs
 alongside: it starts first, irtt starts after the warm-up (`omit`, at least 1 s, so the flow
@@ -7,8 +7,13 @@ p5/p95/p99/max/std/samples` (ms), `ipdv.mean/p95/max` (ms, RFC 5481), `jitter.rf
 `loss.percent`; with a load also the load's `load.throughput.*`. Every packet is stored as a
 `latency` sample.
 
-ping is ICMP: it cannot pass the simulated gNodeB's relay (which forwards ports), so on the
-simulated lab a ping fallback measures the host path, and the trial says so in its notes.
+The tool is irtt (`tool: irtt`, the default), through the trial's user-plane endpoint (on the
+simulated lab, the gNodeB's relay). irtt missing on a host is ERROR with the install hint; it
+never falls back to ping silently. `tool: auto` is kept for old scenarios as an alias of irtt.
+`tool: ping` measures ICMP echo to the DN host's own address: it does not go through the
+trial's relay endpoint, so on the simulated lab it bypasses the gNodeB's user plane altogether;
+the trial's notes and its summary entry (`latency.tool`, `latency.path`) say which path it
+measured.
 """
 
 from __future__ import annotations
@@ -17,19 +22,20 @@ import asyncio
 import math
 import time
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Protocol, cast, runtime_checkable
+from typing import Annotated, Literal, cast
 
 from pydantic import Field
 
+from drivers.capabilities import LatencyEndpoint
 from harness.config.types import Duration, Identifier, StrictModel
 from harness.errors import HarnessError, ToolMissing
 from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, ByteSize, KindRun, TrialBase
 from harness.kinds.throughput import Direction, ThroughputSpec, run_iperf3, throughput_units
 from harness.kinds.throughput import Protocol as IpProtocol
-from harness.measure.irtt import IrttOptions, IrttResult
+from harness.measure.irtt import IrttOptions
 from harness.measure.latency import LATENCY_UNITS, latency_metrics
-from harness.measure.ping import MIN_INTERVAL_S, PingOptions, PingResult
+from harness.measure.ping import MIN_INTERVAL_S, PingOptions
 from harness.store.sample import Sample
 
 _LOAD_LEAD_S = 1.0  # the load runs at least this long before irtt starts
@@ -52,7 +58,7 @@ class LatencySpec(TrialBase):
     kind: Literal["latency"]
     ue: Identifier
     dn: Identifier
-    tool: Literal["auto", "irtt", "ping"] = "auto"
+    tool: Literal["irtt", "ping", "auto"] = "irtt"  # auto: an alias of irtt (never ping)
     interval: Duration = 0.01  # between packets (ping: at least 0.2 s)
     length: Annotated[int, Field(ge=16, le=65000)] | None = None  # irtt packet length, bytes
     load: LoadSpec | None = None
@@ -62,16 +68,8 @@ class LatencySpec(TrialBase):
         return None
 
 
-@runtime_checkable
-class LatencyHost(Protocol):
-    """A traffic host that can run irtt and ping (drivers.host.TrafficHost does)."""
-
-    async def tool_version(self, tool: str) -> str: ...
-    async def start_irtt_server(self, port: int) -> Any: ...
-    async def run_irtt_client(self, opts: IrttOptions, *,
-                              timeout_s: float) -> tuple[IrttResult, str]: ...
-    async def run_ping(self, opts: PingOptions, *,
-                       timeout_s: float) -> tuple[PingResult, str]: ...
+LatencyHost = LatencyEndpoint
+"""A traffic host that can run irtt and ping (the capability in drivers/capabilities.py)."""
 
 
 def latency_units(spec: TrialBase) -> Mapping[str, str]:
@@ -99,13 +97,17 @@ def _host(run: KindRun, name: str) -> LatencyHost:
 
 
 async def _tool(spec: LatencySpec, ue: LatencyHost, dn: LatencyHost) -> str:
-    if spec.tool != "auto":
-        return spec.tool
-    try:
-        await ue.tool_version("irtt")
-        await dn.tool_version("irtt")
-    except ToolMissing:
+    """"ping" only when the scenario says so; else irtt, which must run on both hosts."""
+    if spec.tool == "ping":
         return "ping"
+    for host in (ue, dn):
+        try:
+            await host.tool_version("irtt")
+        except ToolMissing as exc:
+            raise ToolMissing(f"{exc}; the latency trial needs irtt on both hosts (apt-get "
+                              "install irtt). It does not fall back to ping: write tool: ping "
+                              "to measure ICMP to the DN host instead, which bypasses the "
+                              "simulated gNodeB's user plane") from exc
     return "irtt"
 
 
@@ -153,6 +155,8 @@ async def _irtt(run: KindRun, spec: LatencySpec, ue: LatencyHost, dn: LatencyHos
     async with await dn.start_irtt_server(bench.irtt_ports[spec.dn]):
         result, raw = await ue.run_irtt_client(opts, timeout_s=t.timeout_s)
     run.raw_path("irtt.json").write_text(raw, encoding="utf-8")
+    run.extra["latency"] = {"tool": "irtt", "path": f"UDP to {host}:{port}, the trial's "
+                            "user-plane endpoint" + (f" through {spec.via}" if spec.via else "")}
     rtts = [p.rtt_ms for p in result.packets]
     ipdvs = [abs(p.ipdv_ms) for p in result.packets if p.ipdv_ms is not None]
     run.metrics.update(latency_metrics(rtts, result.loss_percent, ipdvs))
@@ -173,9 +177,12 @@ async def _ping(run: KindRun, spec: LatencySpec, ue: LatencyHost) -> None:
     result, raw = await ue.run_ping(PingOptions(host=target, count=count, interval_s=interval),
                                     timeout_s=t.timeout_s)
     run.raw_path("ping.txt").write_text(raw, encoding="utf-8")
-    run.notes.append(f"irtt absent: measured with ping to {target} every {interval:g} s"
-                     + (" (ICMP bypasses the simulated gNodeB's relay)"
-                        if spec.via in run.bench.default_plmns else ""))
+    path = (f"ICMP echo to the DN host's address {target}, not through the trial's "
+            "user-plane endpoint: the hosts' own route"
+            + (f"; on the simulated lab it bypasses {spec.via}'s user plane altogether"
+               if spec.via else ""))
+    run.notes.append(f"tool: ping: measured {path} (every {interval:g} s)")
+    run.extra["latency"] = {"tool": "ping", "path": path}
     run.metrics.update(latency_metrics(result.rtts_ms, result.loss_percent))
     _bookkeep(run, result.rtts_ms, result.transmitted, result.transmitted - result.received)
     run.emit([Sample(int((started + (seq - 1) * interval) * 1e9), "latency",
@@ -204,5 +211,5 @@ def _bookkeep(run: KindRun, rtts: list[float | None], sent: int, lost: int) -> N
 
 KIND = TrialKind(
     name="latency", spec=LatencySpec, measure=measure, metrics=latency_units,
-    summary="irtt (or ping) round-trip time, idle or under a throughput load",
+    summary="irtt round-trip time (ping when asked), idle or under a throughput load",
     series=lambda spec: ["rtt"])

@@ -6,6 +6,8 @@ figures. Metrics per frame size N (`fN`): `rfc2544.throughput.fN` (L2 frame rate
 `throughput_l1`, `goodput` (L4), `frames_per_s`, `iterations`, `confirmed`, `latency` (irtt mean
 RTT at the found rate, ms, when `latency: true`) and `rfc2544.frame_loss.fN.atP` (loss % at P %
 of `max_rate`, when `loss_curve: true`). Every probe trial is stored as an `rfc2544` sample.
+Built-in acceptance per frame size: PASS when the zero-loss rate was confirmed, INCONCLUSIVE
+(with the search's history) when none was; then no throughput figure is published.
 """
 
 from __future__ import annotations
@@ -150,12 +152,16 @@ async def measure(run: KindRun) -> None:
     run.metrics.update(result.metrics())
     run.exact |= {"rfc2544.throughput", "rfc2544.goodput", "rfc2544.frames_per_s",
                   "rfc2544.iterations", "rfc2544.confirmed"}  # search results: resolution
+    run.acceptance.extend(result.acceptance())
     for frame in result.frames:
         s, tag = frame.search, f"f{frame.search.frame.frame_bytes}"
         run.counts[f"rfc2544.throughput.{tag}"] = 1
         if frame.latency_ms:
             run.series[f"rfc2544.latency.{tag}"] = list(frame.latency_ms)
-        if s.throughput_bps is None:
+        if s.outcome == "unconfirmed":
+            run.notes.append(f"{tag}: the search's rate lost frames in every confirmation "
+                             "trial: no throughput published")
+        elif s.throughput_bps is None:
             run.notes.append(f"{tag}: no zero-loss rate found ({s.outcome}) down to "
                              f"{opts.search.min_rate_bps / 1e6:g} Mbit/s")
         elif s.generator_limited:
@@ -172,4 +178,5 @@ def _json(doc: object) -> str:
 
 KIND = TrialKind(
     name="rfc2544", spec=Rfc2544Spec, measure=measure, metrics=rfc2544_units,
+    builtin_acceptance=True,
     summary="RFC 2544 zero-loss throughput, latency and frame loss (iperf3 UDP, irtt)")

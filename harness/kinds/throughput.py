@@ -4,7 +4,9 @@ Metrics (prefixed `dl.`/`ul.` for a bidirectional trial): receiver goodput `thro
 and per-second `median/p5/p95/p99/min/max/std/samples`, `throughput.bytes`; TCP:
 `throughput.retransmits` and the RFC 6349 figures `tcp.efficiency`, `tcp.buffer_delay`,
 `tcp.rtt.mean`, `tcp.rtt.baseline`; UDP: `throughput.loss`, `throughput.jitter`,
-`throughput.lost_packets`, `throughput.packets`.
+`throughput.lost_packets`, `throughput.packets` (UDP loss counts against the sender's packets:
+received = highest sequence seen − gaps; unreceived packets are lost unless sent within the last
+`harness.measure.probe.LOSS_GRACE_S` of the test).
 """
 
 from __future__ import annotations
@@ -101,7 +103,9 @@ def throughput_metrics(result: Iperf3Result, prefix: str = "") -> dict[str, Quan
         lost, packets = _udp_counts(result)
         metrics["throughput.lost_packets"] = Quantity(float(lost), "")
         metrics["throughput.packets"] = Quantity(float(packets), "")
-        if result.lost_percent is not None:
+        if packets:
+            metrics["throughput.loss"] = Quantity(100.0 * lost / packets, "%")
+        elif result.lost_percent is not None:
             metrics["throughput.loss"] = Quantity(result.lost_percent, "%")
         if result.jitter_ms is not None:
             metrics["throughput.jitter"] = Quantity(result.jitter_ms, "ms")
@@ -109,6 +113,11 @@ def throughput_metrics(result: Iperf3Result, prefix: str = "") -> dict[str, Quan
 
 
 def _udp_counts(result: Iperf3Result) -> tuple[int, int]:
+    """(lost, sent) UDP packets against the sender's count (a path that dies half-way loses
+    the second half); the receiver's intervals only where iperf3 gave no sender count."""
+    counted = result.udp_loss()
+    if counted is not None:
+        return counted
     intervals = result.measured_intervals
     return (sum(i.lost_packets or 0 for i in intervals), sum(i.packets or 0 for i in intervals))
 

@@ -13,17 +13,16 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
+from drivers.capabilities import LatencyEndpoint, TrafficEndpoint
 from harness.errors import HarnessError, MeasurementError, ToolMissing
 from harness.kinds.base import KindRun
 from harness.measure.irtt import IrttOptions
-from harness.measure.probe import LatencyMeter, Probe, ProbeResult, with_latency
+from harness.measure.latency import frame_delay_variation
+from harness.measure.probe import DelayReading, LatencyMeter, Probe, ProbeResult, with_latency
 from harness.measure.udp_probe import iperf3_udp_probe
 from harness.store.sample import Sample
-
-if TYPE_CHECKING:
-    from drivers.host import TrafficHost
 
 IRTT_INTERVAL_S = 0.01  # one irtt packet every 10 ms alongside a trial (≈ 100 packets/s)
 IRTT_MARGIN_S = 15.0
@@ -37,11 +36,19 @@ def host_names(run: KindRun) -> tuple[str, str]:
     return t.ue, t.dn
 
 
-def hosts(run: KindRun) -> tuple[TrafficHost, TrafficHost]:
+def hosts(run: KindRun) -> tuple[TrafficEndpoint, TrafficEndpoint]:
     """The trial's UE-side and DN hosts (the probe needs iperf3 client and server on them)."""
     ue, dn = host_names(run)
-    # TrafficEndpoint (drivers.capabilities) has the methods the probe calls.
-    return cast("TrafficHost", run.bench.hosts[ue]), cast("TrafficHost", run.bench.hosts[dn])
+    return run.bench.hosts[ue], run.bench.hosts[dn]
+
+
+def latency_hosts(run: KindRun) -> tuple[LatencyEndpoint, LatencyEndpoint] | None:
+    """The UE-side and DN hosts as irtt runners, or None when a host's driver cannot run irtt
+    (asked through the LatencyEndpoint capability, never by casting to a driver class)."""
+    ue, dn = hosts(run)
+    if isinstance(ue, LatencyEndpoint) and isinstance(dn, LatencyEndpoint):
+        return ue, dn
+    return None
 
 
 class SharedProbe:
@@ -78,6 +85,8 @@ def recorded(probe: Probe, run: KindRun, measurement: str,
             fields["jitter_ms"] = result.jitter_ms
         if result.latency_ms is not None:
             fields["latency_ms"] = result.latency_ms
+        if result.fdv_ms is not None:
+            fields["fdv_ms"] = result.fdv_ms
         run.emit([Sample(int(started * 1e9), measurement, {**run.tags, **(tags or {})},
                          fields)])
         return result
@@ -87,7 +96,11 @@ def recorded(probe: Probe, run: KindRun, measurement: str,
 
 async def irtt_available(run: KindRun) -> bool:
     """True when irtt runs on both hosts (else the latency figures are left out, with a note)."""
-    ue, dn = hosts(run)
+    pair = latency_hosts(run)
+    if pair is None:
+        run.notes.append("a traffic host's driver cannot run irtt: no latency measured")
+        return False
+    ue, dn = pair
     try:
         await ue.tool_version("irtt")
         await dn.tool_version("irtt")
@@ -97,17 +110,21 @@ async def irtt_available(run: KindRun) -> bool:
     return True
 
 
-def irtt_meter(run: KindRun) -> LatencyMeter:
-    """Mean irtt round-trip time (ms) over a trial, through the same path as the probe.
-
-    irtt gives a round trip, not RFC 2544's one-way latency: the figure is labelled RTT in the
-    trial's notes. None when irtt received no reply.
+def irtt_meter(run: KindRun, direction: str) -> LatencyMeter:
+    """irtt alongside a trial, through the same path as the probe: the mean round-trip time
+    (ms) and the Y.1564 frame delay variation of the one-way delays in the trial's `direction`
+    (the receive delay for "dl", the send delay for "ul"; a constant clock offset between the
+    hosts cancels as the minimum is subtracted), of the round trips where irtt gave no one-way
+    delay. None when irtt received no reply.
     """
     ue_name, dn_name = host_names(run)
-    ue, _ = hosts(run)
+    pair = latency_hosts(run)
+    if pair is None:
+        raise HarnessError(f"trial {run.trial.id}: a traffic host's driver cannot run irtt")
+    ue = pair[0]
     host, port = run.bench.endpoint(dn_name, run.trial.via, ue=ue_name, kind="irtt")
 
-    async def meter(duration_s: float) -> float | None:
+    async def meter(duration_s: float) -> DelayReading | None:
         opts = IrttOptions(host=host, port=port, interval_s=IRTT_INTERVAL_S,
                            duration_s=max(duration_s, 2 * IRTT_INTERVAL_S))
         try:
@@ -117,7 +134,13 @@ def irtt_meter(run: KindRun) -> LatencyMeter:
             run.notes.append(f"irtt alongside a trial failed: {exc}")
             return None
         rtts = [p.rtt_ms for p in result.packets if p.rtt_ms is not None]
-        return sum(rtts) / len(rtts) if rtts else None
+        if not rtts:
+            return None
+        arrived = [p for p in result.packets if p.rtt_ms is not None]
+        one_way = [p.receive_delay_ms if direction == "dl" else p.send_delay_ms
+                   for p in arrived]
+        delays = one_way if all(d is not None for d in one_way) else rtts
+        return DelayReading(sum(rtts) / len(rtts), frame_delay_variation(delays))
 
     return meter
 
@@ -135,13 +158,15 @@ async def trial_probe(run: KindRun, direction: str, *,
         base = await stack.enter_async_context(
             iperf3_udp_probe(ue, dn, endpoint, bench.traffic_ports[dn_name], direction))
         probe: Probe = base
-        if latency and await irtt_available(run):
+        pair = latency_hosts(run) if latency and await irtt_available(run) else None
+        if pair is not None:
             await stack.enter_async_context(
-                await dn.start_irtt_server(bench.irtt_ports[dn_name]))
-            probe = with_latency(base, irtt_meter(run))
+                await pair[1].start_irtt_server(bench.irtt_ports[dn_name]))
+            probe = with_latency(base, irtt_meter(run, direction))
             run.notes.append("latency (RFC 2544 latency, Y.1564 FTD) is irtt's mean round-trip "
                              "time alongside each trial: a round trip, not the one-way delay "
-                             "the methods define")
+                             "the methods define; FDV is the P99 of the one-way delay minus "
+                             "its minimum over the step (irtt, ~100 packets/s)")
         yield probe, base.runs
 
 

@@ -3,8 +3,12 @@
 The algorithm lives in harness/measure/y1564.py; this module reads the trial's services, runs
 both phases with the iperf3 UDP probe on the trial's hosts (irtt alongside for FTD) and records
 `y1564.<service>.<step>.{ir,flr,ftd,fdv}` (steps `cir25`… `cir100`, `eir`, `policing`, `perf`),
-`y1564.<service>.steps_failed` and `y1564.services_failed`. Every probe trial is stored as a
-`y1564` sample tagged with its service.
+`y1564.<service>.steps_failed` and `y1564.services_failed` (FTD and FDV only with irtt).
+Every probe trial is stored as a `y1564` sample tagged with its service.
+
+The service acceptance is built in: each service's every configuration step and its
+performance test is an acceptance result of the trial (ITU-T Y.1564), so a trial PASSes only
+when every service passed, with or without criteria; criteria add to it.
 
 Limitation: through a simulated gNodeB the relay forwards one iperf3 port per DN host, and an
 iperf3 server serves one test at a time, so the performance phase runs the services one after
@@ -57,7 +61,7 @@ class AcceptanceSpec(StrictModel):
 
     flr: Percent = 0.0
     ftd: Duration | None = None  # irtt RTT alongside the step (ms in metrics)
-    fdv: Duration | None = None  # iperf3's RFC 3550 jitter
+    fdv: Duration | None = None  # P99 of delay − min delay over the step (irtt alongside)
     ir_tolerance: Annotated[Percent, Field(lt=50)] = 1.0
 
 
@@ -131,7 +135,8 @@ def y1564_units(spec: TrialBase) -> Mapping[str, str]:
     """Every metric a y1564 trial with this spec can produce (FTD only with irtt)."""
     s = cast(Y1564Spec, spec)
     units: dict[str, str] = {}
-    figures = {"ir": "Mbit/s", "flr": "%", "fdv": "ms", **({"ftd": "ms"} if s.latency else {})}
+    figures = {"ir": "Mbit/s", "flr": "%",
+               **({"ftd": "ms", "fdv": "ms"} if s.latency else {})}
     for name in s.services:
         steps = [st.name for st in configuration_steps(s.service(name),
                                                        s.configuration.steps)]
@@ -170,6 +175,7 @@ async def measure(run: KindRun) -> None:
                                           encoding="utf-8")
     run.metrics.update(result.metrics())
     run.exact.add("y1564.")  # per-step figures, judged as measured by the SAC (estimates.py)
+    run.acceptance.extend(result.acceptance())
     run.extra["y1564"] = {
         "verdict": result.verdict.value,
         "services": {c.service.name: c.verdict.value for c in result.configuration},
@@ -178,4 +184,5 @@ async def measure(run: KindRun) -> None:
 
 KIND = TrialKind(
     name="y1564", spec=Y1564Spec, measure=measure, metrics=y1564_units,
+    builtin_acceptance=True,
     summary="ITU-T Y.1564 service configuration and performance tests (iperf3 UDP, irtt)")

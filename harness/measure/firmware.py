@@ -34,9 +34,6 @@ METRICS = ("firmware.downtime_s", "firmware.version_ok", "firmware.refused",
 """Metric names a firmware_upgrade trial produces (downtime and back-after only when it came
 back)."""
 
-DEFAULT_CRITERIA = ("firmware.version_ok == 1",)
-"""What a firmware_upgrade trial is judged by when the scenario gives no criteria."""
-
 _UPTIME_SLACK_S = 0.5  # an uptime this much below "no restart" means the device restarted
 
 
@@ -220,7 +217,6 @@ def _uptime_went_back(before: DeviceFacts, now: DeviceFacts, elapsed_s: float) -
 
 
 __all__ = [
-    "DEFAULT_CRITERIA",
     "METRICS",
     "UpgradableDevice",
     "UpgradeOptions",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.errors import ConfigError, MeasurementError
+from harness.measure.probe import lost_packets
 from harness.measure.window import MeasuredWindow
 
 DIRECTIONS = ("dl", "ul")
@@ -154,6 +155,22 @@ class Iperf3Result:
     mean_rtt_ms: float | None
     host_cpu_percent: float | None
     remote_cpu_percent: float | None
+    # UDP, from the end-of-test sums: the sender's packet count and how long it sent, the
+    # receiver's highest sequence number and the gaps below it (None for TCP)
+    packets_sent: int | None = None
+    sent_seconds: float | None = None
+    packets_highest_seen: int | None = None
+    packets_gaps: int | None = None
+
+    def udp_loss(self) -> tuple[int, int] | None:
+        """(lost, sent) packets of a UDP run against the sender's count, residual packets
+        excused only within `harness.measure.probe.LOSS_GRACE_S`; None for TCP or without
+        the sender's count."""
+        if self.packets_sent is None or self.packets_highest_seen is None:
+            return None
+        lost, _ = lost_packets(self.packets_sent, self.packets_highest_seen,
+                               self.packets_gaps or 0, self.sent_seconds or 0.0)
+        return lost, self.packets_sent
 
     @property
     def measured_intervals(self) -> list[Iperf3Interval]:
@@ -221,6 +238,10 @@ def parse_result(text: str, *, direction: str) -> Iperf3Result:
         mean_rtt_ms=None if udp else _mean_rtt_ms(end if not reverse else _server_end(server_doc)),
         host_cpu_percent=_opt_float(cpu.get("host_total")),
         remote_cpu_percent=_opt_float(cpu.get("remote_total")),
+        packets_sent=_opt_int(sent.get("packets")) if udp and sent.get("sender") else None,
+        sent_seconds=_opt_float(sent.get("seconds")) if udp else None,
+        packets_highest_seen=_opt_int(received.get("packets")) if udp else None,
+        packets_gaps=_opt_int(received.get("lost_packets")) if udp else None,
     )
 
 

@@ -1,8 +1,10 @@
-"""Latency statistics shared by irtt and ping results: RTT summary, IPDV, RFC 3550 jitter (pure)."""
+"""Latency statistics shared by irtt and ping results: RTT summary, IPDV, RFC 3550 jitter, and
+Y.1564 frame delay variation (pure)."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 
 from harness.measure.stats import summarize
@@ -27,6 +29,27 @@ def rfc3550_jitter(values_ms: Sequence[float | None]) -> float | None:
             steps += 1
         previous = value
     return jitter if steps else None
+
+
+FDV_QUANTILE = 0.99
+"""Y.1564 FDV is read at this quantile of (delay − minimum delay); see `frame_delay_variation`."""
+
+
+def frame_delay_variation(delays_ms: Sequence[float | None],
+                          quantile: float = FDV_QUANTILE) -> float | None:
+    """Frame delay variation as ITU-T Y.1564 uses it: each frame's delay minus the minimum delay
+    of the step (ITU-T Y.1563's 2-point delay variation with the minimum as reference, the form
+    Y.1541 bounds as an upper quantile minus the minimum), read at the nearest-rank `quantile`
+    (P99 by default; the max with fewer than 100 frames). Lost frames (None) are skipped; None
+    with fewer than two delays. Unlike RFC 3550 jitter, a smoothed mean of consecutive
+    differences, it does not understate a slow swing of the delay: a step whose delay ranges
+    over 10 ms has an FDV of about 10 ms.
+    """
+    values = sorted(v for v in delays_ms if v is not None)
+    if len(values) < 2:
+        return None
+    rank = max(1, math.ceil(quantile * len(values)))  # nearest rank, 1-based
+    return values[rank - 1] - values[0]
 
 
 def ipdv_ms(values_ms: Sequence[float | None]) -> list[float]:

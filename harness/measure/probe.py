@@ -117,7 +117,9 @@ class ProbeResult:
     the generator runs out of CPU), `received_bps` what arrived. `loss_percent` is
     lost / sent × 100 (RFC 2544 §26.3). `jitter_ms` is the receiver's RFC 3550 jitter;
     `latency_ms` a mean delay when the probe measured one (iperf3 UDP does not: see
-    `with_latency`), else None.
+    `with_latency`), else None. `fdv_ms` is Y.1564 frame delay variation (high percentile of
+    delay − minimum delay, `harness.measure.latency.frame_delay_variation`) when a meter gave
+    per-packet delays, else None: iperf3's jitter is RFC 3550's, not FDV.
     """
 
     offered_bps: float
@@ -127,6 +129,7 @@ class ProbeResult:
     loss_percent: float
     jitter_ms: float | None = None
     latency_ms: float | None = None
+    fdv_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The trial as stored with a result."""
@@ -136,8 +139,17 @@ class ProbeResult:
 Probe = Callable[[float, int, float], Awaitable[ProbeResult]]
 """`await probe(rate_bps, frame_size_bytes, duration_s)`: one trial at an L2 frame bit rate."""
 
-LatencyMeter = Callable[[float], Awaitable[float | None]]
-"""`await meter(duration_s)`: mean latency in ms measured over that long, or None."""
+@dataclass(frozen=True)
+class DelayReading:
+    """What a latency meter measured over one trial: mean delay and frame delay variation."""
+
+    mean_ms: float
+    fdv_ms: float | None = None
+
+
+LatencyMeter = Callable[[float], Awaitable["float | DelayReading | None"]]
+"""`await meter(duration_s)`: mean latency in ms (or a DelayReading with FDV too) measured over
+that long, or None."""
 
 
 def with_latency(probe: Probe, meter: LatencyMeter) -> Probe:
@@ -153,9 +165,30 @@ def with_latency(probe: Probe, meter: LatencyMeter) -> Probe:
                                                meter(duration_s))
         if latency is None:
             return result
+        if isinstance(latency, DelayReading):
+            return dataclasses.replace(result, latency_ms=latency.mean_ms,
+                                       fdv_ms=latency.fdv_ms)
         return dataclasses.replace(result, latency_ms=latency)
 
     return probe_with_latency
+
+
+LOSS_GRACE_S = 0.1
+"""Grace for residual packets (s): packets sent within this long before the end of a test and
+not yet received are taken as in flight, not lost; bounded, so a dead path cannot hide its loss.
+100 ms covers the simulated gNodeB's slot delay and queue (≈ 15 ms at capacity) with margin."""
+
+
+def lost_packets(sent: int, highest_seen: int, gaps: int, sent_seconds: float,
+                 grace_s: float = LOSS_GRACE_S) -> tuple[int, int]:
+    """(lost, in flight) of a UDP test from the sender's count: packets not received are lost
+    unless among those sent after the last one seen AND within `grace_s` of the end (at the
+    sender's mean packet rate over `sent_seconds`)."""
+    received = max(0, min(highest_seen, sent) - max(0, gaps))
+    tail = max(0, sent - highest_seen)
+    rate = sent / sent_seconds if sent_seconds > 0 else 0.0
+    in_flight = min(tail, math.ceil(rate * grace_s))
+    return max(0, sent - received - in_flight), in_flight
 
 
 def loss_percent(sent: int, lost: int) -> float:

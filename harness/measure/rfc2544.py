@@ -2,7 +2,9 @@
 
 - Throughput (§26.1): the highest offered rate with zero loss, found by half-interval search
   between `min_rate_bps` and `max_rate_bps`; then a confirmation trial at the found rate, since
-  the RFC wants the final figure from a full-length trial (search trials may be shorter).
+  the RFC wants the final figure from a full-length trial (search trials may be shorter). Only a
+  confirmed rate is published; none confirmed → no throughput and an INCONCLUSIVE acceptance
+  result with the search's history (`Rfc2544Result.acceptance`).
 - Latency (§26.2): the probe's latency at the found rate (the confirmation trial plus
   `latency_trials` more), reported as their mean. iperf3 UDP measures none: wrap the probe with
   `harness.measure.probe.with_latency` to add one (e.g. irtt under the load).
@@ -19,6 +21,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.criteria import CriterionResult
 from harness.errors import ConfigError
 from harness.measure.probe import RFC2544_FRAME_SIZES, FrameSpec, Probe
 from harness.measure.rfc2544_search import (
@@ -29,6 +32,7 @@ from harness.measure.rfc2544_search import (
     zero_loss_search,
 )
 from harness.units import Quantity
+from harness.verdict import Verdict
 
 __all__ = ["FrameSizeResult", "LossCurve", "LossPoint", "Rfc2544Options", "Rfc2544Result",
            "SearchOptions", "SearchResult", "Trial", "frame_loss_curve", "judge_trial",
@@ -154,18 +158,20 @@ class Rfc2544Result:
         throughput (L2, Mbit/s), throughput_l1 (line rate, Mbit/s), goodput (L4, Mbit/s),
         frames_per_s, iterations, confirmed (1/0), latency (ms, when measured),
         frame_loss.fN.atP (loss % at P % of the maximum rate). A search that found no
-        zero-loss rate reports a throughput of 0.
+        zero-loss rate, or whose rate lost frames in every confirmation trial, publishes no
+        throughput figures (a criterion reading one cannot PASS); its acceptance says why.
         """
         out: dict[str, Quantity] = {}
         for fr in self.frames:
             s = fr.search
             tag = f"f{s.frame.frame_bytes}"
-            rate = s.throughput_bps if s.throughput_bps is not None else 0.0
-            views = s.frame.rates(rate)
-            out[f"rfc2544.throughput.{tag}"] = Quantity(views["l2_bps"] / 1e6, "Mbit/s")
-            out[f"rfc2544.throughput_l1.{tag}"] = Quantity(views["l1_bps"] / 1e6, "Mbit/s")
-            out[f"rfc2544.goodput.{tag}"] = Quantity(views["l4_bps"] / 1e6, "Mbit/s")
-            out[f"rfc2544.frames_per_s.{tag}"] = Quantity(views["frames_per_s"], "")
+            if s.throughput_bps is not None:
+                views = s.frame.rates(s.throughput_bps)
+                out[f"rfc2544.throughput.{tag}"] = Quantity(views["l2_bps"] / 1e6, "Mbit/s")
+                out[f"rfc2544.throughput_l1.{tag}"] = Quantity(views["l1_bps"] / 1e6,
+                                                               "Mbit/s")
+                out[f"rfc2544.goodput.{tag}"] = Quantity(views["l4_bps"] / 1e6, "Mbit/s")
+                out[f"rfc2544.frames_per_s.{tag}"] = Quantity(views["frames_per_s"], "")
             out[f"rfc2544.iterations.{tag}"] = Quantity(float(s.iterations), "")
             out[f"rfc2544.confirmed.{tag}"] = Quantity(1.0 if s.confirmed else 0.0, "")
             latency = fr.mean_latency_ms
@@ -177,6 +183,43 @@ class Rfc2544Result:
                     out[f"rfc2544.frame_loss.{tag}.at{at}"] = Quantity(
                         point.trial.result.loss_percent, "%")
         return out
+
+
+    def acceptance(self) -> list[CriterionResult]:
+        """Per frame size, whether the throughput stands: PASS for a rate confirmed by a
+        full-length zero-loss trial (or, with confirmation off, by the search's), INCONCLUSIVE
+        with the search's history when no rate was confirmed."""
+        return [search_acceptance(fr.search, self.options.search) for fr in self.frames]
+
+
+_SOURCE = ("RFC 2544 §26.1 (throughput: the highest rate at which no frame is lost; the "
+           "final figure from a full-length trial)")
+
+
+def search_acceptance(search: SearchResult, opts: SearchOptions) -> CriterionResult:
+    """The built-in acceptance of one frame size's zero-loss search."""
+    tag = f"f{search.frame.frame_bytes}"
+    expr = f"rfc2544 {tag}: zero-loss throughput confirmed"
+    history = search.history_text()
+    rate = search.throughput_bps
+    if rate is None:
+        why = {"unconfirmed": f"every confirmation trial ({len(search.confirmations)}, "
+                              f"{opts.confirm_duration_s:g} s each) lost frames",
+               "loss_at_min": f"frames were lost even at the minimum rate "
+                              f"({opts.min_rate_bps / 1e6:g} Mbit/s)"}.get(
+            search.outcome, f"no rate passed ({search.outcome})")
+        return CriterionResult(expr, None, None, Verdict.INCONCLUSIVE, _SOURCE,
+                               f"no throughput published: {why}. {history}")
+    observed = Quantity(rate / 1e6, "Mbit/s")
+    if search.confirmed:
+        detail = f"confirmed at {rate / 1e6:.4g} Mbit/s by a {opts.confirm_duration_s:g} s trial"
+    else:
+        detail = ("not confirmed (confirm: false): the figure comes from a search trial of "
+                  f"{opts.trial_s:g} s")
+    if not search.converged:
+        detail += (f"; the search did not converge ({search.iterations} iterations): the figure "
+                   "is a lower bound")
+    return CriterionResult(expr, observed, None, Verdict.PASS, _SOURCE, f"{detail}. {history}")
 
 
 async def run_rfc2544(probe: Probe, opts: Rfc2544Options) -> Rfc2544Result:

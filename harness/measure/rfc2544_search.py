@@ -125,8 +125,11 @@ class SearchResult:
     `outcome`: "found" (converged between a passing and a failing rate), "max_rate" (no loss
     even at the maximum), "loss_at_min" (loss even at the minimum: no throughput),
     "unconverged" (iterations ran out first; `throughput_bps` is the best rate that passed,
-    if any). `lower_bps`/`upper_bps` bracket the throughput: the highest rate that passed
-    (None if none) and the lowest that failed (None if none).
+    if any), "unconfirmed" (the search found a rate but every confirmation trial lost frames:
+    no throughput is published, `lower_bps` keeps the unconfirmed rate as history).
+    `lower_bps`/`upper_bps` bracket the throughput: the highest rate that passed a search trial
+    (None if none) and the lowest that failed (None if none). `throughput_bps` is set only
+    for a rate that passed its confirmation (or the search's, with confirmation turned off).
     """
 
     frame: FrameSpec
@@ -149,6 +152,23 @@ class SearchResult:
         """True when the throughput is known to within the resolution."""
         return self.outcome in ("found", "max_rate", "loss_at_min")
 
+    def history(self) -> list[dict[str, Any]]:
+        """Every trial in order (search, then confirmation): rate, loss, verdict."""
+        return [{"phase": phase, "rate_bps": t.rate_bps, "offered_bps": t.result.offered_bps,
+                 "loss_percent": t.result.loss_percent, "lost_packets": t.result.lost_packets,
+                 "passed": t.passed, "reason": t.reason}
+                for phase, trials in (("search", self.trials),
+                                      ("confirmation", self.confirmations)) for t in trials]
+
+    def history_text(self) -> str:
+        """The history in one line: `rate Mbit/s → loss %` per trial, by phase."""
+        def one(t: Trial) -> str:
+            return f"{t.rate_bps / 1e6:.4g} Mbit/s → {t.result.loss_percent:.3g} % ({t.reason})"
+        text = "search: " + ", ".join(one(t) for t in self.trials)
+        if self.confirmations:
+            text += "; confirmations: " + ", ".join(one(t) for t in self.confirmations)
+        return text
+
     @property
     def generator_limited(self) -> bool:
         """True when some trial failed because the sender could not offer the rate asked."""
@@ -163,7 +183,8 @@ class SearchResult:
                 "resolution_bps": self.resolution_bps, "iterations": self.iterations,
                 "generator_limited": self.generator_limited,
                 "trials": [t.to_json() for t in self.trials],
-                "confirmations": [t.to_json() for t in self.confirmations]}
+                "confirmations": [t.to_json() for t in self.confirmations],
+                "history": self.history()}
 
 
 async def zero_loss_search(probe: Probe, frame_size: int, opts: SearchOptions) -> SearchResult:
@@ -224,7 +245,9 @@ def _outcome(lower: float | None, upper: float | None, resolution: float,
 
 async def _confirm(result: SearchResult, attempt: Callable[[float, float], Awaitable[Trial]],
                    opts: SearchOptions) -> SearchResult:
-    """Run full-length trials at the found rate, stepping down one resolution on loss."""
+    """Run full-length trials at the found rate, stepping down one resolution on loss (at most
+    `max_confirmations` trials); none passing → outcome "unconfirmed" and no throughput: a rate
+    that lost frames in its full-length trial is not RFC 2544 §26.1's throughput."""
     rate = result.lower_bps
     confirmations: list[Trial] = []
     while rate is not None and len(confirmations) < opts.max_confirmations:
@@ -232,7 +255,8 @@ async def _confirm(result: SearchResult, attempt: Callable[[float, float], Await
         confirmations.append(trial)
         if trial.passed:
             return replace(result, throughput_bps=rate, confirmed=True,
-                            confirmations=tuple(confirmations))
+                           confirmations=tuple(confirmations))
         next_rate = rate - result.resolution_bps
         rate = next_rate if next_rate >= opts.min_rate_bps and next_rate > 0 else None
-    return replace(result, confirmations=tuple(confirmations))
+    return replace(result, outcome="unconfirmed", throughput_bps=None,
+                   confirmations=tuple(confirmations))

@@ -7,13 +7,17 @@ host and connects to `endpoint`, the address the UE reaches the server at (the g
 in the simulated lab). Direction "dl" sends from the server to the UE (`iperf3 -R`).
 
 Frame size → iperf3: `-l` is the frame's UDP payload and `-b` its payload rate (see
-`harness.measure.probe.FrameSpec`). Lost packets are the gaps in the receiver's sequence numbers
-up to the highest one it saw (iperf3's own count). Datagrams sent after that one were still in
-flight when iperf3 stopped its receiver at the end of the test: iperf3 does not wait for
-residual frames as RFC 2544 §23 asks, so counting them (sent − received) would report a loss of
-one or two packets at any rate through a path with queueing delay. They are kept as
-`UdpCounts.in_flight`, not counted as lost. iperf3 UDP measures no delay: `latency_ms` stays
-None (wrap with `probe.with_latency`).
+`harness.measure.probe.FrameSpec`).
+
+Loss is counted against the SENDER's packet count (RFC 2544 §26.3: frames sent − frames
+received): received = the receiver's highest sequence number − the gaps below it; every
+other packet is lost, except those still in flight when iperf3 stopped its receiver at the
+end of the test (iperf3 does not wait for residual frames as RFC 2544 §23 asks). A packet
+counts as in flight only if it was sent within the last `LOSS_GRACE_S` seconds of the test
+(at the sender's mean rate); every other packet not received is lost. So a path that dies
+half-way reads ~50 % loss (iperf3's own figure, gaps below the last packet seen, reads 0 %),
+while a path with a few milliseconds of queue does not lose its last packets.
+iperf3 UDP measures no delay: `latency_ms` stays None (wrap with `probe.with_latency`).
 """
 
 from __future__ import annotations
@@ -26,10 +30,16 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, MeasurementError
 from harness.measure.iperf3 import DIRECTIONS, Iperf3Options, Iperf3Result
-from harness.measure.probe import FrameSpec, ProbeResult, loss_percent
+from harness.measure.probe import (
+    LOSS_GRACE_S,
+    FrameSpec,
+    ProbeResult,
+    loss_percent,
+    lost_packets,
+)
 
 if TYPE_CHECKING:
-    from drivers.host import Iperf3Server, TrafficHost
+    from drivers.capabilities import TrafficEndpoint, TrafficServer
 
 # Time allowed beyond the trial itself: iperf3's connect, end-of-test exchange, and retries.
 TIMEOUT_MARGIN_S = 15.0
@@ -41,22 +51,32 @@ class UdpCounts:
 
     sent_packets: int  # the sender's count
     highest_seen: int  # the receiver's highest sequence number
-    lost_packets: int  # gaps below `highest_seen`
+    gap_packets: int  # gaps below `highest_seen` (iperf3's own "lost_packets")
     sent_bps: float  # the sender's payload bit rate
     received_bps: float  # the receiver's payload bit rate
+    sent_seconds: float = 0.0  # how long the sender sent
+    grace_s: float = LOSS_GRACE_S
 
     @property
     def in_flight(self) -> int:
-        """Sent after the last packet received: on the way when the receiver stopped."""
-        return max(0, self.sent_packets - self.highest_seen)
+        """Sent after the last packet received and within the grace: on the way when the
+        receiver stopped, not counted as lost."""
+        return lost_packets(self.sent_packets, self.highest_seen, self.gap_packets,
+                            self.sent_seconds, self.grace_s)[1]
+
+    @property
+    def lost_packets(self) -> int:
+        """Sent, never received, and not excused as in flight (see the module docstring)."""
+        return lost_packets(self.sent_packets, self.highest_seen, self.gap_packets,
+                            self.sent_seconds, self.grace_s)[0]
 
 
 def udp_counts(raw: str) -> UdpCounts:
     """Counts from an iperf3 client's `-J` output of a UDP run (either direction).
 
-    `end.sum_sent.packets` is what the sender sent; `end.sum_received` has the receiver's
-    highest sequence number (`packets`) and the gaps below it (`lost_packets`; negative
-    transiently with reordering, so floored at 0).
+    `end.sum_sent.packets` is what the sender sent (over `seconds`); `end.sum_received` has the
+    receiver's highest sequence number (`packets`) and the gaps below it (`lost_packets`;
+    negative transiently with reordering, so floored at 0).
     """
     try:
         doc = json.loads(raw[raw.index("{"):])
@@ -68,11 +88,13 @@ def udp_counts(raw: str) -> UdpCounts:
     if not isinstance(sent, dict) or not isinstance(received, dict):
         raise MeasurementError("iperf3 UDP output lacks 'end.sum_sent' or 'end.sum_received' "
                                "(iperf3 older than 3.10?): cannot count sent and lost packets")
+    seconds = sent.get("seconds")
     return UdpCounts(sent_packets=int(_number(sent, "packets")),
                      highest_seen=int(_number(received, "packets")),
-                     lost_packets=max(0, int(_number(received, "lost_packets"))),
+                     gap_packets=max(0, int(_number(received, "lost_packets"))),
                      sent_bps=_number(sent, "bits_per_second"),
-                     received_bps=_number(received, "bits_per_second"))
+                     received_bps=_number(received, "bits_per_second"),
+                     sent_seconds=float(seconds) if isinstance(seconds, int | float) else 0.0)
 
 
 def _number(block: Mapping[str, Any], key: str) -> float:
@@ -108,7 +130,7 @@ class Iperf3UdpProbe:
     `runs` keeps every trial's raw iperf3 JSON as evidence, in order.
     """
 
-    def __init__(self, ue: TrafficHost, dn: TrafficHost, endpoint: tuple[str, int],
+    def __init__(self, ue: TrafficEndpoint, dn: TrafficEndpoint, endpoint: tuple[str, int],
                  server_port: int, direction: str, *, ip_version: int | None = None) -> None:
         if direction not in DIRECTIONS:
             raise ConfigError(f"expected 'dl' or 'ul', got {direction!r}", field="direction")
@@ -120,7 +142,7 @@ class Iperf3UdpProbe:
         self.ip_version = ip_version if ip_version is not None else (
             6 if ":" in endpoint[0] else 4)
         self.runs: list[ProbeRun] = []
-        self._server: Iperf3Server | None = None
+        self._server: TrafficServer | None = None
 
     async def start(self) -> None:
         """Start the iperf3 server on the DN host (the first trial does it when not yet done)."""
@@ -155,7 +177,7 @@ class Iperf3UdpProbe:
         return probe_result(frame, parsed, udp_counts(raw))
 
 
-def iperf3_udp_probe(ue: TrafficHost, dn: TrafficHost, endpoint: tuple[str, int],
+def iperf3_udp_probe(ue: TrafficEndpoint, dn: TrafficEndpoint, endpoint: tuple[str, int],
                      server_port: int, direction: str) -> Iperf3UdpProbe:
     """The harness's probe: iperf3 UDP from `ue` to `endpoint` (→ `dn`:`server_port`).
 

@@ -15,11 +15,20 @@ Phase 1, service configuration test, one service at a time, in steps:
 Phase 2, service performance test: every service at its CIR at once for a longer time, each
 judged as a CIR step.
 
-Measured values: IR is the probe's received L2 rate, FLR its loss, FDV its jitter (iperf3's
-RFC 3550 smoothed jitter, a stand-in for Y.1563's delay variation), FTD its latency (as the
-probe measured it: irtt gives a round trip; iperf3 none). A criterion whose value the probe did
-not measure is INCONCLUSIVE, never a silent pass. `ir_tolerance_percent` widens the IR bands for
-the measurement's own error (rate timing over a short step).
+Measured values: IR is the probe's received L2 rate, FLR its loss, FTD its latency (as the
+probe measured it: irtt gives a round trip; iperf3 none), FDV the frame delay variation of the
+step: the P99 of each frame's delay minus the step's minimum delay (ITU-T Y.1563's delay
+variation against the minimum, read at a high quantile as Y.1541 does; see
+`harness.measure.latency.frame_delay_variation`), from irtt's per-packet delays alongside the
+step. iperf3's RFC 3550 jitter is NOT used as FDV: a smoothed mean of consecutive differences,
+it reads 0.14 ms on a step whose delay ranges over 10 ms. A criterion whose value the probe did
+not measure (FDV or FTD without irtt) is INCONCLUSIVE, never a silent pass.
+`ir_tolerance_percent` widens the IR bands for the measurement's own error (rate timing over a
+short step).
+
+Every step's verdict and the performance test's verdict per service are the trial's built-in
+acceptance (`Y1564Result.acceptance()`): they take part in the trial's verdict with no
+criterion naming them.
 """
 
 from __future__ import annotations
@@ -31,8 +40,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.criteria import CriterionResult
 from harness.errors import ConfigError
 from harness.measure.probe import FrameSpec, Probe, ProbeResult, check_rate
+from harness.measure.y1564_sac import SOURCE, step_acceptance
 from harness.units import Quantity
 from harness.verdict import Verdict, worst
 
@@ -171,10 +182,10 @@ def judge_step(service: Service, step: Step, result: ProbeResult) -> StepResult:
         if acc.max_ftd_ms is not None:
             checks.append(_band("ftd", result.latency_ms, None, acc.max_ftd_ms))
         if acc.max_fdv_ms is not None:
-            checks.append(_band("fdv", result.jitter_ms, None, acc.max_fdv_ms))
+            checks.append(_band("fdv", result.fdv_ms, None, acc.max_fdv_ms))
     else:  # above CIR nothing is guaranteed but the rate band
         checks += [_info("flr", result.loss_percent), _info("ftd", result.latency_ms),
-                   _info("fdv", result.jitter_ms)]
+                   _info("fdv", result.fdv_ms)]
     verdict = worst(c.verdict for c in checks if c.verdict is not Verdict.SKIPPED)
     return StepResult(step, result, tuple(checks), verdict)
 
@@ -200,8 +211,8 @@ class StepResult:
                f"{prefix}.flr": Quantity(r.loss_percent, "%")}
         if r.latency_ms is not None:
             out[f"{prefix}.ftd"] = Quantity(r.latency_ms, "ms")
-        if r.jitter_ms is not None:
-            out[f"{prefix}.fdv"] = Quantity(r.jitter_ms, "ms")
+        if r.fdv_ms is not None:
+            out[f"{prefix}.fdv"] = Quantity(r.fdv_ms, "ms")
         return out
 
 
@@ -317,6 +328,20 @@ class Y1564Result:
                 "verdict": self.verdict.value,
                 "configuration": [c.to_json() for c in self.configuration],
                 "performance": self.performance.to_json() if self.performance else None}
+
+    def acceptance(self) -> list[CriterionResult]:
+        """The service acceptance as verdict-bearing results: one per service and
+        configuration step, one per service for the performance test."""
+        out = [step_acceptance(c.service.name, f"configuration {s.step.name}", s,
+                               f"{SOURCE} service configuration test ({s.step.kind} step)")
+               for c in self.configuration for s in c.steps]
+        if self.performance is not None:
+            out += [step_acceptance(service.name, "performance test", r,
+                                    f"{SOURCE} service performance test (all services at "
+                                    f"CIR, {self.performance.duration_s:g} s)")
+                    for service, r in zip(self.performance.services, self.performance.results,
+                                          strict=True)]
+        return out
 
     def metrics(self) -> dict[str, Quantity]:
         """Phase 1 and phase 2 metrics together."""
