@@ -211,5 +211,17 @@ def aggregate_trials(planned: Sequence[PlannedTrial],
 
 def run_verdict(entries: Sequence[Mapping[str, Any]],
                 aggregates: Sequence[Mapping[str, Any]]) -> Verdict:
-    """Worst of the repetitions' and the aggregates' verdicts."""
-    return worst(Verdict(str(x["verdict"])) for x in [*entries, *aggregates])
+    """Worst of the aggregates' verdicts and of every repetition's FAIL or ERROR.
+
+    A repetition that is INCONCLUSIVE (or PASS) on its own is judged again by its trial's
+    aggregate, which pools the evidence of every repetition (three 28-sample repetitions are
+    one 84-sample share); a repetition that FAILed or could not be measured counts as it is,
+    whatever the others did. A repetition whose trial has no aggregate counts as it is.
+    """
+    pooled = {str(a.get("id")) for a in aggregates}
+    counted = [Verdict(str(a["verdict"])) for a in aggregates]
+    for entry in entries:
+        verdict = Verdict(str(entry["verdict"]))
+        if str(entry.get("id")) not in pooled or verdict in (Verdict.FAIL, Verdict.ERROR):
+            counted.append(verdict)
+    return worst(counted)

@@ -17,7 +17,7 @@ from typing import Any
 
 from drivers.capabilities import ProfiledDevice, TrafficEndpoint
 from harness import __version__
-from harness.aggregate import aggregate_trials
+from harness.aggregate import aggregate_trials, run_verdict
 from harness.bench import Bench, open_bench
 from harness.config.lab import Lab
 from harness.config.scenario import DeviceAction, Scenario
@@ -239,13 +239,12 @@ class Runner:
     def _finish(self, summary: dict[str, Any], results: RunResults, samples: list[Any],
                 interrupted: bool) -> RunOutcome:
         trials = self._ordered()
-        verdicts = [Verdict(t["verdict"]) for t in trials]
         complete = len(trials) == len(self.inputs.trials) and all(
             trial_finished(t) for t in trials)
+        aggregates = aggregate_trials(self.inputs.trials, trials)  # per trial id, with CIs
+        verdicts = [run_verdict(trials, aggregates)]
         if summary["setup_error"] or not complete:
             verdicts.append(Verdict.ERROR)
-        aggregates = aggregate_trials(self.inputs.trials, trials)  # per trial id, with CIs
-        verdicts += [Verdict(a["verdict"]) for a in aggregates]
         summary.update(trials=trials, verdict=worst(verdicts).value, finished=utc_now(),
                        aggregates=aggregates,
                        interrupted=interrupted, complete=complete and not interrupted)

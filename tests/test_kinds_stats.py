@@ -207,3 +207,36 @@ def test_latest_entry_per_repetition_wins() -> None:
                _entry(1, 100.0, ci={"throughput.mean": [95.0, 105.0]})]
     [agg] = aggregate_trials([_planned(["throughput.mean >= 50 Mbit/s"])], entries)
     assert agg["repetitions"] == 1 and agg["errors"] == 0 and agg["verdict"] == "PASS"
+
+
+def _share_entry(rep: int, below: int, n: int = 28) -> dict[str, Any]:
+    """A repetition of n one-second samples, `below` of them under 30 Mbit/s."""
+    series = [10.0] * below + [500.0] * (n - below)
+    criterion = {"expr": "share(throughput >= 30 Mbit/s) >= 95 %", "verdict": "INCONCLUSIVE",
+                 "shares": {"throughput >= 30 Mbit/s": [n - below, n]}}
+    return _entry(rep, float(np.mean(series)), "INCONCLUSIVE", criteria=[criterion])
+
+
+def test_repetitions_inconclusive_alone_are_judged_by_their_pooled_aggregate() -> None:
+    """Three 28-sample repetitions can each not show a 95 % share (Wilson lower bound of 28/28
+    is 87.9 %), but pooled they are 84/84 (lower bound 95.6 %): the run is PASS. Old rule:
+    worst of every repetition → INCONCLUSIVE although the evidence decides."""
+    entries = [_share_entry(rep, 0) for rep in (1, 2, 3)]
+    [agg] = aggregate_trials([_planned(["share(throughput >= 30 Mbit/s) >= 95 %"])], entries)
+    assert agg["verdict"] == "PASS", agg["criteria"]
+    assert run_verdict(entries, [agg]) is Verdict.PASS
+
+
+def test_a_failed_repetition_fails_the_run_whatever_the_aggregate_says() -> None:
+    entries = [_entry(1, 500.0, "PASS"), _entry(2, 40.0, "FAIL"), _entry(3, 500.0, "PASS")]
+    agg = {"id": "t", "verdict": "PASS"}
+    assert run_verdict(entries, [agg]) is Verdict.FAIL
+    entries[1]["verdict"] = "ERROR"
+    assert run_verdict(entries, [agg]) is Verdict.ERROR
+
+
+def test_pooled_aggregate_that_cannot_decide_keeps_the_run_inconclusive() -> None:
+    entries = [_share_entry(rep, 2) for rep in (1, 2, 3)]  # 78/84 = 92.9 %
+    [agg] = aggregate_trials([_planned(["share(throughput >= 30 Mbit/s) >= 95 %"])], entries)
+    assert agg["verdict"] != "PASS"
+    assert run_verdict(entries, [agg]) is not Verdict.PASS
