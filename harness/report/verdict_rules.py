@@ -33,90 +33,117 @@ def _rules(**by_verdict: tuple[str, ...]) -> Mapping[Verdict, tuple[str, ...]]:
 
 
 COMMON = _rules(
-    pass_=(),
-    fail=("any criterion of the trial is FAIL: its observed value (point estimate) does not meet "
-          "the threshold and its 95 % confidence interval lies wholly on the failing side",
-          "any built-in acceptance of the kind (listed under the kind) is FAIL"),
+    pass_=("every criterion of the trial and every built-in acceptance of its kind is PASS "
+           "(a trial that nothing would judge is refused by `harness validate`: no criteria "
+           "and a kind without built-in acceptance)",),
+    fail=("a criterion is FAIL: the observed value does not meet the threshold and its 95 % "
+          "confidence interval lies wholly on the failing side (the same whichever side of "
+          "the comparison the metric is written on)",
+          "a built-in acceptance of the kind is FAIL (listed under the kind)",
+          "with a baseline (`--baseline`), a metric the criteria judge (or the scenario names "
+          "under `regression:`) is worse than the baseline's by more than its noise floor and "
+          "the threshold, with Welch's p < alpha over ≥ 2 repetitions on each side: the "
+          "reason is `regression`, distinct from a failed criterion (docs/regressions.md)"),
     inconclusive=(
-        "a criterion's 95 % confidence interval straddles the threshold (the same whichever side "
-        "of the comparison the metric is written on; intervals are carried through arithmetic)",
-        "a criterion reads a statistical estimate (a mean, a percentile, a share, a loss "
-        "percentage) for which no interval can be computed, or which rests on fewer samples "
-        "than `min_samples`",
-        "the UE-side volume and the gNodeB's PDCP volume counter over the same window differ "
-        "by more than the cross-check tolerance (default 5 %)",
-        "a regression against the baseline run cannot be separated from noise (one repetition)",
+        "a criterion's 95 % confidence interval straddles its threshold; intervals are carried "
+        "through the criterion's arithmetic",
+        "a criterion reads a statistical estimate (a mean or percentile of a sampled series, a "
+        "share of samples, a loss percentage) for which no interval can be computed, or a "
+        "metric that rests on fewer than `min_samples` samples (default 10); exact "
+        "observations (counts, byte totals, counter deltas, observed min/max, alarm counts) "
+        "need no interval (harness/estimates.py lists both)",
+        "the UE-side volume and the gNodeB's PDCP SDU volume counter over the same window "
+        "differ by more than the cross-check tolerance (default 5 %, settable in the scenario "
+        "and in lab.yaml)",
+        "a regression beyond the noise floor that one repetition cannot separate from noise",
     ),
     error=("the trial could not be measured: a device, a tool or the harness failed during it "
-           "(the reason is stated, every sample taken is kept, the run goes on)",
-           "the measurement conditions read from the device at the trial's start disagree with "
-           "the trial's parameters (both values are named)"),
+           "(the reason is stated, the traceback is in run.log, every sample taken is kept "
+           "and the run goes on)",
+           "the measurement conditions read from the gNodeB at the trial's start (band, "
+           "bandwidth, SCS, TDD pattern, layers, modulation) disagree with the trial's "
+           "parameters (both values are named)",
+           "a criterion reads a metric the trial did not produce"),
 )
-"""Rules every kind shares; a kind's own rules come on top."""
+"""Rules every kind shares; a kind's own rules come on top.
 
-_PASS_ALL = ("every criterion and every built-in acceptance is PASS",)
+Across repetitions: each trial id is judged again on its aggregate (t-interval over the
+repetitions, pooled shares and loss counts); the run's verdict is the worst of the aggregates
+and of every repetition that FAILed or was ERROR (a repetition INCONCLUSIVE on its own is
+decided by the pooled evidence)."""
+
+_PASS_ALL = ("every criterion is PASS",)
+_CRITERIA_ONLY = "its criteria only (no built-in acceptance: validation refuses it without any)"
 
 KINDS: Mapping[str, KindRules] = MappingProxyType({
     "throughput": KindRules(
-        "throughput (iperf3 TCP/UDP)",
-        "its criteria only (validation refuses a throughput trial without criteria)",
-        _rules(pass_=_PASS_ALL, fail=(), inconclusive=(), error=()),
-        ("IETF RFC 6349 (TCP throughput methodology: efficiency, buffer delay)",
-         "QCVN 126:2021/BTTTT (through the qcvn-126-2021 preset)",
-         "3GPP TS 38.306 §4.1.2 (peak(), through criteria)")),
+        "throughput (iperf3 TCP/UDP)", _CRITERIA_ONLY,
+        _rules(pass_=_PASS_ALL, fail=(), inconclusive=(),
+               error=("iperf3 failed or the server could not be reached",)),
+        ("IETF RFC 6349 (TCP throughput: efficiency, buffer delay)",
+         "QCVN 126:2021/BTTTT (qcvn-126-2021 preset: a share of one-second samples, Wilson "
+         "interval; its unit of sampling is stated)",
+         "3GPP TS 38.306 §4.1.2 (peak() in criteria; FR1/FR2 from the cell's band or SCS)",
+         "UDP loss counts against the sender's packets; a packet not received by the end of "
+         "the test, apart from the last 100 ms of sending, is lost")),
     "latency": KindRules(
-        "latency (irtt; ping only when asked)",
-        "its criteria only (validation refuses a latency trial without criteria)",
-        _rules(pass_=_PASS_ALL, fail=(),
-               inconclusive=(),
-               error=("irtt is not installed on the UE-side host (no silent fallback to ping)",)),
+        "latency (irtt; ping only when asked)", _CRITERIA_ONLY,
+        _rules(pass_=_PASS_ALL, fail=(), inconclusive=(),
+               error=("irtt is not installed on the UE-side host (`tool: auto` means irtt and "
+                      "never falls back to ping; `tool: ping` measures ICMP to the DN host, "
+                      "bypassing the gNodeB's user plane, and the trial says so)",)),
         ("IETF RFC 3550 (interarrival jitter)", "IETF RFC 3393 (IPDV)",
-         "ITU-R M.2410 (through the itu-m2410-embb preset: a round trip, not the one-way RAN "
+         "ITU-R M.2410 (itu-m2410-embb preset: judged on a round trip, not the one-way RAN "
          "figure)")),
     "rfc2544": KindRules(
         "rfc2544 (zero-loss throughput search)",
         "the confirmation of the found rate (built in) and its criteria",
-        _rules(pass_=("the highest rate with zero loss (or loss within `loss_tolerance`) was "
+        _rules(pass_=("the highest rate with zero loss (or within `loss_tolerance`) was "
                       "confirmed by a confirmation run, and every criterion is PASS",),
                fail=(),
-               inconclusive=("no rate could be confirmed within `max_iterations`: the throughput "
-                             "is not published and the search's history is stated",),
-               error=()),
-        ("IETF RFC 2544 §26.1 (throughput), §26.3 (frame loss rate), §26.2 (latency)",)),
+               inconclusive=("no rate could be confirmed within `max_iterations`: the "
+                             "throughput is not published and the search's history (rates "
+                             "tried, loss at each) is stated",),
+               error=("a criterion reads the throughput of a frame size whose rate was not "
+                      "confirmed (no value was published)",)),
+        ("IETF RFC 2544 §26.1 (throughput), §26.2 (latency), §26.3 (frame loss rate)",)),
     "y1564": KindRules(
         "y1564 (service activation)",
         "service acceptance per service and step (built in) and its criteria",
-        _rules(pass_=("every service meets its acceptance (IR within tolerance of the step's "
-                      "rate, FLR, FTD, FDV) at every CIR step and in the performance test",),
-               fail=("a service misses its acceptance at any step, or in the performance test",),
-               inconclusive=(), error=()),
+        _rules(pass_=("every service meets its acceptance (information rate within tolerance "
+                      "of the step's rate, FLR, FTD, FDV) at every CIR/EIR/policing step and "
+                      "in the performance test, and every criterion is PASS",),
+               fail=("a service misses its acceptance at any step (policing included) or in "
+                     "the performance test",),
+               inconclusive=("an FDV or FTD limit is set but the delays could not be measured "
+                             "(no irtt alongside the step)",),
+               error=()),
         ("ITU-T Y.1564 §8.2 (service configuration test), §8.3 (service performance test)",
-         "FDV as delay variation relative to the minimum delay (ITU-T Y.1563 / Y.1564)")),
+         "FDV = P99 (nearest rank) of frame delay minus the step's minimum delay "
+         "(ITU-T Y.1563, Y.1541), not RFC 3550 jitter")),
     "soak": KindRules(
-        "soak (long-duration stability)",
-        "its criteria only (validation refuses a soak trial without criteria)",
+        "soak (long-duration stability)", _CRITERIA_ONLY,
         _rules(pass_=_PASS_ALL, fail=(), inconclusive=(), error=()),
         ("availability as a share of probes (Wilson interval)",)),
     "sharing": KindRules(
-        "sharing (MOCN per-PLMN shares)",
-        "the per-PLMN share and isolation acceptance (built in) and its criteria",
-        _rules(pass_=("each PLMN receives its configured share within tolerance and one PLMN's "
-                      "load does not starve another, and every criterion is PASS",),
-               fail=("a PLMN's share or isolation is outside its tolerance",),
-               inconclusive=(), error=()),
+        "sharing (MOCN per-PLMN shares)", _CRITERIA_ONLY,
+        _rules(pass_=_PASS_ALL, fail=(), inconclusive=(), error=()),
         ("3GPP TS 23.251 (network sharing, MOCN)",)),
     "firmware_upgrade": KindRules(
         "firmware_upgrade (upgrade, come-back, regression)",
         "come-back and version check and the regression sub-scenario (built in) and its "
         "criteria",
-        _rules(pass_=("the device came back within the allowed time reporting the new version, "
-                      "and the regression sub-scenario's verdict is PASS",),
-               fail=("the device did not come back, reports another version, refused a good "
-                     "image, or the regression sub-scenario FAILed",),
-               inconclusive=("the regression sub-scenario was INCONCLUSIVE",), error=()),
+        _rules(pass_=("with `expect: upgraded`: the device came back within the allowed time "
+                      "reporting the new version; with `expect: refused`: it refused the image "
+                      "and kept its version; and the regression sub-scenario's verdict is "
+                      "PASS",),
+               fail=("the device did not come back, reports another version than expected, "
+                     "took an image it should have refused, or the regression sub-scenario "
+                     "FAILed",),
+               inconclusive=("the regression sub-scenario was INCONCLUSIVE",),
+               error=("the regression sub-scenario was ERROR",)),
         ("the operator's acceptance procedure for software upgrades",)),
 })
-"""Per-kind rules, keyed by kind name."""
 
 
 def markdown() -> str:
