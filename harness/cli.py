@@ -14,6 +14,7 @@ from harness import __version__
 from harness.cli_devices import devices
 from harness.cli_results import RESULT_COMMANDS, run_results_options
 from harness.cli_sim import sim
+from harness.cli_types import HTTP_URL, RUN_REF
 from harness.errors import ConfigError, HarnessError
 from harness.verdict import exit_code
 
@@ -50,11 +51,11 @@ def cli() -> None:
               help="With `parallel: true` in the scenario: at most N trials at once.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path, file_okay=False),
               default=None, help="Carry on with this interrupted run (same scenario and lab).")
-@click.option("--influx-url", default=None,
+@click.option("--influx-url", type=HTTP_URL, default=None,
               help="Also send samples to this InfluxDB v2 API (token: $INFLUX_TOKEN).")
 @click.option("--influx-org", default=None, help="InfluxDB org (overrides the lab's).")
 @click.option("--influx-bucket", default=None, help="InfluxDB bucket (overrides the lab's).")
-@click.option("--baseline", default=None,
+@click.option("--baseline", type=RUN_REF, default=None,
               help="Compare with this run (id or directory) or 'last-pass': a regression FAILs.")
 @click.option("--threshold", default="5%", show_default=True,
               help="Relative change that counts as a regression against --baseline.")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from harness.cli_types import HTTP_URL, RUN_REF
 from harness.errors import ConfigError, HarnessError
 from harness.store.catalog import Catalog, RunInfo
 from harness.store.compare import compare as compare_runs
@@ -82,7 +83,8 @@ def run_results_options(inputs: RunInputs, out_dir: Path, *, influx_url: str | N
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @click.option("--verdict", default=None, help="Only runs with this verdict (PASS, FAIL...).")
 @click.option("--firmware", default=None, help="Only runs where a device had this firmware.")
-@click.option("-n", "--limit", type=int, default=50, show_default=True, help="At most N runs.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="At most N runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str | None,
          limit: int, as_json: bool) -> None:
@@ -120,7 +122,7 @@ def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", type=RUN_REF)
 @_out_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary.json.")
 def show(run: str, out_dir: Path, as_json: bool) -> None:
@@ -148,16 +150,18 @@ def _find(run: str, out_dir: Path) -> RunInfo:
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", type=RUN_REF)
 @_out_option
-@click.option("--influx-url", default=None, help="Server (default: where the run sent).")
+@click.option("--influx-url", type=HTTP_URL, default=None,
+              help="Server (default: where the run sent).")
 @click.option("--influx-org", default=None, help="Org (default: the run's or the lab's).")
 @click.option("--influx-bucket", default=None, help="Bucket (default: the run's or the lab's).")
 @click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Lab whose results.influxdb to use (default: the run's lab file).")
 @click.option("--all", "resend", is_flag=True,
               help="Send every point again, not only unacknowledged ones (idempotent).")
-@click.option("--timeout", "timeout_s", type=float, default=30.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=30.0,
+              show_default=True,
               help="Keep retrying an unreachable server this many seconds.")
 def push(run: str, out_dir: Path, influx_url: str | None, influx_org: str | None,
          influx_bucket: str | None, lab_path: Path | None, resend: bool,
@@ -206,15 +210,16 @@ def _push_target(info: RunInfo, url: str | None, org: str | None, bucket: str | 
 
 
 @click.command()
-@click.argument("runs_", metavar="[BASELINE] CANDIDATE", nargs=-1, required=True)
+@click.argument("runs_", metavar="[BASELINE] CANDIDATE", nargs=-1, required=True, type=RUN_REF)
 @_out_option
-@click.option("--baseline", "baseline", default=None,
+@click.option("--baseline", "baseline", type=RUN_REF, default=None,
               help="Baseline when only CANDIDATE is given: a run id or 'last-pass'.")
 @click.option("--firmware", default=None,
               help="With --baseline last-pass: the last PASS run on this device firmware.")
 @click.option("--threshold", default="5%", show_default=True,
               help="Relative change that counts as a regression.")
-@click.option("--alpha", type=float, default=0.05, show_default=True,
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True,
               help="Significance level of the Welch t-test over repetitions.")
 @click.option("--all", "all_metrics", is_flag=True, help="Also list metrics that are not judged.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -260,7 +265,7 @@ def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmwar
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", type=RUN_REF)
 @_out_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
               show_default=True)
@@ -278,6 +283,9 @@ def export(run: str, out_dir: Path, fmt: str, output: Path | None,
     if not db.is_file():
         _fail(f"{info.path} has no samples.sqlite")
     started = time.monotonic()
+    if output is not None and output.exists() and not output.is_file():
+        _fail(f"cannot write {output}: not a regular file")
+    created = output is not None and not output.exists()
     store = SqliteStore(db, create=False)
     try:
         with (open(output, "w", encoding="utf-8", newline="") if output
@@ -286,6 +294,11 @@ def export(run: str, out_dir: Path, fmt: str, output: Path | None,
                 count = write_csv(store, out, measurement=measurement)
             else:
                 count = write_json(store, info.summary(), out, measurement=measurement)
+    except OSError as exc:  # no such folder, no permission, /proc, a full disk
+        if created and output is not None:
+            output.unlink(missing_ok=True)
+        _fail(f"cannot write {output or 'standard output'}: {exc.strerror or exc}")
+        return
     finally:
         store.close()
     if output is not None:

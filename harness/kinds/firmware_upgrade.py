@@ -95,6 +95,8 @@ class FirmwareUpgradeSpec(TrialBase):
     def _default_criteria(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        if data.get("criteria") is not None and not isinstance(data["criteria"], list):
+            return data  # not a list: the field's own validation says so, with its position
         criteria = list(data.get("criteria") or DEFAULT_CRITERIA)
         reads_regression = any(isinstance(c, str) and "regression." in c for c in criteria)
         if data.get("regression") and not reads_regression:

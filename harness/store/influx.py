@@ -19,6 +19,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from harness.config.types import check_http_url
 from harness.errors import ConfigError, HarnessError
 from harness.store.spool import Destination, Spool
 
@@ -87,9 +88,10 @@ def resolve_target(settings: InfluxSettings | None, *, url: str | None = None,
     if not org or not bucket:
         raise ConfigError(f"InfluxDB at {url}: give the org and bucket (--influx-org, "
                           "--influx-bucket, or results.influxdb in the lab)")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"InfluxDB url {url!r} must look like http://HOST:PORT")
+    try:
+        check_http_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"InfluxDB url: {exc}") from None
     token = environ.get("INFLUX_TOKEN") or None
     if token is None and settings is not None and settings.token is not None:
         token = settings.token.reveal()
