@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from harness import __version__
+from harness import __version__, jsonio
 from harness.cli_devices import devices
 from harness.cli_results import RESULT_COMMANDS, run_results_options
 from harness.cli_sim import sim
@@ -64,8 +63,8 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         resume_dir: Path | None, influx_url: str | None, influx_org: str | None,
         influx_bucket: str | None, baseline: str | None, threshold: str) -> None:
     """Run SCENARIO on the lab; prints the run directory; exit code tells the verdict."""
-    from harness.events import EventBus
-    from harness.inputs import load_inputs
+    from harness.events import EventBus, Notice
+    from harness.inputs import input_warnings, load_inputs
     from harness.progress import make_progress
     from harness.report import write_junit
     from harness.resume import ResumeState, load_resume, resume_paths
@@ -91,6 +90,11 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
     bus = EventBus()
     if not quiet:
         bus.subscribe(make_progress(progress_mode, Console(stderr=True)))
+    for warning in input_warnings(inputs.lab):  # unverified host keys, inline secrets
+        if quiet:
+            click.echo(f"warning: {warning}", err=True)
+        else:
+            bus.emit(Notice(warning, "warning"))
     options = RunOptions(retries=retries, max_parallel=max_parallel, resume=resume)
     runner = Runner(inputs, out_dir, bus, results, options)
     try:
@@ -177,7 +181,7 @@ def peak(bandwidth_mhz: int, scs_khz: int, layers: int, modulation: str, directi
         result.update(tdd=tdd, special=special, tdd_share=round(share, 4),
                       tdd_peak_mbps=round(rate * share, 1))
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(jsonio.dumps(result))
         return
     click.echo(f"{rate:,.1f} Mbit/s  ({direction.upper()}, FR{fr}, {bandwidth_mhz} MHz @ "
                f"{scs_khz} kHz = {prbs} PRB, {layers} layers, {modulation}, f={scaling})")

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from harness import jsonio
 from harness.cli_types import HTTP_URL, RUN_REF
 from harness.errors import ConfigError, HarnessError
 from harness.store.catalog import Catalog, RunInfo
@@ -53,8 +53,11 @@ def run_results_options(inputs: RunInputs, out_dir: Path, *, influx_url: str | N
                         baseline: str | None, threshold: str) -> ResultsOptions:
     """What `harness run`'s --influx-*/--baseline/--threshold (and INFLUX_TOKEN) ask for;
     raises ConfigError before any device is touched."""
+    from harness.inputs import known_secrets
+
     target = resolve_target(inputs.lab.results.influxdb, url=influx_url, org=influx_org,
-                            bucket=influx_bucket, environ=os.environ)
+                            bucket=influx_bucket, environ=os.environ,
+                            secrets=known_secrets(inputs.lab))
     limit = _threshold(threshold)
     if not baseline:
         return ResultsOptions(influx=target)
@@ -101,7 +104,7 @@ def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str
             pending = spool[1] - spool[2].get(spool[0].key, 0)
         rows.append((info, pending))
     if as_json:
-        click.echo(json.dumps([{"run_id": i.run_id, "scenario": i.scenario, "lab": i.lab,
+        click.echo(jsonio.dumps([{"run_id": i.run_id, "scenario": i.scenario, "lab": i.lab,
                                 "verdict": i.verdict, "started": i.started,
                                 "finished": i.finished, "trials": i.trials,
                                 "path": str(i.path), "firmware": i.firmware,
@@ -132,7 +135,7 @@ def show(run: str, out_dir: Path, as_json: bool) -> None:
     info = _find(run, out_dir)
     summary = info.summary()
     if as_json:
-        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        click.echo(jsonio.dumps(summary, indent=2, ensure_ascii=False))
         return
     for line in summary_lines(summary, info.path):
         click.echo(line)
@@ -254,7 +257,7 @@ def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmwar
         catalog.close()
     result = compare_runs(base.summary(), cand.summary(), threshold=limit, alpha=alpha)
     if as_json:
-        click.echo(json.dumps(result.as_json(), indent=2))
+        click.echo(jsonio.dumps(result.as_json(), indent=2))
     else:
         click.echo(f"baseline {base.run_id} ({base.verdict})  →  candidate {cand.run_id} "
                    f"({cand.verdict}); threshold {limit:.1%}, alpha {alpha}")

@@ -25,6 +25,44 @@ def check_secrets(lab: Lab, lab_path: Path) -> None:
             raise error_at(lab_path, index, field, exc.reason) from None
 
 
+def input_warnings(lab: Lab) -> list[str]:
+    """What a run should show on the console before it starts: SSH host keys that are not
+    verified (`host_key: accept-new|ignore`) and inline secrets the lab allows."""
+    warnings: list[str] = []
+    default = lab.defaults.ssh.host_key or "verify"
+    loose: dict[str, list[str]] = {}
+    for name, dev in lab.devices.items():
+        ssh = dev.ssh
+        policy = (ssh.host_key if ssh is not None else None) or default
+        uses_ssh = dev.role in ("gnodeb", "core") or dev.connection == "ssh"
+        if uses_ssh and policy != "verify":
+            loose.setdefault(policy, []).append(name)
+        if ssh is not None and ssh.jump is not None and (ssh.jump.host_key or policy) != "verify":
+            loose.setdefault(ssh.jump.host_key or policy, []).append(f"{name} (jump host)")
+    for key, names in sorted(loose.items()):
+        what = ("trusted on first use, not verified" if key == "accept-new"
+                else "NOT verified: anyone on the path can impersonate the device")
+        warnings.append(f"SSH host keys of {', '.join(names)} are {what} (host_key: {key})")
+    inline = [".".join(str(p) for p in path) for path, secret in secret_fields(lab)
+              if secret.inline]
+    if inline:
+        warnings.append(f"the lab holds {len(inline)} inline secret(s) "
+                        f"(allow_inline_secrets: true): {', '.join(inline)}")
+    return warnings
+
+
+def known_secrets(lab: Lab) -> list[str]:
+    """The values of every secret the lab gives (resolvable ones): what error bodies and
+    messages from servers are masked with."""
+    values: list[str] = []
+    for _, secret in secret_fields(lab):
+        try:
+            values.append(secret.reveal())
+        except ConfigError:
+            continue
+    return values
+
+
 def load_inputs(scenario_path: Path, lab_path: Path) -> RunInputs:
     """Validate both files and plan the trials; raises ConfigError naming file, line and field."""
     lab = load_model(lab_path, Lab)

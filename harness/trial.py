@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from drivers.capabilities import KpiSource
+from harness import jsonio
 from harness.aggregate import JudgeContext, judge, sample_intervals
 from harness.bench import Bench
 from harness.criteria import CriterionResult
@@ -184,4 +184,5 @@ def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity]) -> None
 
 def dump_json(path: Path, data: Any) -> None:
     """Write JSON the way every run file is written (UTF-8, indented, stable key order)."""
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(jsonio.dumps(data, what=path.name, indent=2, ensure_ascii=False) + "\n",
+                    encoding="utf-8")

@@ -10,13 +10,13 @@ of `max_rate`, when `loss_curve: true`). Every probe trial is stored as an `rfc2
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Annotated, Literal, cast
 
 from pydantic import BeforeValidator, Field, TypeAdapter, field_validator, model_validator
 
+from harness import jsonio
 from harness.config.types import Duration, FieldError, Identifier
 from harness.errors import ConfigError, HarnessError
 from harness.kinds import TrialKind
@@ -165,7 +165,7 @@ async def measure(run: KindRun) -> None:
 
 
 def _json(doc: object) -> str:
-    return json.dumps(doc, indent=1)
+    return jsonio.dumps(doc, indent=1)
 
 
 KIND = TrialKind(

@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, cast
 
+from harness import jsonio
 from harness.errors import HarnessError, MeasurementError, ToolMissing
 from harness.kinds.base import KindRun
 from harness.measure.irtt import IrttOptions
@@ -155,4 +156,4 @@ def save_runs(run: KindRun, runs: list[Any], suffix: str) -> None:
             doc = r.raw
         docs.append({"rate_bps": r.rate_bps, "frame_bytes": r.frame_bytes,
                      "duration_s": r.duration_s, "iperf3": doc})
-    run.raw_path(suffix).write_text(json.dumps(docs), encoding="utf-8")
+    run.raw_path(suffix).write_text(jsonio.dumps(docs), encoding="utf-8")

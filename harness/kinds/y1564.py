@@ -13,12 +13,12 @@ another, each for the whole `performance.duration` (the trial's notes say so), n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Annotated, Literal, cast
 
 from pydantic import BeforeValidator, Field, TypeAdapter, field_validator, model_validator
 
+from harness import jsonio
 from harness.config.types import Duration, FieldError, Identifier, StrictModel
 from harness.errors import ConfigError, HarnessError
 from harness.kinds import TrialKind
@@ -166,7 +166,7 @@ async def measure(run: KindRun) -> None:
     if shared.waited:
         run.notes.append("performance test: the services ran one after another, not at once "
                          f"(one iperf3 port reaches {spec.dn} through {spec.via or 'the path'})")
-    run.raw_path("y1564.json").write_text(json.dumps(result.to_json(), indent=1),
+    run.raw_path("y1564.json").write_text(jsonio.dumps(result.to_json(), indent=1),
                                           encoding="utf-8")
     run.metrics.update(result.metrics())
     run.extra["y1564"] = {
