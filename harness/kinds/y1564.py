@@ -19,6 +19,7 @@ from typing import Annotated, Literal, cast
 from pydantic import BeforeValidator, Field, TypeAdapter, field_validator, model_validator
 
 from harness import jsonio
+from harness.config.scenario import TrialDuration
 from harness.config.types import Duration, FieldError, Identifier, StrictModel
 from harness.errors import ConfigError, HarnessError
 from harness.kinds import TrialKind
@@ -84,13 +85,13 @@ class ConfigurationSpec(StrictModel):
 
     steps: Annotated[list[Annotated[float, Field(gt=0, le=100)]], Field(min_length=1)] = list(
         CIR_STEPS_PERCENT)
-    step_duration: Duration | None = None  # default: the trial's duration
+    step_duration: TrialDuration | None = None  # default: the trial's duration
 
 
 class PerformanceSpec(StrictModel):
     """Phase 2: every service at its CIR for this long."""
 
-    duration: Duration
+    duration: TrialDuration
 
 
 class Y1564Spec(TrialBase):
