@@ -175,3 +175,23 @@ def test_unverified_host_keys_and_inline_secrets_are_warned(tmp_path: Path) -> N
                for w in warnings), warnings
     assert any("1 inline secret(s)" in w and "defaults.ssh.password" in w for w in warnings)
     assert not any("inline-pw" in w for w in warnings)
+
+
+def test_a_run_with_unverified_host_keys_says_so_and_writes_strict_json(tmp_path: Path) -> None:
+    from tests.test_e2e_smoke import load_run, run_harness
+
+    lab = tmp_path / "lab.yaml"
+    lab.write_text((ROOT / "lab.yaml").read_text(encoding="utf-8").replace(
+        "  ssh: {user: admin, host_key: verify}", "  ssh: {user: admin, host_key: accept-new}"),
+        encoding="utf-8")
+    proc = run_harness("run", "scenarios/smoke.yaml", "--lab", str(lab), "--out",
+                       str(tmp_path / "reports"), "--progress", "lines", timeout=180)
+    assert proc.returncode in (0, 1, 3), proc.stderr[-2000:]
+    console = " ".join(proc.stderr.split())  # the console wraps long lines
+    assert "SSH host keys of gnb1, core1 are trusted on first use" in console
+    assert "(host_key: accept-new)" in console
+    run_dir, summary = load_run(proc.stdout)
+    assert summary["verdict"] in ("PASS", "FAIL", "ERROR", "INCONCLUSIVE")
+    _strict_loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "host_key: accept-new" in html
