@@ -199,21 +199,23 @@ def read_input(path: Path, *, limit: int = MAX_FILE_BYTES) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from None
-    with os.fdopen(fd, "rb") as handle:
-        try:
-            info = os.fstat(handle.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                what = "a directory" if stat.S_ISDIR(info.st_mode) else \
-                    "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
-                raise ConfigError(f"not a regular file ({what}): give a YAML file",
-                                  file=str(path))
-            if info.st_size > limit:
-                raise ConfigError(f"the file is larger than {_size(limit)} ({info.st_size} "
-                                  "bytes): refusing to read it", file=str(path))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            what = "a directory" if stat.S_ISDIR(info.st_mode) else \
+                "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+            raise ConfigError(f"not a regular file ({what})", file=str(path))
+        if info.st_size > limit:
+            raise ConfigError(f"the file is larger than {_size(limit)} ({info.st_size} "
+                              "bytes): refusing to read it", file=str(path))
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1  # the handle owns it now
             raw = handle.read(limit + 1)
-        except OSError as exc:
-            raise ConfigError(f"cannot read file: {exc.strerror or exc}",
-                              file=str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
     if len(raw) > limit:  # it grew while being read
         raise ConfigError(f"the file is larger than {_size(limit)}", file=str(path))
     return raw
