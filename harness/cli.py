@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 from pathlib import Path
 
 import click
 from rich.console import Console
 
-from harness import __version__
+from harness import __version__, jsonio
 from harness.cli_devices import devices
 from harness.cli_results import RESULT_COMMANDS, run_results_options
 from harness.cli_sim import sim
+from harness.cli_types import HTTP_URL, RUN_REF
 from harness.errors import ConfigError, HarnessError
 from harness.verdict import exit_code
 
@@ -50,11 +50,11 @@ def cli() -> None:
               help="With `parallel: true` in the scenario: at most N trials at once.")
 @click.option("--resume", "resume_dir", type=click.Path(path_type=Path, file_okay=False),
               default=None, help="Carry on with this interrupted run (same scenario and lab).")
-@click.option("--influx-url", default=None,
+@click.option("--influx-url", type=HTTP_URL, default=None,
               help="Also send samples to this InfluxDB v2 API (token: $INFLUX_TOKEN).")
 @click.option("--influx-org", default=None, help="InfluxDB org (overrides the lab's).")
 @click.option("--influx-bucket", default=None, help="InfluxDB bucket (overrides the lab's).")
-@click.option("--baseline", default=None,
+@click.option("--baseline", type=RUN_REF, default=None,
               help="Compare with this run (id or directory) or 'last-pass': the metrics the "
                    "criteria read (and the scenario's regression: metrics) are judged; a "
                    "regression FAILs (exit 1), one that the repetitions cannot separate from "
@@ -75,8 +75,8 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
                 3 ERROR or INCONCLUSIVE without FAIL, including a possible regression
                   that the repetitions cannot separate from noise (1 repetition)
               130 interrupted"""
-    from harness.events import EventBus
-    from harness.inputs import load_inputs
+    from harness.events import EventBus, Notice
+    from harness.inputs import input_warnings, load_inputs
     from harness.progress import make_progress
     from harness.report import write_junit
     from harness.resume import ResumeState, load_resume, resume_paths
@@ -102,6 +102,11 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
     bus = EventBus()
     if not quiet:
         bus.subscribe(make_progress(progress_mode, Console(stderr=True)))
+    for warning in input_warnings(inputs.lab):  # unverified host keys, inline secrets
+        if quiet:
+            click.echo(f"warning: {warning}", err=True)
+        else:
+            bus.emit(Notice(warning, "warning"))
     options = RunOptions(retries=retries, max_parallel=max_parallel, resume=resume)
     runner = Runner(inputs, out_dir, bus, results, options)
     try:
@@ -188,7 +193,7 @@ def peak(bandwidth_mhz: int, scs_khz: int, layers: int, modulation: str, directi
         result.update(tdd=tdd, special=special, tdd_share=round(share, 4),
                       tdd_peak_mbps=round(rate * share, 1))
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(jsonio.dumps(result))
         return
     click.echo(f"{rate:,.1f} Mbit/s  ({direction.upper()}, FR{fr}, {bandwidth_mhz} MHz @ "
                f"{scs_khz} kHz = {prbs} PRB, {layers} layers, {modulation}, f={scaling})")

@@ -8,7 +8,6 @@ device is a row saying why, not a crash. Exit status: 0 all reachable, 3 otherwi
 from __future__ import annotations
 
 import asyncio
-import json
 import shutil
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from drivers.capabilities import Facts, Reachability, TrafficEndpoint, TransportStatus
+from harness import jsonio
 from harness.errors import ConfigError, HarnessError
 
 EXIT_UNREACHABLE = 3
@@ -51,7 +51,7 @@ def devices(lab_path: Path, as_json: bool) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_UNREACHABLE)
     if as_json:
-        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+        click.echo(jsonio.dumps(report, indent=2, ensure_ascii=False))
     else:
         Console(width=160).print(render_table(report))
     sys.exit(0 if report["reachable"] else EXIT_UNREACHABLE)

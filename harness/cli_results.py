@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -12,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from harness import jsonio
+from harness.cli_types import HTTP_URL, RUN_REF
 from harness.errors import ConfigError, HarnessError
 from harness.store.catalog import Catalog, RunInfo
 from harness.store.compare import compare as compare_runs
@@ -53,8 +54,11 @@ def run_results_options(inputs: RunInputs, out_dir: Path, *, influx_url: str | N
                         baseline: str | None, threshold: str) -> ResultsOptions:
     """What `harness run`'s --influx-*/--baseline/--threshold (and INFLUX_TOKEN) ask for;
     raises ConfigError before any device is touched."""
+    from harness.inputs import known_secrets
+
     target = resolve_target(inputs.lab.results.influxdb, url=influx_url, org=influx_org,
-                            bucket=influx_bucket, environ=os.environ)
+                            bucket=influx_bucket, environ=os.environ,
+                            secrets=known_secrets(inputs.lab))
     limit = _threshold(threshold)
     rules = regression_rules(inputs)
     if not baseline:
@@ -104,7 +108,8 @@ def regression_rules(inputs: RunInputs) -> dict[str, Any]:
 @click.option("--scenario", default=None, help="Only runs of this scenario.")
 @click.option("--verdict", default=None, help="Only runs with this verdict (PASS, FAIL...).")
 @click.option("--firmware", default=None, help="Only runs where a device had this firmware.")
-@click.option("-n", "--limit", type=int, default=50, show_default=True, help="At most N runs.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="At most N runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str | None,
          limit: int, as_json: bool) -> None:
@@ -121,7 +126,7 @@ def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str
             pending = spool[1] - spool[2].get(spool[0].key, 0)
         rows.append((info, pending))
     if as_json:
-        click.echo(json.dumps([{"run_id": i.run_id, "scenario": i.scenario, "lab": i.lab,
+        click.echo(jsonio.dumps([{"run_id": i.run_id, "scenario": i.scenario, "lab": i.lab,
                                 "verdict": i.verdict, "started": i.started,
                                 "finished": i.finished, "trials": i.trials,
                                 "path": str(i.path), "firmware": i.firmware,
@@ -142,7 +147,7 @@ def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", type=RUN_REF)
 @_out_option
 @click.option("--json", "as_json", is_flag=True, help="Print the run's summary.json.")
 def show(run: str, out_dir: Path, as_json: bool) -> None:
@@ -152,7 +157,7 @@ def show(run: str, out_dir: Path, as_json: bool) -> None:
     info = _find(run, out_dir)
     summary = info.summary()
     if as_json:
-        click.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        click.echo(jsonio.dumps(summary, indent=2, ensure_ascii=False))
         return
     for line in summary_lines(summary, info.path):
         click.echo(line)
@@ -170,16 +175,18 @@ def _find(run: str, out_dir: Path) -> RunInfo:
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", type=RUN_REF)
 @_out_option
-@click.option("--influx-url", default=None, help="Server (default: where the run sent).")
+@click.option("--influx-url", type=HTTP_URL, default=None,
+              help="Server (default: where the run sent).")
 @click.option("--influx-org", default=None, help="Org (default: the run's or the lab's).")
 @click.option("--influx-bucket", default=None, help="Bucket (default: the run's or the lab's).")
 @click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Lab whose results.influxdb to use (default: the run's lab file).")
 @click.option("--all", "resend", is_flag=True,
               help="Send every point again, not only unacknowledged ones (idempotent).")
-@click.option("--timeout", "timeout_s", type=float, default=30.0, show_default=True,
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0), default=30.0,
+              show_default=True,
               help="Keep retrying an unreachable server this many seconds.")
 def push(run: str, out_dir: Path, influx_url: str | None, influx_org: str | None,
          influx_bucket: str | None, lab_path: Path | None, resend: bool,
@@ -228,15 +235,16 @@ def _push_target(info: RunInfo, url: str | None, org: str | None, bucket: str | 
 
 
 @click.command()
-@click.argument("runs_", metavar="[BASELINE] CANDIDATE", nargs=-1, required=True)
+@click.argument("runs_", metavar="[BASELINE] CANDIDATE", nargs=-1, required=True, type=RUN_REF)
 @_out_option
-@click.option("--baseline", "baseline", default=None,
+@click.option("--baseline", "baseline", type=RUN_REF, default=None,
               help="Baseline when only CANDIDATE is given: a run id or 'last-pass'.")
 @click.option("--firmware", default=None,
               help="With --baseline last-pass: the last PASS run on this device firmware.")
 @click.option("--threshold", default="5%", show_default=True,
               help="Relative change that counts as a regression.")
-@click.option("--alpha", type=float, default=0.05, show_default=True,
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=0.05, show_default=True,
               help="Significance level of the Welch t-test over repetitions.")
 @click.option("--all", "all_metrics", is_flag=True,
               help="Also list the metrics that are not judged (shown, never a regression).")
@@ -276,7 +284,7 @@ def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmwar
         catalog.close()
     result = compare_runs(base.summary(), cand.summary(), threshold=limit, alpha=alpha)
     if as_json:
-        click.echo(json.dumps(result.as_json(), indent=2))
+        click.echo(jsonio.dumps(result.as_json(), indent=2))
     else:
         click.echo(f"baseline {base.run_id} ({base.verdict})  →  candidate {cand.run_id} "
                    f"({cand.verdict}); threshold {limit:.1%} (or the scenario's), noise "
@@ -291,7 +299,7 @@ def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmwar
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", type=RUN_REF)
 @_out_option
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
               show_default=True)
@@ -309,6 +317,9 @@ def export(run: str, out_dir: Path, fmt: str, output: Path | None,
     if not db.is_file():
         _fail(f"{info.path} has no samples.sqlite")
     started = time.monotonic()
+    if output is not None and output.exists() and not output.is_file():
+        _fail(f"cannot write {output}: not a regular file")
+    created = output is not None and not output.exists()
     store = SqliteStore(db, create=False)
     try:
         with (open(output, "w", encoding="utf-8", newline="") if output
@@ -317,6 +328,11 @@ def export(run: str, out_dir: Path, fmt: str, output: Path | None,
                 count = write_csv(store, out, measurement=measurement)
             else:
                 count = write_json(store, info.summary(), out, measurement=measurement)
+    except OSError as exc:  # no such folder, no permission, /proc, a full disk
+        if created and output is not None:
+            output.unlink(missing_ok=True)
+        _fail(f"cannot write {output or 'standard output'}: {exc.strerror or exc}")
+        return
     finally:
         store.close()
     if output is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -134,10 +135,31 @@ def _fill(value: Any, binding: dict[str, Any]) -> Any:
     return value
 
 
+MAX_TRIALS = 10_000
+"""Most trial runs (matrix combinations × repetitions) one scenario may plan."""
+
+
+def check_matrix_size(scenario: Scenario, source: ScenarioSource) -> None:
+    """Refuse, before expanding anything, a scenario that would plan more than MAX_TRIALS
+    trial runs (a 10^7-combination matrix would otherwise be expanded in memory)."""
+    total = 0
+    for raw in scenario.trials:
+        count = math.prod(len(scenario.matrix[d]) for d in _placeholders(raw)
+                          if d in scenario.matrix)
+        reps = raw.get("repetitions")
+        total += count * (reps if isinstance(reps, int) and reps > 0
+                          else scenario.defaults.repetitions)
+    if total > MAX_TRIALS:
+        raise source.error(("matrix",) if scenario.matrix else ("trials",),
+                           f"the scenario would plan {total} trials (matrix combinations × "
+                           f"repetitions); at most {MAX_TRIALS} are allowed: split it")
+
+
 def plan(scenario: Scenario, lab: Lab, source: ScenarioSource,
          registry: KindRegistry | None = None) -> list[PlannedTrial]:
     """Expand the scenario into trials in run order; ConfigError (positioned) on any problem."""
     kinds = registry or default_registry()
+    check_matrix_size(scenario, source)
     trials: list[PlannedTrial] = []
     seen: dict[str, int] = {}
     for index, raw in enumerate(scenario.trials):
@@ -345,6 +367,9 @@ def _check_criterion(criterion: Criterion, spec: TrialBase, kind: TrialKind,
     probe = criterion.evaluate(_UnitProbe(units))
     if probe.verdict is Verdict.ERROR and "has no metric" not in probe.detail:
         raise source.error(at, f"{shown}: {probe.detail}")
+    if probe.threshold is not None and not math.isfinite(probe.threshold.value):
+        raise source.error(at, f"{shown}: the threshold is not a finite number in "
+                           f"{probe.threshold.unit} (too large): give a smaller one")
 
 
 @dataclass(frozen=True)

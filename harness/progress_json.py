@@ -15,10 +15,10 @@ New keys may appear within a version; a key's meaning never changes without a ne
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from harness import jsonio
 from harness.events import (
     Event,
     Notice,
@@ -93,5 +93,5 @@ class JsonProgress:
         data = event_json(event)
         if data is None:
             return
-        self.stream.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+        self.stream.write(jsonio.dumps(data, ensure_ascii=False, default=str) + "\n")
         self.stream.flush()

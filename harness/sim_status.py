@@ -6,10 +6,10 @@ point snmpwalk and ssh at the lab. Values that go into a printed command are she
 
 from __future__ import annotations
 
-import json
 import shlex
 from typing import Any
 
+from harness import jsonio
 from harness.simlab.state import SimState
 
 
@@ -77,7 +77,7 @@ def render_status(state: SimState, live: dict[str, Any] | None, *, as_json: bool
         out = {**data, "state_file": str(state.path), "commands": traffic_commands(state)}
         if live is not None:
             out["live"] = live
-        return json.dumps(out, indent=2)
+        return jsonio.dumps(out, indent=2)
     lines = [f"Simulated lab '{data['lab']['name']}' running: pid {data['pid']}, since "
              f"{data['started']}", f"  log {data['log']}", f"  state {state.path}", ""]
     for name, dev in state.devices.items():

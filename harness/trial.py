@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.capabilities import KpiSource
+from harness import jsonio
 from harness.aggregate import JudgeContext, judge
 from harness.bench import Bench
 from harness.criteria import CriterionResult
@@ -295,4 +295,5 @@ def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity],
 
 def dump_json(path: Path, data: Any) -> None:
     """Write JSON the way every run file is written (UTF-8, indented, stable key order)."""
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(jsonio.dumps(data, what=path.name, indent=2, ensure_ascii=False) + "\n",
+                    encoding="utf-8")

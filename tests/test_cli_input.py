@@ -65,7 +65,7 @@ def test_yaml_syntax_error(tmp_path: Path) -> None:
 
 
 def test_scenario_bad_duration(tmp_path: Path) -> None:
-    text = GOOD_SCENARIO.replace("duration: 3s", "duration: thirty")
+    text = GOOD_SCENARIO.replace("duration: 12s", "duration: thirty")
     scenario = _write(tmp_path, "s.yaml", text)
     line = _line_of(text, "duration: thirty")
     proc = run_harness("validate", "--lab", "lab.yaml", str(scenario))

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 LAB = """\
 name: two-gnbs
+allow_inline_secrets: true  # an unreachable gNodeB's made-up community and password
 defaults:
   snmp: {{version: 3, user: harness, auth: {{protocol: SHA-256}}, priv: {{protocol: AES-128}},
          timeout: 2s, retries: 1}}
@@ -135,7 +136,8 @@ def test_all_reachable_exits_0_with_the_labs_own_profile(tmp_path: Path) -> None
     (None, "no lab file"),
     ("name: x\ndevices:\n  gnb1: {role: gnodeb, profile: sim-gnb, colour: red}\n",
      "lab.yaml:3"),
-    ("name: x\ndevices:\n  gnb1: {role: gnodeb, profile: sim-gnb, driver: acme-x,\n"
+    ("name: x\nallow_inline_secrets: true\n"
+     "devices:\n  gnb1: {role: gnodeb, profile: sim-gnb, driver: acme-x,\n"
      "         snmp: {version: 2c, community: c}}\n", "no driver named 'acme-x'"),
     ("name: x\ndevices:\n  dn1: {role: dn-host, ssh: {password: '${env:NO_SUCH_VAR_9}'}}\n",
      "NO_SUCH_VAR_9"),

@@ -436,3 +436,15 @@ def test_discriminated_union_errors(tmp_path: Path) -> None:
 def test_root_must_be_mapping(tmp_path: Path) -> None:
     path = write(tmp_path, "- a\n- b\n")
     assert str(fail(path)) == f"{path}:1:1: expected a mapping, got a list"
+
+
+def test_only_regular_files_of_bounded_size_are_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"not a regular file \(a directory\)"):
+        load_yaml(tmp_path)
+    with pytest.raises(ConfigError, match=r"not a regular file \(a device or socket\)"):
+        load_yaml(Path("/dev/zero"))  # old code: read until MemoryError
+    big = write(tmp_path, b"# " + b"x" * (4 << 20) + b"\n", "big.yaml")
+    started = time.monotonic()
+    with pytest.raises(ConfigError, match="larger than 4 MiB") as info:
+        load_yaml(big)
+    assert info.value.file == str(big) and time.monotonic() - started < 1.0

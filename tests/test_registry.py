@@ -135,7 +135,7 @@ def test_plugin_clashing_with_a_builtin_is_refused(plugin_on_path: Path,
 def test_a_driver_must_fit_its_role(tmp_path: Path) -> None:
     registry = DriverRegistry.with_builtins()
     registry.register("toaster", lambda ctx: object(), source="test")
-    lab = Lab.model_validate({"name": "t", "devices": {
+    lab = Lab.model_validate({"name": "t", "allow_inline_secrets": True, "devices": {
         "gnb1": {"role": "gnodeb", "profile": "sim-gnb", "driver": "toaster",
                  "snmp": {"version": "2c", "community": "x", "port": free_port()}}}})
 

@@ -24,6 +24,9 @@ from harness.config.types import (
     Port,
     SecretStr,
     StrictModel,
+    at_least,
+    check_http_url,
+    secret_fields,
     unknown_key_message,
 )
 from harness.errors import ConfigError
@@ -35,6 +38,31 @@ PrivProtocol = Literal["none", "DES", "3DES", "AES-128", "AES-192", "AES-256", "
 SnmpVersion = Annotated[Literal["1", "2c", "3"], BeforeValidator(lambda v: str(v).lower())]
 Role = Literal["gnodeb", "core", "ue-host", "dn-host"]
 Direction = Literal["dl", "ul"]
+_PLMN = re.compile(r"[0-9]{3}-[0-9]{2,3}")  # ASCII digits only: \d would take any script's
+
+
+def _plmn(value: str) -> str:
+    if _PLMN.fullmatch(value) is None:
+        raise ValueError(f"expected a PLMN like '452-02' (MCC-MNC in ASCII digits 0-9), "
+                         f"got {value!r}")
+    return value
+
+
+Plmn = Annotated[str, AfterValidator(_plmn)]
+"""A PLMN id `MCC-MNC`: 3 then 2 or 3 ASCII digits, e.g. "452-02"."""
+
+
+def _listen_address(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host.strip("[]") or any(c.isspace() for c in host):
+        raise ValueError(f"expected HOST:PORT like '127.0.0.1:1162', got {value!r}")
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected a port number from 1 to 65535 after ':', got {port!r}")
+    return value
+
+
+SnmpTimeout = Annotated[Duration, AfterValidator(at_least(0.05, "an SNMP request"))]
+SshTimeout = Annotated[Duration, AfterValidator(at_least(1.0, "an SSH connection or command"))]
 
 
 def _percent_text(value: object) -> object:
@@ -67,7 +95,7 @@ class SnmpSettings(StrictModel):
     user: NonEmptyStr | None = None
     auth: SnmpAuth | None = None
     priv: SnmpPriv | None = None
-    timeout: Duration | None = None
+    timeout: SnmpTimeout | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
 
 
@@ -95,8 +123,8 @@ class SshSettings(StrictModel):
     agent: bool | None = None  # offer the ssh-agent's keys ($SSH_AUTH_SOCK)
     host_key: Literal["verify", "accept-new", "ignore"] | None = None
     known_hosts: NonEmptyStr | None = None
-    timeout: Duration | None = None
-    command_timeout: Duration | None = None
+    timeout: SshTimeout | None = None
+    command_timeout: SshTimeout | None = None
     keepalive: Duration | None = None
     jump: JumpHost | None = None
 
@@ -122,12 +150,12 @@ class CellSpec(StrictModel):
     bandwidth_mhz: int = 100
     scs_khz: Literal[15, 30, 60, 120] = 30  # 120 kHz: FR2 (with an FR2 band, e.g. n258)
     tdd: Annotated[str, Field(pattern=r"^(FDD|[DSU]+)$")] = "DDDSU"
-    special: Annotated[str, Field(pattern=r"^\d+:\d+:\d+$")] | None = "10:2:2"
+    special: Annotated[str, Field(pattern=r"^[0-9]+:[0-9]+:[0-9]+$")] | None = "10:2:2"
     layers: Layers = Layers()
     modulation: Modulation = Modulation()
-    plmns: list[Annotated[str, Field(pattern=r"^\d{3}-\d{2,3}$")]] = ["452-02"]
+    plmns: list[Plmn] = ["452-02"]
     pci: Annotated[int, Field(ge=0, le=1007)] = 1
-    band: Annotated[str, Field(pattern=r"^n\d{1,3}$")] = "n78"
+    band: Annotated[str, Field(pattern=r"^n[0-9]{1,3}$")] = "n78"
     arfcn: Annotated[int, Field(ge=0, le=3279165)] = 636666  # NR-ARFCN
     tx_power_dbm: Annotated[float, Field(ge=-10, le=60)] = 43.0
     quality: Annotated[float, Field(ge=0, le=1)] = 1.0  # channel-quality factor × capacity
@@ -135,7 +163,7 @@ class CellSpec(StrictModel):
     loss: Annotated[float, Field(ge=0, le=1)] = 0.0  # random packet loss
     core_delay: Annotated[Duration, Field(le=10)] = 0.001  # one-way core/transport delay
     jitter: Annotated[Duration, Field(le=10)] = 0.0  # ± uniform jitter on the core delay
-    plmn_shares: dict[Annotated[str, Field(pattern=r"^\d{3}-\d{2,3}$")],
+    plmn_shares: dict[Plmn,
                       Annotated[float, Field(gt=0, le=1)]] = {}  # MOCN capacity shares
 
     @model_validator(mode="after")
@@ -190,7 +218,7 @@ class SimulatedDevice(StrictModel):
         return self
 
 
-_SNSSAI = re.compile(r"^(25[0-5]|2[0-4]\d|1?\d?\d)(-[0-9A-Fa-f]{6})?$")
+_SNSSAI = re.compile(r"^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(-[0-9A-Fa-f]{6})?$")
 
 
 def _snssai(value: str) -> str:
@@ -211,7 +239,7 @@ class SimulatedCore(StrictModel):
     the slices, each with one PDU session on its slice.
     """
 
-    plmns: list[Annotated[str, Field(pattern=r"^\d{3}-\d{2,3}$")]] = ["452-02"]
+    plmns: list[Plmn] = ["452-02"]
     slices: list[Snssai] = ["1-000001"]
     subscribers: Annotated[int, Field(ge=0, le=100_000)] = 10
     dnn: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$")] = "internet"
@@ -258,7 +286,7 @@ class Device(StrictModel):
     driver: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")] | None = None
     traffic_port: Port | None = None
     irtt_port: Port | None = None  # dn-host: where its irtt server listens (free port if left out)
-    plmn: Annotated[str, Field(pattern=r"^\d{3}-\d{2,3}$")] | None = None  # ue-host's PLMN
+    plmn: Plmn | None = None  # ue-host's PLMN
     simulated: Annotated[SimulatedDevice | SimulatedCore | None,
                          WrapValidator(_simulated_for_role)] = None
 
@@ -294,7 +322,7 @@ class Defaults(StrictModel):
 class InfluxSettings(StrictModel):
     """Where to send samples besides the embedded store."""
 
-    url: NonEmptyStr
+    url: Annotated[str, AfterValidator(check_http_url)]
     org: NonEmptyStr
     bucket: NonEmptyStr
     token: SecretStr
@@ -318,7 +346,7 @@ class TrapUser(StrictModel):
 class TrapSettings(StrictModel):
     """Where the harness listens for traps and informs, and which senders it accepts."""
 
-    listen: Annotated[str, Field(pattern=r"^[^\s:]+:\d{1,5}$")] = "0.0.0.0:162"
+    listen: Annotated[str, AfterValidator(_listen_address)] = "0.0.0.0:162"
     communities: list[SecretStr] = []  # v1/v2c; empty accepts any community
     users: list[TrapUser] = []  # v3
 
@@ -346,6 +374,8 @@ class Lab(StrictModel):
     defaults: Defaults = Defaults()
     devices: dict[Identifier, Device]
     results: Results = Results()
+    allow_inline_secrets: bool = False  # secrets written in the file itself (warned at run)
+    allow_secret_files_anywhere: bool = False  # ${file:..} outside the lab's directory
     mibs: NonEmptyStr | None = None  # folder of vendor MIB files, relative to lab.yaml
     profiles: NonEmptyStr | None = None  # folder of the lab's own vendor profiles, likewise
     traps: TrapSettings | None = None
@@ -356,6 +386,19 @@ class Lab(StrictModel):
     def _mibs_folder(cls, value: str | None, info: ValidationInfo) -> str | None:
         base = (info.context or {}).get("base_dir") if value is not None else None
         return str(Path(str(base)) / value) if base is not None and value is not None else value
+
+    @model_validator(mode="after")
+    def _secret_policy(self) -> Lab:
+        for path, secret in secret_fields(self):
+            if secret.inline and not self.allow_inline_secrets:
+                raise FieldError("inline secret (value not shown): give it by reference, "
+                                 "'${env:NAME}' or '${file:PATH}', or set "
+                                 "allow_inline_secrets: true at the top of the lab", at=path)
+            if secret.outside_base() and not self.allow_secret_files_anywhere:
+                raise FieldError(f"{secret.reference} is outside the lab's directory: keep "
+                                 "secret files beside the lab (e.g. secrets/NAME), or set "
+                                 "allow_secret_files_anywhere: true", at=path)
+        return self
 
     @model_validator(mode="after")
     def _has_devices(self) -> Lab:

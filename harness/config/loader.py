@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,7 @@ from harness.errors import ConfigError
 
 __all__ = [
     "MAX_ALIAS_NODES",
+    "MAX_FILE_BYTES",
     "ConfigErrors",
     "FieldPath",
     "HarnessLoader",
@@ -44,6 +47,7 @@ __all__ = [
     "load_model",
     "load_yaml",
     "parse_yaml",
+    "read_input",
     "validate_model",
 ]
 
@@ -57,6 +61,8 @@ MAX_DEPTH = 100
 """Deepest nesting accepted; deeper is either a mistake or an attack."""
 MAX_REPORTED = 20
 """Validation errors listed before the rest are summarised as a count."""
+MAX_FILE_BYTES = 4 << 20
+"""Largest lab, scenario or profile file read (4 MiB); a bigger one is a mistake."""
 
 _Y = "tag:yaml.org,2002:"
 _NULL, _BOOL, _INT, _FLOAT, _STR, _MERGE = (
@@ -186,12 +192,43 @@ def error_at(path: Path | str, index: PositionIndex, field_path: FieldPath, mess
 # --------------------------------------------------------------------------- YAML → data
 
 
-def load_yaml(path: Path) -> tuple[object, PositionIndex]:
-    """Read one YAML file into plain data plus the position of every node."""
+def read_input(path: Path, *, limit: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of an input file: only a regular file (never a device, FIFO or socket, which
+    could hang or never end) and at most `limit` bytes; else a ConfigError naming the file."""
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            what = "a directory" if stat.S_ISDIR(info.st_mode) else \
+                "a FIFO" if stat.S_ISFIFO(info.st_mode) else "a device or socket"
+            raise ConfigError(f"not a regular file ({what})", file=str(path))
+        if info.st_size > limit:
+            raise ConfigError(f"the file is larger than {_size(limit)} ({info.st_size} "
+                              "bytes): refusing to read it", file=str(path))
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1  # the handle owns it now
+            raw = handle.read(limit + 1)
+    except OSError as exc:
+        raise ConfigError(f"cannot read file: {exc.strerror or exc}", file=str(path)) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(raw) > limit:  # it grew while being read
+        raise ConfigError(f"the file is larger than {_size(limit)}", file=str(path))
+    return raw
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit >> 10} KiB"
+
+
+def load_yaml(path: Path) -> tuple[object, PositionIndex]:
+    """Read one YAML file (a regular file of at most MAX_FILE_BYTES) into plain data plus
+    the position of every node."""
+    raw = read_input(path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -10,9 +10,17 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from harness.config.types import Duration, FieldError, Identifier, NonEmptyStr, StrictModel
+from harness.config.types import (
+    Duration,
+    FieldError,
+    Identifier,
+    NonEmptyStr,
+    StrictModel,
+    WholeSeconds,
+    at_least,
+)
 from harness.monitors.settings import MonitorSettings
 
 Scalar = str | int | float | bool
@@ -25,23 +33,28 @@ class Title(StrictModel):
     en: NonEmptyStr
 
 
+MIN_KPI_INTERVAL_S = 0.1
+"""Shortest KPI polling interval: one SNMP round trip per device must fit in it."""
+MIN_TIMEOUT_S = 1.0
+"""Shortest trial timeout."""
+
+TrialDuration = Annotated[WholeSeconds, AfterValidator(at_least(1.0, "an iperf3 or irtt run"))]
+"""A trial's measuring time: whole seconds, at least 1 (iperf3's -t)."""
+TrialTimeout = Annotated[Duration, AfterValidator(at_least(MIN_TIMEOUT_S, "a trial timeout"))]
+KpiInterval = Annotated[Duration, AfterValidator(at_least(MIN_KPI_INTERVAL_S,
+                                                          "a KPI poll over SNMP"))]
+
+
 class TrialDefaults(StrictModel):
     """Values every trial takes unless it sets its own."""
 
-    duration: Duration = 10.0
-    omit: Duration = 0.0
+    duration: TrialDuration = 10.0
+    omit: WholeSeconds = 0.0
     repetitions: Annotated[int, Field(ge=1, le=1000)] = 1
-    kpi_interval: Duration = 1.0
-    timeout: Duration | None = None
+    kpi_interval: KpiInterval = 1.0
+    timeout: TrialTimeout | None = None
     # fewest samples an estimate's criterion accepts: 5 batches × 2 (harness/estimates.py)
     min_samples: Annotated[int, Field(ge=1)] | None = 10
-
-    @field_validator("duration", "kpi_interval")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0 s")
-        return value
 
 
 def _fraction(value: object) -> object:

@@ -11,7 +11,7 @@ import difflib
 import math
 import re
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeGuard, Union, get_args, get_origin
 
@@ -24,6 +24,7 @@ from pydantic import (
     PlainValidator,
     ValidationInfo,
     WithJsonSchema,
+    model_validator,
 )
 
 from harness.config.secrets import Secret
@@ -36,19 +37,46 @@ __all__ = [
     "Port",
     "SecretStr",
     "StrictModel",
+    "TrialId",
+    "WholeSeconds",
     "allowed_keys",
+    "at_least",
+    "check_http_url",
+    "check_safe_name",
     "describe_error",
     "may_be_secret",
     "parse_duration",
+    "secret_fields",
     "show_value",
     "unknown_key_message",
 ]
 
 
 class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, instances are immutable."""
+    """Base of every config model: unknown keys are errors, instances are immutable, numbers
+    are finite (no `.inf`/`.nan`), and a true/false field takes only true or false (pydantic
+    alone would read `yes`, `on` or `1` as true)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True,
+                              allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strict_scalars(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        for name, info in cls.model_fields.items():
+            key = info.alias if info.alias is not None and info.alias in data else name
+            if key not in data or data[key] is None:
+                continue
+            value, plain = data[key], _plain_scalar(info.annotation)
+            if plain is bool and not isinstance(value, bool):
+                hint = " (in YAML 1.2 yes/no/on/off are text)" if isinstance(value, str) else ""
+                raise FieldError(f"expected true or false, got {show_value(value)}{hint}",
+                                 at=(key,))
+            if plain is int and isinstance(value, bool):
+                raise FieldError(f"expected an integer, got {show_value(value)}", at=(key,))
+        return data
 
 
 class FieldError(ValueError):
@@ -79,7 +107,7 @@ def show_value(value: object) -> str:
 
 
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|sec|min|s|m|h)?\s*")
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|sec|min|s|m|h)?\s*", re.ASCII)
 
 
 def parse_duration(value: object) -> float:
@@ -115,6 +143,32 @@ def _parse_duration_text(text: str, bad: ValueError) -> float:
     return total
 
 
+def at_least(minimum: float, what: str) -> Callable[[float], float]:
+    """An after-validator for a Duration: at least `minimum` seconds (what `what` can honour),
+    refused rather than rounded."""
+    def check(seconds: float) -> float:
+        if seconds < minimum:
+            raise ValueError(f"must be at least {minimum:g} s for {what}, got {seconds:g} s")
+        return seconds
+    return check
+
+
+def _whole_seconds(seconds: float) -> float:
+    if seconds != int(seconds):
+        near = sorted({max(1, math.floor(seconds)), math.ceil(seconds)})
+        raise ValueError(f"must be whole seconds (iperf3 runs whole seconds, -t/-O), got "
+                         f"{seconds:g} s: give {' or '.join(f'{n}s' for n in near)}")
+    return seconds
+
+
+def _plain_scalar(annotation: Any) -> type | None:
+    """`bool` or `int` when that (or its Optional) is all a field takes, else None."""
+    members = [m for m in _members(annotation) if m is not type(None)]
+    if len(members) == 1 and members[0] in (bool, int):
+        return members[0]  # type: ignore[no-any-return]
+    return None
+
+
 def _check_port(value: int) -> int:
     if not 1 <= value <= 65535:
         raise ValueError(f"expected a port number from 1 to 65535, got {value}")
@@ -145,6 +199,41 @@ def _check_identifier(value: str) -> str:
     return value
 
 
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", re.ASCII)
+
+
+def check_safe_name(value: str, what: str = "a name") -> str:
+    """`value` if it can name a file inside a directory of ours: letters, digits, '.', '_'
+    and '-', starting with a letter or digit, no '..', at most 128 characters; else
+    ValueError. Trial ids and run ids become file names, so this is what keeps them in."""
+    if _SAFE_NAME.fullmatch(value) is None or ".." in value:
+        raise ValueError(f"{what} may hold only letters, digits, '.', '_' and '-', start with a "
+                         f"letter or digit, have no '..' and at most 128 characters (it names "
+                         f"files), got {show_value(value)}")
+    return value
+
+
+def check_http_url(url: str) -> str:
+    """`url` if it is http(s)://HOST[:PORT][/path] with a valid host and port; else
+    ValueError saying what is wrong."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # ValueError when out of range or not a number
+    except ValueError as exc:
+        raise ValueError(f"expected a URL like http://HOST:8086, got {url!r} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected a URL like http://HOST:8086, got {url!r}")
+    if port == 0:
+        raise ValueError(f"expected a port number from 1 to 65535 in {url!r}")
+    return url
+
+
+def _check_trial_id(value: str) -> str:
+    return check_safe_name(value, "a trial id")
+
+
 def _to_secret(value: object, info: ValidationInfo) -> Secret:
     """A Secret from a string; a relative `${file:..}` resolves against context["base_dir"]."""
     if isinstance(value, Secret):
@@ -159,7 +248,23 @@ def _to_secret(value: object, info: ValidationInfo) -> Secret:
     context: Any = info.context
     if isinstance(context, Mapping) and context.get("base_dir") is not None:
         base = Path(context["base_dir"])
-    return Secret(value, base=base)
+    return Secret(value, base=base)  # ValueError for `${vault:x}`, `${env:}` and such
+
+
+def secret_fields(value: object, path: tuple[str | int, ...] = ()
+                  ) -> Iterator[tuple[tuple[str | int, ...], Secret]]:
+    """Every Secret inside a validated model, with its field path (for positioned errors)."""
+    if isinstance(value, Secret):
+        yield path, value
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from secret_fields(getattr(value, name), (*path, name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from secret_fields(item, (*path, key))
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from secret_fields(item, (*path, i))
 
 
 def _dump_secret(value: Secret) -> str:
@@ -172,6 +277,9 @@ Duration = Annotated[
 ]
 """Seconds as a float; accepts numbers and strings like "30s", "500ms", "1m", "1h30m"."""
 
+WholeSeconds = Annotated[Duration, AfterValidator(_whole_seconds)]
+"""A Duration that is a whole number of seconds (what iperf3's -t and -O take)."""
+
 Port = Annotated[int, BeforeValidator(_no_bool), AfterValidator(_check_port)]
 """A TCP/UDP port number, 1..65535."""
 
@@ -180,6 +288,9 @@ NonEmptyStr = Annotated[str, AfterValidator(_check_non_empty)]
 
 Identifier = Annotated[str, AfterValidator(_check_identifier)]
 """A device or trial name: a letter, then letters, digits, `_` or `-`."""
+
+TrialId = Annotated[str, AfterValidator(_check_trial_id)]
+"""A trial id (after its placeholders are filled): safe as part of a file name."""
 
 SecretStr = Annotated[
     Secret,

@@ -9,9 +9,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from harness.config.scenario import DeviceAction, PresetRef
-from harness.config.types import Duration, FieldError, Identifier, NonEmptyStr, StrictModel
+from harness.config.scenario import DeviceAction, PresetRef, TrialDuration, TrialTimeout
+from harness.config.types import (
+    FieldError,
+    Identifier,
+    NonEmptyStr,
+    StrictModel,
+    TrialId,
+    WholeSeconds,
+)
 from harness.criteria import CriterionResult
+from harness.errors import HarnessError
 from harness.measure.window import MeasuredWindow
 from harness.store.sample import Sample
 from harness.units import Quantity, UnitError, convert, dimension
@@ -58,16 +66,16 @@ ByteSize = Annotated[int, BeforeValidator(
 class TrialBase(StrictModel):
     """Fields every trial has; a kind's model adds its own (see harness/kinds/)."""
 
-    id: NonEmptyStr
+    id: TrialId
     kind: NonEmptyStr
     ue: Identifier | None = None
     dn: Identifier | None = None
     via: Identifier | None = None
     cell: Annotated[int, Field(ge=1)] = 1
-    duration: Duration | None = None
-    omit: Duration | None = None
+    duration: TrialDuration | None = None
+    omit: WholeSeconds | None = None
     repetitions: Annotated[int, Field(ge=1, le=1000)] | None = None
-    timeout: Duration | None = None
+    timeout: TrialTimeout | None = None
     min_samples: Annotated[int, Field(ge=1)] | None = None
     monitor: dict[Identifier, list[NonEmptyStr]] = {}
     criteria: list[NonEmptyStr | PresetRef] = []
@@ -134,8 +142,15 @@ class KindRun:
         return self.trial.spec
 
     def raw_path(self, suffix: str) -> Path:
-        """Where a raw tool output of this trial and repetition is kept as evidence."""
-        return self.raw_dir / f"{self.trial.id}-r{self.trial.repetition}.{suffix}"
+        """Where a raw tool output of this trial and repetition is kept as evidence; refuses
+        (HarnessError) any name that would land outside `raw_dir` (the trial id is checked at
+        validate already: this is the second line of defence)."""
+        name = f"{self.trial.id}-r{self.trial.repetition}.{suffix}"
+        path = self.raw_dir / name
+        if any(c in name for c in "/\\\0") or ".." in name or \
+                path.resolve().parent != self.raw_dir.resolve():
+            raise HarnessError(f"raw file {name!r} would be written outside {self.raw_dir}")
+        return path
 
     def count_of(self, name: str) -> int | None:
         """N behind a metric: its series length, else the longest matching prefix's count."""

@@ -12,14 +12,15 @@ Built-in acceptance per frame size: PASS when the zero-loss rate was confirmed, 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Annotated, Literal, cast
 
 from pydantic import BeforeValidator, Field, TypeAdapter, field_validator, model_validator
 
-from harness.config.types import Duration, FieldError, Identifier
+from harness import jsonio
+from harness.config.scenario import TrialDuration
+from harness.config.types import FieldError, Identifier
 from harness.errors import ConfigError, HarnessError
 from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, KindRun, TrialBase
@@ -63,9 +64,9 @@ class Rfc2544Spec(TrialBase):
     min_rate: Bitrate | None = None
     resolution: Resolution = ("percent", 1.0)
     max_iterations: Annotated[int, Field(ge=1, le=MAX_ITERATIONS)] = 16
-    trial_duration: Duration | None = None  # each search trial; default: the trial's duration
+    trial_duration: TrialDuration | None = None  # each search trial; default: the trial's duration
     confirm: bool = True
-    confirm_duration: Duration | None = None  # default: trial_duration (the RFC asks 60 s)
+    confirm_duration: TrialDuration | None = None  # default: trial_duration (the RFC asks 60 s)
     latency: bool = True  # irtt alongside each trial, latency reported at the found rate
     latency_trials: Annotated[int, Field(ge=0, le=100)] = 0
     loss_curve: bool = True
@@ -173,7 +174,7 @@ async def measure(run: KindRun) -> None:
 
 
 def _json(doc: object) -> str:
-    return json.dumps(doc, indent=1)
+    return jsonio.dumps(doc, indent=1)
 
 
 KIND = TrialKind(

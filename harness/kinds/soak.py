@@ -15,6 +15,7 @@ from typing import Annotated, Literal, cast
 
 from pydantic import Field, model_validator
 
+from harness.config.scenario import TrialDuration
 from harness.config.types import Duration, FieldError, Identifier, StrictModel
 from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, KindRun, TrialBase
@@ -40,7 +41,7 @@ class ThroughputProbeSpec(StrictModel):
     direction: Direction = "dl"
     protocol: IpProtocol = "tcp"
     streams: Annotated[int, Field(ge=1, le=128)] = 1
-    duration: Duration = 5.0
+    duration: TrialDuration = 5.0  # iperf3 -t: whole seconds
     bitrate: Bitrate | None = None
 
     @model_validator(mode="after")

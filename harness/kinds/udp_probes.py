@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from drivers.capabilities import LatencyEndpoint, TrafficEndpoint
+from harness import jsonio
 from harness.errors import HarnessError, MeasurementError, ToolMissing
 from harness.kinds.base import KindRun
 from harness.measure.irtt import IrttOptions
@@ -180,4 +181,4 @@ def save_runs(run: KindRun, runs: list[Any], suffix: str) -> None:
             doc = r.raw
         docs.append({"rate_bps": r.rate_bps, "frame_bytes": r.frame_bytes,
                      "duration_s": r.duration_s, "iperf3": doc})
-    run.raw_path(suffix).write_text(json.dumps(docs), encoding="utf-8")
+    run.raw_path(suffix).write_text(jsonio.dumps(docs), encoding="utf-8")

@@ -17,12 +17,13 @@ another, each for the whole `performance.duration` (the trial's notes say so), n
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Annotated, Literal, cast
 
 from pydantic import BeforeValidator, Field, TypeAdapter, field_validator, model_validator
 
+from harness import jsonio
+from harness.config.scenario import TrialDuration
 from harness.config.types import Duration, FieldError, Identifier, StrictModel
 from harness.errors import ConfigError, HarnessError
 from harness.kinds import TrialKind
@@ -88,13 +89,13 @@ class ConfigurationSpec(StrictModel):
 
     steps: Annotated[list[Annotated[float, Field(gt=0, le=100)]], Field(min_length=1)] = list(
         CIR_STEPS_PERCENT)
-    step_duration: Duration | None = None  # default: the trial's duration
+    step_duration: TrialDuration | None = None  # default: the trial's duration
 
 
 class PerformanceSpec(StrictModel):
     """Phase 2: every service at its CIR for this long."""
 
-    duration: Duration
+    duration: TrialDuration
 
 
 class Y1564Spec(TrialBase):
@@ -171,7 +172,7 @@ async def measure(run: KindRun) -> None:
     if shared.waited:
         run.notes.append("performance test: the services ran one after another, not at once "
                          f"(one iperf3 port reaches {spec.dn} through {spec.via or 'the path'})")
-    run.raw_path("y1564.json").write_text(json.dumps(result.to_json(), indent=1),
+    run.raw_path("y1564.json").write_text(jsonio.dumps(result.to_json(), indent=1),
                                           encoding="utf-8")
     run.metrics.update(result.metrics())
     run.exact.add("y1564.")  # per-step figures, judged as measured by the SAC (estimates.py)

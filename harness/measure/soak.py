@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness import jsonio
 from harness.errors import ConfigError, HarnessError
 from harness.measure.stats import summarize, wilson_interval
 from harness.units import Quantity
@@ -193,7 +194,7 @@ async def run_soak(probe_throughput: ThroughputProbe | None,
                 if wait > 0:
                     await clk.sleep(wait)
                 record = await _probe(index, probe_throughput, probe_latency, judge, clk)
-                out.write(json.dumps(_record_json(record)) + "\n")
+                out.write(jsonio.dumps(_record_json(record)) + "\n")
                 out.flush()
                 done[index] = record
                 if on_probe is not None:
@@ -335,7 +336,7 @@ def _open_checkpoint(path: Path, plan: dict[str, Any]) -> Any:
     with path.open("a", encoding="utf-8") as out:
         if fresh:
             header = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "plan": plan}
-            out.write(json.dumps(header) + "\n")
+            out.write(jsonio.dumps(header) + "\n")
             out.flush()
         yield out
 

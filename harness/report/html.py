@@ -256,6 +256,9 @@ def _site_rows(site: Any) -> list[tuple[str, str]]:
 def _device_row(device: Mapping[str, Any]) -> dict[str, str]:
     row = {key: _text(device.get(key)) for key in ("name", "vendor", "model", "serial", "firmware")}
     row["role"] = i18n.role_text(str(device.get("role") or "")) or _DASH
+    policy = str(device.get("ssh_host_key_policy") or "")
+    if "accept-new" in policy or "ignore" in policy:  # a host key not verified: say so
+        row["name"] += f" ⚠ host_key: {policy}"
     return row
 
 

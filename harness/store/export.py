@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from harness import jsonio
 from harness.store.sample import Sample
 from harness.store.sqlite import SqliteStore
 
@@ -77,7 +78,7 @@ def write_json(store: SqliteStore, summary: Mapping[str, Any] | None, out: TextI
     Returns the sample count."""
     head = {"format_version": EXPORT_FORMAT_VERSION,
             "run_id": (summary or {}).get("run_id"), "summary": summary}
-    text = json.dumps(head, ensure_ascii=False, indent=1)
+    text = jsonio.dumps(head, ensure_ascii=False, indent=1)
     out.write(text[:-2] + ',\n "samples": [')
     return _stream(store.query(measurement=measurement), out)
 

@@ -10,15 +10,17 @@ know exactly which batch a server acknowledged.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import ipaddress
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from harness.config.types import check_http_url
 from harness.errors import ConfigError, HarnessError
 from harness.store.spool import Destination, Spool
 
@@ -54,6 +56,12 @@ class InfluxTarget:
     token: str | None = field(default=None, repr=False)
     gzip: bool | None = None  # None: compress unless the server is on loopback
     timeout_s: float = 10.0
+    secrets: tuple[str, ...] = field(default=(), repr=False)  # others the run knows: masked
+
+    def mask(self, text: str) -> str:
+        """`text` with the token and every other known secret (and their base64 forms, as an
+        echoed Authorization header would carry them) replaced by `***`."""
+        return mask_secrets(text, (self.token, *self.secrets))
 
     @property
     def compress(self) -> bool:
@@ -69,9 +77,23 @@ class InfluxTarget:
             return True
 
 
+def mask_secrets(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with each secret, plain or base64-encoded, replaced by `***` (longest first):
+    server error bodies echo requests, headers included, and end up on screen and on disk."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            forms.add(secret)
+            forms.add(base64.b64encode(secret.encode()).decode().rstrip("="))
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
+    return text
+
+
 def resolve_target(settings: InfluxSettings | None, *, url: str | None = None,
                    org: str | None = None, bucket: str | None = None,
-                   environ: Mapping[str, str] | None = None) -> InfluxTarget | None:
+                   environ: Mapping[str, str] | None = None,
+                   secrets: Iterable[str] = ()) -> InfluxTarget | None:
     """The run's InfluxDB target: lab.yaml's `results.influxdb`, overridden field by field by
     --influx-url/--influx-org/--influx-bucket and the token by INFLUX_TOKEN. None when
     neither the lab nor the command line names a server."""
@@ -87,13 +109,15 @@ def resolve_target(settings: InfluxSettings | None, *, url: str | None = None,
     if not org or not bucket:
         raise ConfigError(f"InfluxDB at {url}: give the org and bucket (--influx-org, "
                           "--influx-bucket, or results.influxdb in the lab)")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"InfluxDB url {url!r} must look like http://HOST:PORT")
+    try:
+        check_http_url(url)
+    except ValueError as exc:
+        raise ConfigError(f"InfluxDB url: {exc}") from None
     token = environ.get("INFLUX_TOKEN") or None
     if token is None and settings is not None and settings.token is not None:
         token = settings.token.reveal()
-    return InfluxTarget(Destination(url.rstrip("/"), org, bucket), token)
+    return InfluxTarget(Destination(url.rstrip("/"), org, bucket), token,
+                        secrets=tuple(s for s in secrets if s))
 
 
 class InfluxWriter:
@@ -125,17 +149,17 @@ class InfluxWriter:
                 content_type="text/plain; charset=utf-8", **extra)
         except ApiException as exc:
             status = int(exc.status or 0)
-            detail = _detail(exc.body) or str(exc.reason or "")
+            detail = self.target.mask(_detail(exc.body) or str(exc.reason or ""))
             if status == 413:
                 raise _TooLarge() from None
             if status == 0 or status == 429 or status >= 500:
                 raise ServerUnavailable(f"{dest}: answered {status} {detail}".rstrip()) from None
             raise WriteRefused(_refusal(dest, status, detail), status) from None
         except (OSError, ValueError) as exc:
-            raise ServerUnavailable(f"{dest}: {_reason(exc)}") from None
+            raise ServerUnavailable(f"{dest}: {self.target.mask(_reason(exc))}") from None
         except Exception as exc:  # urllib3 errors derive from Exception, not OSError
             if type(exc).__module__.startswith("urllib3"):
-                raise ServerUnavailable(f"{dest}: {_reason(exc)}") from None
+                raise ServerUnavailable(f"{dest}: {self.target.mask(_reason(exc))}") from None
             raise
         self._note_clock(headers)
 

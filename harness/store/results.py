@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness import jsonio
 from harness.config.lab import Lab
 from harness.errors import HarnessError
 from harness.events import (
@@ -151,7 +152,7 @@ class RunResults:
                                                        else repr(v)
                                                        for k, v in sample.fields.items()}}
         with open(self.run_dir / "rejected-samples.jsonl", "a", encoding="utf-8") as out:
-            out.write(json.dumps(entry, ensure_ascii=False, default=repr) + "\n")
+            out.write(jsonio.dumps(entry, ensure_ascii=False, default=repr) + "\n")
         if self._rejected == 1:
             self._emit(Notice(f"a sample could not be stored: {reason}; it is kept in "
                               "rejected-samples.jsonl (further ones too)", "warning"))

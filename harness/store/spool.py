@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from harness import jsonio
 from harness.errors import HarnessError
 
 FORMAT_VERSION = 1
@@ -136,7 +137,7 @@ class Spool:
     def _write_meta(self, *, sync_dir: bool = True) -> None:
         tmp = self.meta_path.with_suffix(".json.tmp")
         with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(self._meta, out, indent=2, sort_keys=True)
+            out.write(jsonio.dumps(self._meta, indent=2, sort_keys=True))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, self.meta_path)
