@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -20,6 +21,7 @@ from drivers.transport.snmp_session import (
     BadAddress,
     CommunitySession,
     Denied,
+    Malformed,
     NoAnswer,
     Refused,
     Reply,
@@ -49,6 +51,7 @@ __all__ = [
     "AUTH_PROTOCOLS",
     "PRIV_PROTOCOLS",
     "EngineInfo",
+    "MalformedReply",
     "NoSuchValue",
     "SetValue",
     "SnmpTarget",
@@ -67,6 +70,11 @@ _TOO_BIG, _NO_SUCH_NAME, _NO_ACCESS, _AUTHORIZATION = 1, 2, 6, 16
 Oid = tuple[int, ...]
 
 
+class MalformedReply(CommandFailed):
+    """The device answered, but no reply was valid: undecodable, a value out of its type's
+    range, or not answering the request (version, community, PDU, request-id, OIDs)."""
+
+
 @dataclass(frozen=True)
 class SnmpV3User:
     """SNMPv3 USM credentials; protocol names as net-snmp spells them (SHA-256, AES-128)."""
@@ -83,7 +91,8 @@ class SnmpTarget:
     """Where and how to reach one device's SNMP agent.
 
     `context` is the SNMPv3 contextName; `max_varbinds` caps the varbinds of one PDU (larger
-    GETs are split); `max_in_flight` caps the PDUs outstanding to this device at once.
+    GETs are split); `max_in_flight` caps the PDUs outstanding to this device at once;
+    `walk_timeout_s` bounds one walk's wall time.
     """
 
     host: str
@@ -97,6 +106,7 @@ class SnmpTarget:
     max_varbinds: int = 32
     max_in_flight: int = 4
     max_repetitions: int = 25
+    walk_timeout_s: float = 300.0  # a walk that takes longer is stopped (with its count limit)
 
 
 @dataclass(frozen=True)
@@ -188,6 +198,11 @@ class SnmpTransport:
                 f"{self._where()}: cannot resolve address {t.host!r} ({exc}): "
                 "check the host name in lab.yaml"
             ) from None
+        if isinstance(exc, Malformed):
+            raise MalformedReply(
+                f"{self._where()}: device sent a malformed reply: {exc}: the agent is broken "
+                "or something else answers on its address (nothing it sent was recorded)"
+            ) from None
         if isinstance(exc, Denied):
             raise AuthFailed(
                 f"{self._where()}: agent refused the credentials ({exc}): "
@@ -241,10 +256,8 @@ class SnmpTransport:
                 return
             if status:
                 self._raise_status(reply, pending, "get")
-            for oid, (_name, value) in zip(pending, reply.varbinds, strict=False):
-                out[oid] = value
-            for oid in pending[len(reply.varbinds):]:
-                out[oid] = NoSuchValue("missing from response")
+            for oid, (_name, value) in zip(pending, reply.varbinds, strict=True):
+                out[oid] = value  # names checked equal to `pending`, in order
             return
 
     async def get(self, oids: Sequence[str]) -> dict[str, SnmpValue]:
@@ -271,7 +284,7 @@ class SnmpTransport:
         if reply.error_status:
             self._raise_status(reply, wanted, "getnext")
         return {oid_text(o): (oid_text(name), value)
-                for o, (name, value) in zip(wanted, reply.varbinds, strict=False)}
+                for o, (name, value) in zip(wanted, reply.varbinds, strict=True)}
 
     async def bulk(self, oids: Sequence[str], non_repeaters: int = 0,
                    max_repetitions: int | None = None) -> list[tuple[str, SnmpValue]]:
@@ -306,7 +319,13 @@ class SnmpTransport:
         cursors: dict[Oid, Oid] = {r: r for r in roots}
         reps = self._target.max_repetitions if max_repetitions is None else max_repetitions
         count = 0
+        deadline = time.monotonic() + self._target.walk_timeout_s
         while cursors and count < _MAX_WALK_VARBINDS:
+            if time.monotonic() > deadline:
+                raise CommandFailed(
+                    f"{self._where()}: walk of {', '.join(map(oid_text, roots))} still "
+                    f"running after {self._target.walk_timeout_s:g}s ({count} values): the "
+                    "agent never ends the subtree, or it is too large: narrow it")
             active = list(cursors)[: self._target.max_varbinds]
             step = [cursors[r] for r in active]
             if self._target.version == "1":
@@ -380,6 +399,11 @@ class SnmpTransport:
         except SessionError as exc:
             self._raise_session(exc)
         return EngineInfo(probe.engine_id.hex(), probe.boots, probe.time)
+
+    @property
+    def rejected_replies(self) -> int:
+        """Replies dropped so far as malformed or not answering their request."""
+        return self._session.rejected
 
     async def close(self) -> None:
         """Release the session's socket; further requests raise DeviceUnreachable."""

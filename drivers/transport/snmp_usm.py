@@ -12,6 +12,7 @@ import contextlib
 import socket
 from typing import Any
 
+from pyasn1.type import univ
 from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.entity import config
 from pysnmp.entity.engine import SnmpEngine
@@ -20,15 +21,17 @@ from pysnmp.error import PySnmpError
 from pysnmp.proto import errind, rfc1902
 
 from drivers.transport import snmp_ber as ber
+from drivers.transport.snmp_check import check_reply
 from drivers.transport.snmp_session import (
     BadAddress,
     Broken,
     Denied,
+    Malformed,
     NoAnswer,
     Reply,
     RequestVarbinds,
 )
-from drivers.transport.snmp_values import convert_value, to_pysnmp
+from drivers.transport.snmp_values import SnmpValue, convert_value, to_pysnmp
 
 __all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "UsmCredentials", "UsmSession"]
 
@@ -67,6 +70,9 @@ _DENIED: tuple[type[Exception], ...] = (
     errind.NoSuchContext,
 )
 _TARGET, _PARAMS = "t", "p"
+_MAX_ARC = 2**32 - 1
+# pysnmp reports a Response whose request-id or security data differ from the request's so.
+_MISMATCH = ("badResponse", "dataMismatch")
 
 
 class UsmCredentials:
@@ -105,6 +111,7 @@ class UsmSession:
         self._opening = asyncio.Lock()
         self._pending: set[asyncio.Future[Any]] = set()
         self._names: dict[tuple[int, ...], Any] = {}
+        self._rejected = 0
 
     async def _open(self) -> SnmpEngine:
         async with self._opening:
@@ -156,6 +163,7 @@ class UsmSession:
                 waiter.set_result((indication, status, index, answer))
 
         self._pending.add(waiter)
+        parse_errors = _parse_errors(engine)
         try:
             if pdu == ber.GET:
                 cmdgen.GetCommandGenerator().send_varbinds(
@@ -179,12 +187,32 @@ class UsmSession:
             self._pending.discard(waiter)
         if indication:
             if isinstance(indication, errind.RequestTimedOut):
+                undecodable = _parse_errors(engine) - parse_errors
+                if undecodable > 0:
+                    self._rejected += undecodable
+                    raise Malformed(f"{undecodable} undecodable repl"
+                                    f"{'y' if undecodable == 1 else 'ies'} and no valid one")
                 raise NoAnswer()
             if isinstance(indication, _DENIED):
                 raise Denied(str(indication))
+            if str(indication) in _MISMATCH:
+                self._rejected += 1
+                raise Malformed(f"a reply that does not match the request ({indication})")
             raise Broken(str(indication))
-        return Reply(int(status), int(index),
-                     [(tuple(name.asTuple()), convert_value(value)) for name, value in answer])
+        reply = Reply(int(status), int(index),
+                      [(_arcs(name), _checked(value)) for name, value in answer])
+        problem = check_reply(pdu, [oid for oid, _ in varbinds], reply.error_status,
+                              reply.error_index, reply.varbinds, non_repeaters=non_repeaters,
+                              max_repetitions=max_repetitions)
+        if problem is not None:
+            self._rejected += 1
+            raise Malformed(problem)
+        return reply
+
+    @property
+    def rejected(self) -> int:
+        """Replies refused so far as malformed or not matching their request."""
+        return self._rejected
 
     def close(self) -> None:
         """Release the engine's socket; waiting requests fail with `Broken`."""
@@ -195,3 +223,27 @@ class UsmSession:
             with contextlib.suppress(PySnmpError):  # never opened: nothing to release
                 self._engine.close_dispatcher()
             self._engine = None
+
+
+def _arcs(name: Any) -> tuple[int, ...]:
+    oid = tuple(int(arc) for arc in name.asTuple())
+    if any(arc > _MAX_ARC for arc in oid):
+        raise Malformed("an OID sub-identifier above 2^32-1")
+    return oid
+
+
+def _checked(value: Any) -> SnmpValue:
+    """A pyasn1 value as a plain one; pysnmp's types already range-check everything but OIDs."""
+    converted = convert_value(value)
+    if isinstance(value, univ.ObjectIdentifier):
+        _arcs(value)
+    return converted
+
+
+def _parse_errors(engine: SnmpEngine) -> int:
+    """snmpInASNParseErrs: messages pysnmp dropped as undecodable."""
+    try:
+        (counter,) = engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs")
+        return int(counter.syntax)
+    except (PySnmpError, AttributeError, ValueError):  # only a hint is lost
+        return 0
