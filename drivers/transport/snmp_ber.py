@@ -98,7 +98,9 @@ def _tlv(tag: int, content: bytes) -> bytes:
 
 
 def _int_content(value: int) -> bytes:
-    return value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True)
+    """Minimal two's complement (-2^63 takes 8 bytes, not 9)."""
+    bits = (value if value >= 0 else -value - 1).bit_length()
+    return value.to_bytes(bits // 8 + 1, "big", signed=True)
 
 
 def _uint_content(value: int, bits: int) -> bytes:
@@ -180,6 +182,8 @@ _MAX_ARC = 2**32 - 1
 _MAX_ARCS = 128  # RFC 2578 §3.5: at most 128 sub-identifiers
 _INT32 = (-(2**31), 2**31 - 1)
 _PDU_TAGS = frozenset({GET, NEXT, RESPONSE, SET, BULK, INFORM, TRAP_V2, REPORT})
+_V1_PDU_TAGS = frozenset({GET, NEXT, RESPONSE, SET})  # RFC 1157 (and its Trap-PDU)
+_V2_ONLY_VALUES = frozenset({_COUNTER64, _NO_SUCH_OBJECT, _NO_SUCH_INSTANCE, _END_OF_MIB})
 
 
 def _head(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
@@ -300,8 +304,8 @@ def _value(data: bytes, tag: int, start: int, stop: int) -> SnmpValue:
     return exception
 
 
-def _varbinds(data: bytes, pos: int, end: int,
-              tags: list[int] | None = None) -> tuple[list[tuple[Oid, SnmpValue]], int]:
+def _varbinds(data: bytes, pos: int, end: int, tags: list[int] | None = None,
+              v1: bool = False) -> tuple[list[tuple[Oid, SnmpValue]], int]:
     start, stop = _expect(data, pos, end, _SEQ)
     out: list[tuple[Oid, SnmpValue]] = []
     pos = start
@@ -311,6 +315,8 @@ def _varbinds(data: bytes, pos: int, end: int,
         tag, v_start, v_stop = _head(data, oid_stop, vb_stop)
         if v_stop != vb_stop:
             raise BerError("extra data in a variable binding")
+        if v1 and tag in _V2_ONLY_VALUES:
+            raise BerError(f"SNMPv2 value type 0x{tag:02x} in an SNMPv1 message")
         out.append((_oid(data, oid_start, oid_stop), _value(data, tag, v_start, v_stop)))
         if tags is not None:
             tags.append(tag)
@@ -343,15 +349,16 @@ def decode_message(data: bytes, *, with_tags: bool = False) -> Message:
         pdu, p_start, p_stop = _head(data, pos, stop)
         if p_stop != stop:
             raise BerError("extra data after the PDU")
-        if pdu == TRAP_V1:
+        if pdu == TRAP_V1 and version == 0:
             return _decode_v1_trap(data, version, community, p_start, p_stop, with_tags)
-        if pdu not in _PDU_TAGS:
-            raise BerError(f"unknown PDU type 0x{pdu:02x}")
+        if pdu not in (_V1_PDU_TAGS if version == 0 else _PDU_TAGS):
+            raise BerError(f"PDU type 0x{pdu:02x} is not an SNMPv{'1' if version == 0 else '2c'}"
+                           " PDU")
         request_id, pos = _ranged(data, p_start, p_stop, "request-id", *_INT32)
         status, pos = _ranged(data, pos, p_stop, "error-status", 0, _INT32[1])
         index, pos = _ranged(data, pos, p_stop, "error-index", 0, _INT32[1])
         tags: list[int] | None = [] if with_tags else None
-        varbinds, pos = _varbinds(data, pos, p_stop, tags)
+        varbinds, pos = _varbinds(data, pos, p_stop, tags, version == 0)
         if pos != p_stop:
             raise BerError("extra data after the variable bindings")
     except IndexError:  # pragma: no cover - every read is bounds-checked first
@@ -385,7 +392,7 @@ def _decode_v1_trap(data: bytes, version: int, community: bytes, pos: int, stop:
     t_start, t_stop = _expect(data, pos, stop, _TIMETICKS)
     stamp = _unsigned(data, _TIMETICKS, t_start, t_stop)
     tags: list[int] | None = [] if with_tags else None
-    varbinds, pos = _varbinds(data, t_stop, stop, tags)
+    varbinds, pos = _varbinds(data, t_stop, stop, tags, True)
     if pos != stop:
         raise BerError("extra data after the variable bindings")
     return Message(version, community, TRAP_V1, 0, 0, 0, varbinds,
