@@ -305,11 +305,23 @@ class TrapUser(StrictModel):
 
 
 class TrapSettings(StrictModel):
-    """Where the harness listens for traps and informs, and which senders it accepts."""
+    """Where the harness listens for traps and informs, and which senders it accepts.
 
-    listen: Annotated[str, Field(pattern=r"^[^\s:]+:\d{1,5}$")] = "0.0.0.0:162"
-    communities: list[SecretStr] = []  # v1/v2c; empty accepts any community
+    Listens on loopback unless told otherwise (`listen: "192.0.2.5:162"`, or `0.0.0.0:162`
+    for every interface). A trap counts only from a lab gNodeB's or core's address, with that
+    device's SNMP community, one of `communities`, or as one of the v3 `users`."""
+
+    listen: Annotated[str, Field(pattern=r"^[^\s:]+:\d{1,5}$")] = "127.0.0.1:162"
+    communities: list[SecretStr] = []  # v1/v2c, besides each device's own community
     users: list[TrapUser] = []  # v3
+
+    @field_validator("listen", mode="after")
+    @classmethod
+    def _port_in_range(cls, value: str) -> str:
+        port = int(value.rpartition(":")[2])
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port {port} is not a UDP port (0..65535): e.g. 127.0.0.1:162")
+        return value
 
 
 class Lab(StrictModel):
