@@ -254,27 +254,32 @@ def _unsigned(data: bytes, tag: int, start: int, stop: int) -> int:
 def _oid(data: bytes, start: int, stop: int) -> Oid:
     if start == stop:
         raise BerError("empty OID")
-    if data[stop - 1] & 0x80:
+    raw = data[start:stop]
+    if raw[-1] & 0x80:
         raise BerError("OID ends inside a sub-identifier")
-    arcs: list[int] = []
-    value = 0
-    fresh = True
-    for byte in data[start:stop]:
-        if fresh and byte == 0x80:
-            raise BerError("OID sub-identifier with a leading 0x80 (not minimal)")
-        value = (value << 7) | (byte & 0x7F)
-        fresh = not byte & 0x80
-        if fresh:
-            arcs.append(value)
-            value = 0
+    if max(raw) < 0x80:  # every sub-identifier in one byte: the common case, and fast
+        arcs = list(raw)
+    else:
+        arcs = []
+        value = 0
+        fresh = True
+        for byte in raw:
+            if fresh and byte == 0x80:
+                raise BerError("OID sub-identifier with a leading 0x80 (not minimal)")
+            value = (value << 7) | (byte & 0x7F)
+            fresh = not byte & 0x80
+            if fresh:
+                arcs.append(value)
+                value = 0
+        if max(arcs) > _MAX_ARC:
+            raise BerError("OID sub-identifier above 2^32-1")
     first = arcs[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
-    oid = (*head, *arcs[1:])
-    if len(oid) > _MAX_ARCS:
-        raise BerError(f"OID of {len(oid)} sub-identifiers (at most {_MAX_ARCS})")
-    if max(oid) > _MAX_ARC:
+    if head[1] > _MAX_ARC:
         raise BerError("OID sub-identifier above 2^32-1")
-    return oid
+    if len(arcs) >= _MAX_ARCS:
+        raise BerError(f"OID of {len(arcs) + 1} sub-identifiers (at most {_MAX_ARCS})")
+    return (*head, *arcs[1:])
 
 
 _TYPE_NAMES = {_COUNTER32: "Counter32", _GAUGE32: "Gauge32", _TIMETICKS: "TimeTicks",
