@@ -33,7 +33,7 @@ from drivers.transport.snmp_session import (
 )
 from drivers.transport.snmp_values import SnmpValue, convert_value, to_pysnmp
 
-__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "UsmCredentials", "UsmSession"]
+__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "UsmCredentials", "UsmSession", "refusals"]
 
 # Names as net-snmp spells them. net-snmp's AES-192/AES-256 localise keys the Blumenthal
 # way (draft-blumenthal-aes-usm); the "-C" variants are the Reeder/Cisco key extension.
@@ -70,6 +70,11 @@ _DENIED: tuple[type[Exception], ...] = (
     errind.NoSuchContext,
 )
 _TARGET, _PARAMS = "t", "p"
+_REFUSAL_COUNTERS = (("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames"),
+                     ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests"),
+                     ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors"),
+                     ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnsupportedSecLevels"),
+                     ("__SNMPv2-MIB", "snmpInASNParseErrs"))
 _MAX_ARC = 2**32 - 1
 # pysnmp reports a Response whose request-id or security data differ from the request's so.
 _MISMATCH = ("badResponse", "dataMismatch")
@@ -163,7 +168,7 @@ class UsmSession:
                 waiter.set_result((indication, status, index, answer))
 
         self._pending.add(waiter)
-        parse_errors = _parse_errors(engine)
+        refused = refusals(engine)
         try:
             if pdu == ber.GET:
                 cmdgen.GetCommandGenerator().send_varbinds(
@@ -187,11 +192,12 @@ class UsmSession:
             self._pending.discard(waiter)
         if indication:
             if isinstance(indication, errind.RequestTimedOut):
-                undecodable = _parse_errors(engine) - parse_errors
-                if undecodable > 0:
-                    self._rejected += undecodable
-                    raise Malformed(f"{undecodable} undecodable repl"
-                                    f"{'y' if undecodable == 1 else 'ies'} and no valid one")
+                bad = refusals(engine) - refused
+                if bad > 0:
+                    self._rejected += bad
+                    raise Malformed(f"{bad} undecodable or unauthenticated repl"
+                                    f"{'y' if bad == 1 else 'ies'} (wrong digest, broken BER) "
+                                    "and no valid one")
                 raise NoAnswer()
             if isinstance(indication, _DENIED):
                 raise Denied(str(indication))
@@ -240,10 +246,13 @@ def _checked(value: Any) -> SnmpValue:
     return converted
 
 
-def _parse_errors(engine: SnmpEngine) -> int:
-    """snmpInASNParseErrs: messages pysnmp dropped as undecodable."""
-    try:
-        (counter,) = engine.get_mib_builder().import_symbols("__SNMPv2-MIB", "snmpInASNParseErrs")
-        return int(counter.syntax)
-    except (PySnmpError, AttributeError, ValueError):  # only a hint is lost
-        return 0
+def refusals(engine: SnmpEngine) -> int:
+    """Messages pysnmp dropped as undecodable or unauthenticated so far (its parser and USM
+    counters; not the engine-id/time-window reports that are part of normal discovery)."""
+    total = 0
+    builder = engine.get_mib_builder()
+    for module, name in _REFUSAL_COUNTERS:
+        with contextlib.suppress(PySnmpError, AttributeError, ValueError):
+            (counter,) = builder.import_symbols(module, name)
+            total += int(counter.syntax)
+    return total

@@ -31,7 +31,7 @@ from pysnmp.error import PySnmpError
 from pysnmp.proto import rfc1902
 
 from drivers.transport import snmp_ber as ber
-from drivers.transport.snmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS
+from drivers.transport.snmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, refusals
 from drivers.transport.snmp_values import SnmpValue, convert_value, oid_text
 from harness.config.secrets import Secret
 from harness.errors import ConfigError, DeviceUnreachable
@@ -43,12 +43,6 @@ _TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"
 _SYS_UPTIME_T = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 _TRAP_OID_T = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 _TIMETICKS_TAG, _OID_TAG = 0x43, 0x06
-# USM and parser counters that grow when pysnmp drops a v3 message it will not accept.
-_USM_REFUSALS = (("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames"),
-                 ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests"),
-                 ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors"),
-                 ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnsupportedSecLevels"),
-                 ("__SNMPv2-MIB", "snmpInASNParseErrs"))
 _TRAP_ENTERPRISE = "1.3.6.1.6.3.1.1.4.3.0"
 _GENERIC_TRAPS = "1.3.6.1.6.3.1.1.5"  # RFC 3584 §3.1: coldStart.1 … linkUp.4, egpNeighborLoss.6
 _RCVBUF = 8 * 1024 * 1024
@@ -230,13 +224,13 @@ class TrapReceiver(asyncio.DatagramProtocol):
         if self._feed is None or self._engine is None:
             self._reject("SNMPv3 refused (no v3 users configured)", host)
             return
-        before = _usm_refusals(self._engine)
+        before = refusals(self._engine)
         try:
             self._feed.feed(data, (host, port))
         except PySnmpError:
             self._reject("SNMPv3 refused", host)
             return
-        if _usm_refusals(self._engine) > before:
+        if refusals(self._engine) > before:
             self._reject("SNMPv3 refused (unknown user, wrong key or undecodable)", host)
 
     def _reply(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -343,13 +337,3 @@ def _v2_header_ok(msg: ber.Message) -> bool:
     return (len(msg.varbinds) >= 2 and msg.varbinds[0][0] == _SYS_UPTIME_T
             and msg.varbinds[1][0] == _TRAP_OID_T
             and msg.tags[:2] == (_TIMETICKS_TAG, _OID_TAG))
-
-
-def _usm_refusals(engine: SnmpEngine) -> int:
-    total = 0
-    builder = engine.get_mib_builder()
-    for module, name in _USM_REFUSALS:
-        with contextlib.suppress(PySnmpError, AttributeError, ValueError):
-            (counter,) = builder.import_symbols(module, name)
-            total += int(counter.syntax)
-    return total
