@@ -3,7 +3,7 @@
 pysnmp decodes through pyasn1, which spends ~1.5 ms of CPU per 25-varbind response; polling
 capacity is bounded by that. This codec reads and writes only what SNMP uses (RFC 3416 PDUs,
 RFC 2578 application types, RFC 1157 traps) straight from bytes to plain Python values. It also
-builds the unauthenticated SNMPv3 probe of RFC 3414 §4 that discovers an agent's engine id.
+leaves the SNMPv3 discovery probe to `snmp_probe`.
 Everything else in v3 (USM authentication and privacy) stays with pysnmp.
 """
 
@@ -26,13 +26,10 @@ __all__ = [
     "TRAP_V1",
     "TRAP_V2",
     "BerError",
-    "EngineProbe",
     "Message",
     "decode_message",
-    "decode_probe_reply",
     "encode_message",
     "encode_oid",
-    "encode_probe",
     "message_version",
     "response_to",
 ]
@@ -74,15 +71,6 @@ class Message:
     varbinds: list[tuple[Oid, SnmpValue]]
     trap_v1: tuple[Oid, str, int, int, int] | None = None
     tags: tuple[int, ...] = ()  # each value's BER tag, when decoded `with_tags`
-
-
-@dataclass(frozen=True)
-class EngineProbe:
-    """What an SNMPv3 agent says about itself in its discovery report (RFC 3414 §4)."""
-
-    engine_id: bytes
-    boots: int
-    time: int
 
 
 # ---- encoding -------------------------------------------------------------------------
@@ -158,19 +146,6 @@ def encode_message(version: int, community: bytes, pdu: int, request_id: int,
             + _tlv(_INT, _int_content(error_index)) + _tlv(_SEQ, vbl))
     return _tlv(_SEQ, _tlv(_INT, _int_content(version)) + _tlv(_OCTETS, community)
                 + _tlv(pdu, body))
-
-
-def encode_probe(msg_id: int, request_id: int) -> bytes:
-    """An unauthenticated, reportable SNMPv3 GET with an empty engine id and user: agents
-    answer it with a Report carrying their engine id, boots and time (RFC 3414 §4)."""
-    header = _tlv(_SEQ, _tlv(_INT, _int_content(msg_id)) + _tlv(_INT, _int_content(65507))
-                  + _tlv(_OCTETS, b"\x04") + _tlv(_INT, _int_content(3)))
-    usm = _tlv(_SEQ, _tlv(_OCTETS, b"") + _tlv(_INT, b"\x00") + _tlv(_INT, b"\x00")
-               + _tlv(_OCTETS, b"") + _tlv(_OCTETS, b"") + _tlv(_OCTETS, b""))
-    pdu = _tlv(GET, _tlv(_INT, _int_content(request_id)) + _tlv(_INT, b"\x00")
-               + _tlv(_INT, b"\x00") + _tlv(_SEQ, b""))
-    scoped = _tlv(_SEQ, _tlv(_OCTETS, b"") + _tlv(_OCTETS, b"") + pdu)
-    return _tlv(_SEQ, _tlv(_INT, b"\x03") + header + _tlv(_OCTETS, usm) + scoped)
 
 
 # ---- decoding -------------------------------------------------------------------------
@@ -403,23 +378,3 @@ def _decode_v1_trap(data: bytes, version: int, community: bytes, pos: int, stop:
     return Message(version, community, TRAP_V1, 0, 0, 0, varbinds,
                    trap_v1=(enterprise, address, generic, specific, stamp),
                    tags=tuple(tags or ()))
-
-
-def decode_probe_reply(data: bytes) -> EngineProbe:
-    """Engine id, boots and time from an SNMPv3 message's security parameters."""
-    try:
-        start, stop = _whole(data)
-        version, pos = _int(data, start, stop, "version")
-        if version != 3:
-            raise BerError(f"not an SNMPv3 message (version {version})")
-        _, pos = _expect(data, pos, stop, _SEQ)  # msgGlobalData: skipped
-        params, pos = _octets(data, pos, stop)
-        u_start, u_stop = _expect(params, 0, len(params), _SEQ)
-        engine_id, p = _octets(params, u_start, u_stop)
-        boots, p = _ranged(params, p, u_stop, "engine boots", 0, _INT32[1])
-        clock, p = _ranged(params, p, u_stop, "engine time", 0, _INT32[1])
-    except IndexError:  # pragma: no cover - every read is bounds-checked first
-        raise BerError("truncated") from None
-    if not 5 <= len(engine_id) <= 32:
-        raise BerError(f"engine id of {len(engine_id)} bytes (RFC 3411: 5..32)")
-    return EngineProbe(engine_id, boots, clock)

@@ -18,6 +18,7 @@ from typing import Protocol, cast
 
 from drivers.transport import snmp_ber as ber
 from drivers.transport.snmp_check import check_reply
+from drivers.transport.snmp_probe import EngineProbe, decode_probe_reply, encode_probe
 from drivers.transport.snmp_values import SetValue, SnmpValue
 
 Oid = tuple[int, ...]
@@ -252,7 +253,7 @@ class _Probe(asyncio.DatagramProtocol):
 
 
 async def probe_engine(host: str, port: int, *, timeout_s: float,
-                       retries: int) -> ber.EngineProbe:
+                       retries: int) -> EngineProbe:
     """RFC 3414 §4 discovery: an agent's engine id, boots and time, without credentials.
     Raises session errors, or `ber.BerError` when the reply is not SNMPv3."""
     loop = asyncio.get_running_loop()
@@ -266,10 +267,10 @@ async def probe_engine(host: str, port: int, *, timeout_s: float,
         raise Refused(str(exc)) from None
     try:
         for _ in range(retries + 1):
-            udp.sendto(ber.encode_probe(1, 1))
+            udp.sendto(encode_probe(1, 1))
             with contextlib.suppress(TimeoutError):
                 data = await asyncio.wait_for(asyncio.shield(answer), timeout_s)
-                return ber.decode_probe_reply(data)
+                return decode_probe_reply(data)
         raise NoAnswer()
     finally:
         udp.close()

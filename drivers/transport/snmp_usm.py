@@ -33,7 +33,7 @@ from drivers.transport.snmp_session import (
 )
 from drivers.transport.snmp_values import SnmpValue, convert_value, to_pysnmp
 
-__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "UsmCredentials", "UsmSession", "refusals"]
+__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "Refusals", "UsmCredentials", "UsmSession"]
 
 # Names as net-snmp spells them. net-snmp's AES-192/AES-256 localise keys the Blumenthal
 # way (draft-blumenthal-aes-usm); the "-C" variants are the Reeder/Cisco key extension.
@@ -117,6 +117,7 @@ class UsmSession:
         self._pending: set[asyncio.Future[Any]] = set()
         self._names: dict[tuple[int, ...], Any] = {}
         self._rejected = 0
+        self._refusals: Refusals | None = None
 
     async def _open(self) -> SnmpEngine:
         async with self._opening:
@@ -143,6 +144,7 @@ class UsmSession:
             except PySnmpError as exc:
                 raise Broken(f"cannot set up the SNMPv3 engine: {exc}") from None
             self._engine = engine
+            self._refusals = Refusals(engine)
             return engine
 
     def _name(self, oid: tuple[int, ...]) -> Any:
@@ -168,7 +170,7 @@ class UsmSession:
                 waiter.set_result((indication, status, index, answer))
 
         self._pending.add(waiter)
-        refused = refusals(engine)
+        refused = self._refusals.total() if self._refusals is not None else 0
         try:
             if pdu == ber.GET:
                 cmdgen.GetCommandGenerator().send_varbinds(
@@ -192,7 +194,7 @@ class UsmSession:
             self._pending.discard(waiter)
         if indication:
             if isinstance(indication, errind.RequestTimedOut):
-                bad = refusals(engine) - refused
+                bad = (self._refusals.total() if self._refusals is not None else 0) - refused
                 if bad > 0:
                     self._rejected += bad
                     raise Malformed(f"{bad} undecodable or unauthenticated repl"
@@ -229,6 +231,7 @@ class UsmSession:
             with contextlib.suppress(PySnmpError):  # never opened: nothing to release
                 self._engine.close_dispatcher()
             self._engine = None
+            self._refusals = None
 
 
 def _arcs(name: Any) -> tuple[int, ...]:
@@ -246,13 +249,18 @@ def _checked(value: Any) -> SnmpValue:
     return converted
 
 
-def refusals(engine: SnmpEngine) -> int:
-    """Messages pysnmp dropped as undecodable or unauthenticated so far (its parser and USM
-    counters; not the engine-id/time-window reports that are part of normal discovery)."""
-    total = 0
-    builder = engine.get_mib_builder()
-    for module, name in _REFUSAL_COUNTERS:
-        with contextlib.suppress(PySnmpError, AttributeError, ValueError):
-            (counter,) = builder.import_symbols(module, name)
-            total += int(counter.syntax)
-    return total
+class Refusals:
+    """Messages pysnmp dropped as undecodable or unauthenticated so far: the sum of its parser
+    and USM counters (not the engine-id/time-window reports of normal discovery). The counter
+    objects are looked up once; reading them is then cheap enough for every request."""
+
+    def __init__(self, engine: SnmpEngine) -> None:
+        self._counters: list[Any] = []
+        builder = engine.get_mib_builder()
+        for module, name in _REFUSAL_COUNTERS:
+            with contextlib.suppress(PySnmpError, AttributeError, ValueError):
+                self._counters.append(builder.import_symbols(module, name)[0])
+
+    def total(self) -> int:
+        """The current sum of the counters."""
+        return sum(int(counter.syntax) for counter in self._counters)

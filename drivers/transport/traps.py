@@ -31,7 +31,7 @@ from pysnmp.error import PySnmpError
 from pysnmp.proto import rfc1902
 
 from drivers.transport import snmp_ber as ber
-from drivers.transport.snmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, refusals
+from drivers.transport.snmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Refusals
 from drivers.transport.snmp_values import SnmpValue, convert_value, oid_text
 from harness.config.secrets import Secret
 from harness.errors import ConfigError, DeviceUnreachable
@@ -125,6 +125,7 @@ class TrapReceiver(asyncio.DatagramProtocol):
         self.dropped = 0  # the queue was full
         self._udp: asyncio.DatagramTransport | None = None
         self._engine: SnmpEngine | None = None
+        self._refusals: Refusals | None = None
         self._feed: _FeedTransport | None = None
         self._log = logging.getLogger(__name__)
         for user in self._users:  # protocol names and keys checked now, not on first trap
@@ -224,13 +225,15 @@ class TrapReceiver(asyncio.DatagramProtocol):
         if self._feed is None or self._engine is None:
             self._reject("SNMPv3 refused (no v3 users configured)", host)
             return
-        before = refusals(self._engine)
+        refusals = self._refusals or Refusals(self._engine)
+        self._refusals = refusals
+        before = refusals.total()
         try:
             self._feed.feed(data, (host, port))
         except PySnmpError:
             self._reject("SNMPv3 refused", host)
             return
-        if refusals(self._engine) > before:
+        if refusals.total() > before:
             self._reject("SNMPv3 refused (unknown user, wrong key or undecodable)", host)
 
     def _reply(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -275,6 +278,7 @@ class TrapReceiver(asyncio.DatagramProtocol):
             with contextlib.suppress(PySnmpError):
                 self._engine.close_dispatcher()
             self._engine = None
+            self._refusals = None
 
 
 def _usm_args(user: TrapUser) -> tuple[Any, str | None, Any, str | None]:
