@@ -248,3 +248,41 @@ def test_a_walk_that_never_ends_is_stopped_in_time() -> None:
     outcome, _ = run(against(endless, walk, walk_timeout_s=0.5))
     assert isinstance(outcome, HarnessError)
     assert DEVICE in str(outcome) and "still running after 0.5s" in str(outcome)
+
+
+class _RawAgent(asyncio.DatagramProtocol):
+    """FAKE broken agent: answers anything (here the v3 discovery probe) with fixed bytes."""
+
+    def __init__(self, answer: bytes) -> None:
+        self.answer = answer
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(self.answer, addr)
+
+
+@pytest.mark.parametrize("answer", [b"\x30\x03\x02\x01\x01", b"\x30\x03\x02\x01\x03",
+                                    random.Random(3).randbytes(40)])
+def test_engine_discovery_refuses_a_malformed_report(answer: bytes) -> None:
+    async def scenario() -> object:
+        loop = asyncio.get_running_loop()
+        udp, _ = await loop.create_datagram_endpoint(lambda: _RawAgent(answer),
+                                                     local_addr=("127.0.0.1", 0))
+        port = udp.get_extra_info("sockname")[1]
+        transport = SnmpTransport(SnmpTarget("127.0.0.1", port, "2c", community=Secret("c"),
+                                             timeout_s=0.5, retries=0), device=DEVICE)
+        try:
+            return await transport.discover_engine()
+        except HarnessError as exc:
+            return exc
+        finally:
+            await transport.close()
+            udp.close()
+
+    outcome = run(scenario())
+    assert isinstance(outcome, HarnessError) and DEVICE in str(outcome)
+    assert "malformed reply" in str(outcome)

@@ -346,8 +346,9 @@ class SnmpTransport:
         try:
             probe = await probe_engine(t.host, t.port, timeout_s=t.timeout_s, retries=t.retries)
         except ber.BerError as exc:
-            raise CommandFailed(f"{self._where()}: engine discovery got a reply that is not "
-                                f"SNMPv3 ({exc}): the agent may be v1/v2c only") from None
+            problem = (f"{self._where()}: device sent a malformed reply to SNMPv3 engine "
+                       f"discovery ({exc}): the agent may be v1/v2c only")
+            raise MalformedReply(problem) from None
         except SessionError as exc:
             self._raise_session(exc)
         return EngineInfo(probe.engine_id.hex(), probe.boots, probe.time)
