@@ -11,10 +11,11 @@ import logging
 from collections.abc import Sequence
 
 from drivers.capabilities import DeviceFacts, KpiReading
+from drivers.gnb import fact_texts, kpi_value, uptime_seconds
 from drivers.profile import Profile
-from drivers.transport.snmp import NoSuchValue, SnmpTransport, SnmpValue
+from drivers.transport.snmp import SnmpTransport, SnmpValue
 from drivers.transport.ssh import SshTransport
-from harness.errors import CommandFailed, ConfigError
+from harness.errors import ConfigError
 
 
 class Core:
@@ -36,13 +37,12 @@ class Core:
         names = list(self.profile.facts)
         values = await self.snmp.get([self.profile.facts[n].oid for n in names])
         got: dict[str, SnmpValue] = {n: values[self.profile.facts[n].oid] for n in names}
-        text = {n: "" if isinstance(v, NoSuchValue) else str(v) for n, v in got.items()}
-        uptime = got.get("uptime")
+        text = fact_texts(got)
         return DeviceFacts(
             vendor=text.get("vendor", ""), model=text.get("model", ""),
             serial=text.get("serial", ""), firmware=text.get("firmware", ""),
             description=text.get("description", ""),
-            uptime_s=uptime / 100 if isinstance(uptime, int) else None,
+            uptime_s=uptime_seconds(got.get("uptime")),
         )
 
     def kpi_names(self) -> Sequence[str]:
@@ -63,11 +63,9 @@ class Core:
         for name, oid in oids.items():
             value = values[oid]
             spec = self.profile.kpis[name]
-            if not isinstance(value, int):
-                reason = value.reason if isinstance(value, NoSuchValue) else f"value {value!r}"
-                raise CommandFailed(f"{self.name}: KPI {name} ({oid}): {reason}")
+            raw = kpi_value(self.name, f"{name} ({oid})", spec.type, value)
             for cell in cells or [0]:
-                readings.append(KpiReading(name=name, cell=cell, raw=value, kind=spec.type,
+                readings.append(KpiReading(name=name, cell=cell, raw=raw, kind=spec.type,
                                            unit=spec.unit, scale=spec.scale,
                                            period_s=spec.period))
         return readings

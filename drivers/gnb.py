@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import shlex
 import time
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,48 @@ from drivers.transport.ssh import CliSession, SshTransport
 from harness.errors import CommandFailed, ConfigError, HarnessError
 
 _SYS_UPTIME = "1.3.6.1.2.1.1.3.0"  # SNMPv2-MIB::sysUpTime.0, answered by every agent
+_MAX_FACT_CHARS = 1024
+_MAX_TICKS = 2**64 - 1
+_KPI_LIMITS = {"counter32": 2**32 - 1, "counter64": 2**64 - 1}
+_SECONDS = re.compile(r"[0-9]{1,15}(\.[0-9]{1,6})?", re.ASCII)
+
+
+def fact_texts(values: Mapping[str, SnmpValue]) -> dict[str, str]:
+    """Fact values as text: a missing value is "", an integer beyond 64 bits is "", and text
+    longer than 1,024 characters is cut (a device's bytes are hostile input)."""
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        if isinstance(value, NoSuchValue) or (isinstance(value, int)
+                                               and value.bit_length() > 64):
+            out[name] = ""
+            continue
+        text = str(value)
+        out[name] = text if len(text) <= _MAX_FACT_CHARS else text[:_MAX_FACT_CHARS] + "…"
+    return out
+
+
+def kpi_value(device: str, what: str, kind: str, value: SnmpValue) -> int:
+    """A KPI's raw value, refused (CommandFailed) when missing or outside its kind's range:
+    a counter32 above 2^32-1 would wrap the rate arithmetic into a bogus figure."""
+    if not isinstance(value, int):
+        reason = value.reason if isinstance(value, NoSuchValue) else f"value {value!r}"
+        raise CommandFailed(f"{device}: KPI {what}: {reason}")
+    limit = _KPI_LIMITS.get(kind)
+    if limit is not None and not 0 <= value <= limit:
+        raise CommandFailed(f"{device}: KPI {what}: device sent a malformed reply: {value} is "
+                            f"not a {kind} value (0..{limit}): check the profile's type")
+    return value
+
+
+def uptime_seconds(ticks: SnmpValue | None, text: str = "") -> float | None:
+    """Uptime from SNMP ticks (1/100 s, 0..2^64-1) or from text starting with plain
+    seconds ("1234.5 s"); None for anything else."""
+    if isinstance(ticks, int) and 0 <= ticks <= _MAX_TICKS:
+        return ticks / 100
+    words = text.split()
+    if words and _SECONDS.fullmatch(words[0]):
+        return float(words[0])
+    return None
 
 
 def _oid(template: str, cell: int) -> str:
@@ -51,7 +94,7 @@ class Gnb:
         if names:
             values = await self.snmp.get([self.profile.facts[n].oid for n in names])
             got = {n: values[self.profile.facts[n].oid] for n in names}
-        text = {n: "" if isinstance(v, NoSuchValue) else str(v) for n, v in got.items()}
+        text = fact_texts(got)
         outputs: dict[tuple[str, str], str] = {}
         for name, fact in self.profile.command_facts.items():
             key = (fact.mode, fact.command)
@@ -63,10 +106,7 @@ class Gnb:
     @staticmethod
     def make_facts(text: Mapping[str, str], uptime: SnmpValue | None = None) -> DeviceFacts:
         """DeviceFacts from fact texts (an SNMP sysUpTime in ticks, or uptime text in s)."""
-        seconds: float | None = uptime / 100 if isinstance(uptime, int) else None
-        if seconds is None and text.get("uptime"):
-            digits = text["uptime"].split()[0]
-            seconds = float(digits) if digits.replace(".", "", 1).isdigit() else None
+        seconds = uptime_seconds(uptime, text.get("uptime", ""))
         return DeviceFacts(
             vendor=text.get("vendor", ""), model=text.get("model", ""),
             serial=text.get("serial", ""), firmware=text.get("firmware", ""),
@@ -113,10 +153,8 @@ class Gnb:
         for name, cell, oid in wanted:
             value = values[oid]
             spec = self.profile.kpis[name]
-            if not isinstance(value, int):
-                reason = value.reason if isinstance(value, NoSuchValue) else f"value {value!r}"
-                raise CommandFailed(f"{self.name}: KPI {name} cell {cell} ({oid}): {reason}")
-            readings.append(KpiReading(name=name, cell=cell, raw=value, kind=spec.type,
+            raw = kpi_value(self.name, f"{name} cell {cell} ({oid})", spec.type, value)
+            readings.append(KpiReading(name=name, cell=cell, raw=raw, kind=spec.type,
                                        unit=spec.unit, scale=spec.scale, uptime_ticks=ticks,
                                        period_s=spec.period))
         return readings

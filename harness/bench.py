@@ -189,8 +189,9 @@ async def open_bench(lab: Lab, work_dir: Path, *, run_id: str = "",
     try:
         add_traffic_hosts(bench, build)
         bench.traps = TrapHub()
-        if lab.traps is not None:
-            await bench.traps.listen_lab(lab, lab.traps)
+        if lab.traps is not None:  # each real device's traps carry its own community
+            await bench.traps.listen_lab(lab, lab.traps, {
+                name: cfg.get("community") for name, cfg in snmp_cfg.items()})
         if lab.simulated:
             bench.sim = await _start_sim(lab, work_dir, snmp_cfg, ssh_cfg, bench)
             lines = []
@@ -218,7 +219,8 @@ async def _start_sim(lab: Lab, work_dir: Path, snmp_cfg: dict[str, dict[str, Any
     targets: dict[str, list[SimTrapTarget]] = {}
     for name, dev in lab.devices.items():  # each simulated gNodeB traps to its own receiver
         if dev.role == "gnodeb" and dev.simulated is not None and bench.traps is not None:
-            host, port = await bench.traps.listen_device(name, dev.host)
+            community = snmp_cfg[name].setdefault("community", _generated())  # its trap community
+            host, port = await bench.traps.listen_device(name, dev.host, [community])
             targets[name] = [SimTrapTarget(host, port, "2c")]
     sim = SimLabProcess(sim_lab_spec(lab, work_dir / "simlab", snmp_cfg, ssh_cfg, bench,
                                      trap_targets=targets))

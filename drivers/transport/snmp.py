@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from drivers.transport import snmp_ber as ber
@@ -20,6 +20,7 @@ from drivers.transport.snmp_session import (
     BadAddress,
     CommunitySession,
     Denied,
+    Malformed,
     NoAnswer,
     Refused,
     Reply,
@@ -27,6 +28,7 @@ from drivers.transport.snmp_session import (
     SessionError,
     probe_engine,
 )
+from drivers.transport.snmp_target import EngineInfo, MalformedReply, SnmpTarget, SnmpV3User
 from drivers.transport.snmp_usm import (
     AUTH_PROTOCOLS,
     PRIV_PROTOCOLS,
@@ -49,6 +51,7 @@ __all__ = [
     "AUTH_PROTOCOLS",
     "PRIV_PROTOCOLS",
     "EngineInfo",
+    "MalformedReply",
     "NoSuchValue",
     "SetValue",
     "SnmpTarget",
@@ -65,47 +68,6 @@ _ERROR_STATUS = ("noError", "tooBig", "noSuchName", "badValue", "readOnly", "gen
                  "undoFailed", "authorizationError", "notWritable", "inconsistentName")
 _TOO_BIG, _NO_SUCH_NAME, _NO_ACCESS, _AUTHORIZATION = 1, 2, 6, 16
 Oid = tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class SnmpV3User:
-    """SNMPv3 USM credentials; protocol names as net-snmp spells them (SHA-256, AES-128)."""
-
-    user: str
-    auth_protocol: str
-    auth_key: Secret | None
-    priv_protocol: str
-    priv_key: Secret | None
-
-
-@dataclass(frozen=True)
-class SnmpTarget:
-    """Where and how to reach one device's SNMP agent.
-
-    `context` is the SNMPv3 contextName; `max_varbinds` caps the varbinds of one PDU (larger
-    GETs are split); `max_in_flight` caps the PDUs outstanding to this device at once.
-    """
-
-    host: str
-    port: int = 161
-    version: str = "2c"
-    community: Secret | None = None
-    v3: SnmpV3User | None = None
-    timeout_s: float = 2.0
-    retries: int = 1
-    context: str = ""
-    max_varbinds: int = 32
-    max_in_flight: int = 4
-    max_repetitions: int = 25
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    """An agent's SNMPv3 engine id (hex), boots and engine time, from RFC 3414 discovery."""
-
-    engine_id: str
-    boots: int
-    time: int
 
 
 class SnmpTransport:
@@ -188,6 +150,11 @@ class SnmpTransport:
                 f"{self._where()}: cannot resolve address {t.host!r} ({exc}): "
                 "check the host name in lab.yaml"
             ) from None
+        if isinstance(exc, Malformed):
+            raise MalformedReply(
+                f"{self._where()}: device sent a malformed reply: {exc}: the agent is broken "
+                "or something else answers on its address (nothing it sent was recorded)"
+            ) from None
         if isinstance(exc, Denied):
             raise AuthFailed(
                 f"{self._where()}: agent refused the credentials ({exc}): "
@@ -241,10 +208,8 @@ class SnmpTransport:
                 return
             if status:
                 self._raise_status(reply, pending, "get")
-            for oid, (_name, value) in zip(pending, reply.varbinds, strict=False):
-                out[oid] = value
-            for oid in pending[len(reply.varbinds):]:
-                out[oid] = NoSuchValue("missing from response")
+            for oid, (_name, value) in zip(pending, reply.varbinds, strict=True):
+                out[oid] = value  # names checked equal to `pending`, in order
             return
 
     async def get(self, oids: Sequence[str]) -> dict[str, SnmpValue]:
@@ -271,7 +236,7 @@ class SnmpTransport:
         if reply.error_status:
             self._raise_status(reply, wanted, "getnext")
         return {oid_text(o): (oid_text(name), value)
-                for o, (name, value) in zip(wanted, reply.varbinds, strict=False)}
+                for o, (name, value) in zip(wanted, reply.varbinds, strict=True)}
 
     async def bulk(self, oids: Sequence[str], non_repeaters: int = 0,
                    max_repetitions: int | None = None) -> list[tuple[str, SnmpValue]]:
@@ -306,7 +271,13 @@ class SnmpTransport:
         cursors: dict[Oid, Oid] = {r: r for r in roots}
         reps = self._target.max_repetitions if max_repetitions is None else max_repetitions
         count = 0
+        deadline = time.monotonic() + self._target.walk_timeout_s
         while cursors and count < _MAX_WALK_VARBINDS:
+            if time.monotonic() > deadline:
+                raise CommandFailed(
+                    f"{self._where()}: walk of {', '.join(map(oid_text, roots))} still "
+                    f"running after {self._target.walk_timeout_s:g}s ({count} values): the "
+                    "agent never ends the subtree, or it is too large: narrow it")
             active = list(cursors)[: self._target.max_varbinds]
             step = [cursors[r] for r in active]
             if self._target.version == "1":
@@ -375,11 +346,17 @@ class SnmpTransport:
         try:
             probe = await probe_engine(t.host, t.port, timeout_s=t.timeout_s, retries=t.retries)
         except ber.BerError as exc:
-            raise CommandFailed(f"{self._where()}: engine discovery got a reply that is not "
-                                f"SNMPv3 ({exc}): the agent may be v1/v2c only") from None
+            problem = (f"{self._where()}: device sent a malformed reply to SNMPv3 engine "
+                       f"discovery ({exc}): the agent may be v1/v2c only")
+            raise MalformedReply(problem) from None
         except SessionError as exc:
             self._raise_session(exc)
         return EngineInfo(probe.engine_id.hex(), probe.boots, probe.time)
+
+    @property
+    def rejected_replies(self) -> int:
+        """Replies dropped so far as malformed or not answering their request."""
+        return self._session.rejected
 
     async def close(self) -> None:
         """Release the session's socket; further requests raise DeviceUnreachable."""

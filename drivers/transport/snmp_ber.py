@@ -3,7 +3,7 @@
 pysnmp decodes through pyasn1, which spends ~1.5 ms of CPU per 25-varbind response; polling
 capacity is bounded by that. This codec reads and writes only what SNMP uses (RFC 3416 PDUs,
 RFC 2578 application types, RFC 1157 traps) straight from bytes to plain Python values. It also
-builds the unauthenticated SNMPv3 probe of RFC 3414 §4 that discovers an agent's engine id.
+leaves the SNMPv3 discovery probe to `snmp_probe`.
 Everything else in v3 (USM authentication and privacy) stays with pysnmp.
 """
 
@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from drivers.transport.snmp_values import NoSuchValue, SetValue, SnmpValue, decode_octets
+from harness.errors import HarnessError
 
 __all__ = [
     "BULK",
@@ -25,13 +26,10 @@ __all__ = [
     "TRAP_V1",
     "TRAP_V2",
     "BerError",
-    "EngineProbe",
     "Message",
     "decode_message",
-    "decode_probe_reply",
     "encode_message",
     "encode_oid",
-    "encode_probe",
     "message_version",
     "response_to",
 ]
@@ -53,8 +51,10 @@ _NULL_VALUE = b"\x05\x00"
 Oid = tuple[int, ...]
 
 
-class BerError(ValueError):
-    """The bytes are not a well-formed SNMP message."""
+class BerError(HarnessError, ValueError):
+    """The bytes are not a well-formed SNMP message, or a field or value is out of range.
+
+    The transport reports it as "device sent a malformed reply: …" with the device's name."""
 
 
 @dataclass(frozen=True)
@@ -70,15 +70,7 @@ class Message:
     error_index: int  # GETBULK requests: max-repetitions
     varbinds: list[tuple[Oid, SnmpValue]]
     trap_v1: tuple[Oid, str, int, int, int] | None = None
-
-
-@dataclass(frozen=True)
-class EngineProbe:
-    """What an SNMPv3 agent says about itself in its discovery report (RFC 3414 §4)."""
-
-    engine_id: bytes
-    boots: int
-    time: int
+    tags: tuple[int, ...] = ()  # each value's BER tag, when decoded `with_tags`
 
 
 # ---- encoding -------------------------------------------------------------------------
@@ -94,7 +86,9 @@ def _tlv(tag: int, content: bytes) -> bytes:
 
 
 def _int_content(value: int) -> bytes:
-    return value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True)
+    """Minimal two's complement (-2^63 takes 8 bytes, not 9)."""
+    bits = (value if value >= 0 else -value - 1).bit_length()
+    return value.to_bytes(bits // 8 + 1, "big", signed=True)
 
 
 def _uint_content(value: int, bits: int) -> bytes:
@@ -154,20 +148,19 @@ def encode_message(version: int, community: bytes, pdu: int, request_id: int,
                 + _tlv(pdu, body))
 
 
-def encode_probe(msg_id: int, request_id: int) -> bytes:
-    """An unauthenticated, reportable SNMPv3 GET with an empty engine id and user: agents
-    answer it with a Report carrying their engine id, boots and time (RFC 3414 §4)."""
-    header = _tlv(_SEQ, _tlv(_INT, _int_content(msg_id)) + _tlv(_INT, _int_content(65507))
-                  + _tlv(_OCTETS, b"\x04") + _tlv(_INT, _int_content(3)))
-    usm = _tlv(_SEQ, _tlv(_OCTETS, b"") + _tlv(_INT, b"\x00") + _tlv(_INT, b"\x00")
-               + _tlv(_OCTETS, b"") + _tlv(_OCTETS, b"") + _tlv(_OCTETS, b""))
-    pdu = _tlv(GET, _tlv(_INT, _int_content(request_id)) + _tlv(_INT, b"\x00")
-               + _tlv(_INT, b"\x00") + _tlv(_SEQ, b""))
-    scoped = _tlv(_SEQ, _tlv(_OCTETS, b"") + _tlv(_OCTETS, b"") + pdu)
-    return _tlv(_SEQ, _tlv(_INT, b"\x03") + header + _tlv(_OCTETS, usm) + scoped)
-
-
 # ---- decoding -------------------------------------------------------------------------
+# Every check below is the type's range (RFC 2578 §7.1, RFC 3416 §3): a reply that breaks one is
+# malformed, never a value. INTEGER is allowed 64 bits (wider than Integer32, for sloppy agents).
+_INT_BYTES = 8
+_UNSIGNED_BITS = {_COUNTER32: 32, _GAUGE32: 32, _TIMETICKS: 32, _COUNTER64: 64}
+_MAX_ARC = 2**32 - 1
+_MAX_ARCS = 128  # RFC 2578 §3.5: at most 128 sub-identifiers
+_INT32 = (-(2**31), 2**31 - 1)
+_PDU_TAGS = frozenset({GET, NEXT, RESPONSE, SET, BULK, INFORM, TRAP_V2, REPORT})
+_V1_PDU_TAGS = frozenset({GET, NEXT, RESPONSE, SET})  # RFC 1157 (and its Trap-PDU)
+_V2_ONLY_VALUES = frozenset({_COUNTER64, _NO_SUCH_OBJECT, _NO_SUCH_INSTANCE, _END_OF_MIB})
+
+
 def _head(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
     """(tag, content start, content end) of the TLV at `pos`, checked against `end`."""
     if pos + 2 > end:
@@ -177,7 +170,9 @@ def _head(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
     pos += 2
     if length & 0x80:
         n = length & 0x7F
-        if n == 0 or n > 4 or pos + n > end:
+        if n == 0:
+            raise BerError("indefinite length (not allowed in SNMP)")
+        if n > 4 or pos + n > end:
             raise BerError("bad length")
         length = int.from_bytes(data[pos:pos + n], "big")
         pos += n
@@ -194,9 +189,24 @@ def _expect(data: bytes, pos: int, end: int, tag: int) -> tuple[int, int]:
     return start, stop
 
 
-def _int(data: bytes, pos: int, end: int) -> tuple[int, int]:
+def _signed(data: bytes, start: int, stop: int, what: str) -> int:
+    if start == stop:
+        raise BerError(f"empty {what}")
+    if stop - start > _INT_BYTES:
+        raise BerError(f"{what} of {stop - start} bytes (more than 64 bits)")
+    return int.from_bytes(data[start:stop], "big", signed=True)
+
+
+def _int(data: bytes, pos: int, end: int, what: str = "INTEGER") -> tuple[int, int]:
     start, stop = _expect(data, pos, end, _INT)
-    return int.from_bytes(data[start:stop], "big", signed=True), stop
+    return _signed(data, start, stop, what), stop
+
+
+def _ranged(data: bytes, pos: int, end: int, what: str, low: int, high: int) -> tuple[int, int]:
+    value, stop = _int(data, pos, end, what)
+    if not low <= value <= high:
+        raise BerError(f"{what} {value} is outside {low}..{high}")
+    return value, stop
 
 
 def _octets(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
@@ -204,41 +214,78 @@ def _octets(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
     return data[start:stop], stop
 
 
+def _unsigned(data: bytes, tag: int, start: int, stop: int) -> int:
+    bits = _UNSIGNED_BITS[tag]
+    if start == stop:
+        raise BerError(f"empty {_TYPE_NAMES[tag]}")
+    if stop - start > bits // 8 + 1:
+        raise BerError(f"{_TYPE_NAMES[tag]} of {stop - start} bytes (more than {bits} bits)")
+    value = int.from_bytes(data[start:stop], "big", signed=True)
+    if not 0 <= value < 2**bits:
+        raise BerError(f"{_TYPE_NAMES[tag]} {value} is outside 0..2^{bits}-1")
+    return value
+
+
 def _oid(data: bytes, start: int, stop: int) -> Oid:
-    arcs: list[int] = []
-    value = 0
-    for byte in data[start:stop]:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            arcs.append(value)
-            value = 0
-    if not arcs:
+    if start == stop:
         raise BerError("empty OID")
+    raw = data[start:stop]
+    if raw[-1] & 0x80:
+        raise BerError("OID ends inside a sub-identifier")
+    if max(raw) < 0x80:  # every sub-identifier in one byte: the common case, and fast
+        arcs = list(raw)
+    else:
+        arcs = []
+        value = 0
+        fresh = True
+        for byte in raw:
+            if fresh and byte == 0x80:
+                raise BerError("OID sub-identifier with a leading 0x80 (not minimal)")
+            value = (value << 7) | (byte & 0x7F)
+            fresh = not byte & 0x80
+            if fresh:
+                arcs.append(value)
+                value = 0
+        if max(arcs) > _MAX_ARC:
+            raise BerError("OID sub-identifier above 2^32-1")
     first = arcs[0]
     head = (first // 40, first % 40) if first < 80 else (2, first - 80)
+    if head[1] > _MAX_ARC:
+        raise BerError("OID sub-identifier above 2^32-1")
+    if len(arcs) >= _MAX_ARCS:
+        raise BerError(f"OID of {len(arcs) + 1} sub-identifiers (at most {_MAX_ARCS})")
     return (*head, *arcs[1:])
+
+
+_TYPE_NAMES = {_COUNTER32: "Counter32", _GAUGE32: "Gauge32", _TIMETICKS: "TimeTicks",
+               _COUNTER64: "Counter64"}
 
 
 def _value(data: bytes, tag: int, start: int, stop: int) -> SnmpValue:
     if tag in _UNSIGNED:
-        return int.from_bytes(data[start:stop], "big")
+        return _unsigned(data, tag, start, stop)
     if tag == _OCTETS:
         return decode_octets(data[start:stop])
     if tag == _INT:
-        return int.from_bytes(data[start:stop], "big", signed=True)
+        return _signed(data, start, stop, "INTEGER")
     if tag == _OID:
         return ".".join(map(str, _oid(data, start, stop)))
     if tag == _IPADDR:
+        if stop - start != 4:
+            raise BerError(f"IpAddress of {stop - start} bytes (must be 4)")
         return ".".join(str(b) for b in data[start:stop])
     if tag == _OPAQUE:
         return "0x" + data[start:stop].hex()
-    if tag == _NULL:
-        return NoSuchValue("null")
-    exception = _EXCEPTIONS.get(tag)
-    return exception if exception is not None else NoSuchValue(f"unknown type 0x{tag:02x}")
+    exception = _EXCEPTIONS.get(tag) or (NoSuchValue("null") if tag == _NULL else None)
+    if exception is None:
+        raise BerError(f"unknown value type 0x{tag:02x}")
+    if start != stop:
+        raise BerError(f"{exception.reason} value with content")
+    return exception
 
 
-def _varbinds(data: bytes, pos: int, end: int) -> list[tuple[Oid, SnmpValue]]:
+def _varbinds(data: bytes, pos: int, end: int, tags: list[int] | None = None,
+              v1: bool = False) -> tuple[list[tuple[Oid, SnmpValue]], int]:
     start, stop = _expect(data, pos, end, _SEQ)
     out: list[tuple[Oid, SnmpValue]] = []
     pos = start
@@ -246,35 +293,58 @@ def _varbinds(data: bytes, pos: int, end: int) -> list[tuple[Oid, SnmpValue]]:
         vb_start, vb_stop = _expect(data, pos, stop, _SEQ)
         oid_start, oid_stop = _expect(data, vb_start, vb_stop, _OID)
         tag, v_start, v_stop = _head(data, oid_stop, vb_stop)
+        if v_stop != vb_stop:
+            raise BerError("extra data in a variable binding")
+        if v1 and tag in _V2_ONLY_VALUES:
+            raise BerError(f"SNMPv2 value type 0x{tag:02x} in an SNMPv1 message")
         out.append((_oid(data, oid_start, oid_stop), _value(data, tag, v_start, v_stop)))
+        if tags is not None:
+            tags.append(tag)
         pos = vb_stop
-    return out
+    return out, stop
 
 
 def message_version(data: bytes) -> int:
     """The msgVersion field (0 = v1, 1 = v2c, 3 = v3) of any SNMP message."""
     start, stop = _expect(data, 0, len(data), _SEQ)
-    return _int(data, start, stop)[0]
+    return _int(data, start, stop, "version")[0]
 
 
-def decode_message(data: bytes) -> Message:
-    """A v1/v2c message of any PDU type; BerError when it is not one."""
+def _whole(data: bytes) -> tuple[int, int]:
+    start, stop = _expect(data, 0, len(data), _SEQ)
+    if stop != len(data):
+        raise BerError(f"{len(data) - stop} bytes after the message")
+    return start, stop
+
+
+def decode_message(data: bytes, *, with_tags: bool = False) -> Message:
+    """A v1/v2c message of any PDU type; BerError when it is not one, or when any field or
+    value is out of its type's range. `with_tags` also keeps each value's BER tag."""
     try:
-        start, stop = _expect(data, 0, len(data), _SEQ)
-        version, pos = _int(data, start, stop)
+        start, stop = _whole(data)
+        version, pos = _int(data, start, stop, "version")
         if version not in (0, 1):
             raise BerError(f"not a v1/v2c message (version {version})")
         community, pos = _octets(data, pos, stop)
         pdu, p_start, p_stop = _head(data, pos, stop)
-        if pdu == TRAP_V1:
-            return _decode_v1_trap(data, version, community, p_start, p_stop)
-        request_id, pos = _int(data, p_start, p_stop)
-        status, pos = _int(data, pos, p_stop)
-        index, pos = _int(data, pos, p_stop)
-        varbinds = _varbinds(data, pos, p_stop)
-    except IndexError:
+        if p_stop != stop:
+            raise BerError("extra data after the PDU")
+        if pdu == TRAP_V1 and version == 0:
+            return _decode_v1_trap(data, version, community, p_start, p_stop, with_tags)
+        if pdu not in (_V1_PDU_TAGS if version == 0 else _PDU_TAGS):
+            raise BerError(f"PDU type 0x{pdu:02x} is not an SNMPv{'1' if version == 0 else '2c'}"
+                           " PDU")
+        request_id, pos = _ranged(data, p_start, p_stop, "request-id", *_INT32)
+        status, pos = _ranged(data, pos, p_stop, "error-status", 0, _INT32[1])
+        index, pos = _ranged(data, pos, p_stop, "error-index", 0, _INT32[1])
+        tags: list[int] | None = [] if with_tags else None
+        varbinds, pos = _varbinds(data, pos, p_stop, tags, version == 0)
+        if pos != p_stop:
+            raise BerError("extra data after the variable bindings")
+    except IndexError:  # pragma: no cover - every read is bounds-checked first
         raise BerError("truncated") from None
-    return Message(version, community, pdu, request_id, status, index, varbinds)
+    return Message(version, community, pdu, request_id, status, index, varbinds,
+                   tags=tuple(tags or ()))
 
 
 def response_to(data: bytes) -> bytes:
@@ -283,39 +353,28 @@ def response_to(data: bytes) -> bytes:
     start, stop = _expect(data, 0, len(data), _SEQ)
     _, pos = _int(data, start, stop)
     _, pos = _octets(data, pos, stop)
-    if data[pos] != INFORM:
+    if pos >= len(data) or data[pos] != INFORM:
         raise BerError("not an InformRequest")
     return data[:pos] + bytes((RESPONSE,)) + data[pos + 1:]
 
 
-def _decode_v1_trap(data: bytes, version: int, community: bytes, pos: int,
-                    stop: int) -> Message:
+def _decode_v1_trap(data: bytes, version: int, community: bytes, pos: int, stop: int,
+                    with_tags: bool) -> Message:
+    """RFC 1157 Trap-PDU; generic-trap 0..6, specific-trap and time-stamp in range."""
     e_start, e_stop = _expect(data, pos, stop, _OID)
     enterprise = _oid(data, e_start, e_stop)
     a_start, a_stop = _expect(data, e_stop, stop, _IPADDR)
+    if a_stop - a_start != 4:
+        raise BerError(f"agent-addr of {a_stop - a_start} bytes (must be 4)")
     address = ".".join(str(b) for b in data[a_start:a_stop])
-    generic, pos = _int(data, a_stop, stop)
-    specific, pos = _int(data, pos, stop)
+    generic, pos = _ranged(data, a_stop, stop, "generic-trap", 0, 6)
+    specific, pos = _ranged(data, pos, stop, "specific-trap", 0, _INT32[1])
     t_start, t_stop = _expect(data, pos, stop, _TIMETICKS)
-    stamp = int.from_bytes(data[t_start:t_stop], "big")
-    varbinds = _varbinds(data, t_stop, stop)
+    stamp = _unsigned(data, _TIMETICKS, t_start, t_stop)
+    tags: list[int] | None = [] if with_tags else None
+    varbinds, pos = _varbinds(data, t_stop, stop, tags, True)
+    if pos != stop:
+        raise BerError("extra data after the variable bindings")
     return Message(version, community, TRAP_V1, 0, 0, 0, varbinds,
-                   trap_v1=(enterprise, address, generic, specific, stamp))
-
-
-def decode_probe_reply(data: bytes) -> EngineProbe:
-    """Engine id, boots and time from an SNMPv3 message's security parameters."""
-    try:
-        start, stop = _expect(data, 0, len(data), _SEQ)
-        version, pos = _int(data, start, stop)
-        if version != 3:
-            raise BerError(f"not an SNMPv3 message (version {version})")
-        _, pos = _expect(data, pos, stop, _SEQ)  # msgGlobalData: skipped
-        params, pos = _octets(data, pos, stop)
-        u_start, u_stop = _expect(params, 0, len(params), _SEQ)
-        engine_id, p = _octets(params, u_start, u_stop)
-        boots, p = _int(params, p, u_stop)
-        clock, p = _int(params, p, u_stop)
-    except IndexError:
-        raise BerError("truncated") from None
-    return EngineProbe(engine_id, boots, clock)
+                   trap_v1=(enterprise, address, generic, specific, stamp),
+                   tags=tuple(tags or ()))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import random
 import socket
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import Protocol, cast
 
 from drivers.transport import snmp_ber as ber
+from drivers.transport.snmp_check import check_reply
+from drivers.transport.snmp_probe import EngineProbe, decode_probe_reply, encode_probe
 from drivers.transport.snmp_values import SetValue, SnmpValue
 
 Oid = tuple[int, ...]
@@ -63,38 +66,96 @@ class Session(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def rejected(self) -> int:
+        """Replies dropped as malformed or not matching their request."""
+
+
+class Malformed(SessionError):
+    """Replies came, but none valid: undecodable, out of range, or not answering the request."""
+
+
+@dataclass
+class _Pending:
+    """A request waiting for its Response, with what a valid answer must match."""
+
+    waiter: asyncio.Future[ber.Message]
+    pdu: int
+    oids: list[Oid]
+    non_repeaters: int
+    max_repetitions: int
+
 
 class _Channel(asyncio.DatagramProtocol):
-    """The connected UDP socket's protocol: matches responses to waiting requests by id."""
+    """The connected UDP socket's protocol: accepts a datagram as the answer to a waiting request
+    only if its version, community, PDU type, request-id and varbind names all match; anything
+    else is dropped and counted (`rejected`, `last_problem`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, version: int, community: bytes) -> None:
         self.transport: asyncio.DatagramTransport | None = None
-        self.pending: dict[int, asyncio.Future[ber.Message]] = {}
+        self.pending: dict[int, _Pending] = {}
+        self.finished: dict[int, None] = {}  # recent request-ids: late duplicates are not lies
+        self.version = version
+        self.community = community
+        self.rejected = 0
+        self.last_problem = ""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # asyncio's selector datagram transport does not subclass DatagramTransport.
         self.transport = cast(asyncio.DatagramTransport, transport)
 
+    def _reject(self, problem: str) -> None:
+        self.rejected += 1
+        self.last_problem = problem
+
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         try:
             msg = ber.decode_message(data)
-        except ber.BerError:
-            return  # not SNMP, or damaged: the request's own timeout reports the silence
-        if msg.pdu != ber.RESPONSE:
+        except ber.BerError as exc:
+            self._reject(f"undecodable reply ({exc})")
             return
-        waiter = self.pending.get(msg.request_id)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(msg)
+        if msg.version != self.version:
+            self._reject(f"reply in SNMP version {'1' if msg.version == 0 else '2c'}, "
+                         f"not the version asked in")
+            return
+        if not hmac.compare_digest(msg.community, self.community):
+            self._reject("reply with another community than the request's")
+            return
+        if msg.pdu != ber.RESPONSE:
+            self._reject(f"PDU type 0x{msg.pdu:02x} instead of a Response")
+            return
+        pending = self.pending.get(msg.request_id)
+        if pending is None:
+            if msg.request_id not in self.finished:
+                self._reject(f"request-id {msg.request_id} answers no request sent")
+            return
+        problem = check_reply(pending.pdu, pending.oids, msg.error_status, msg.error_index,
+                              msg.varbinds, non_repeaters=pending.non_repeaters,
+                              max_repetitions=pending.max_repetitions)
+        if problem is not None:
+            self._reject(problem)
+            return
+        if not pending.waiter.done():
+            pending.waiter.set_result(msg)
+
+    def done(self, request_id: int) -> None:
+        """Forget a request; a late duplicate of its reply is then ignored, not counted."""
+        pending = self.pending.pop(request_id, None)
+        if pending is not None and not pending.waiter.done():
+            pending.waiter.cancel()
+        self.finished[request_id] = None
+        if len(self.finished) > 1024:
+            del self.finished[next(iter(self.finished))]
 
     def error_received(self, exc: Exception) -> None:
-        for waiter in self.pending.values():
-            if not waiter.done():
-                waiter.set_exception(Refused(str(exc)))
+        for pending in self.pending.values():
+            if not pending.waiter.done():
+                pending.waiter.set_exception(Refused(str(exc)))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        for waiter in self.pending.values():
-            if not waiter.done():
-                waiter.set_exception(Broken("SNMP socket closed"))
+        for pending in self.pending.values():
+            if not pending.waiter.done():
+                pending.waiter.set_exception(Broken("SNMP socket closed"))
 
 
 class CommunitySession:
@@ -107,7 +168,7 @@ class CommunitySession:
         self._community = community.encode("utf-8")
         self._timeout = timeout_s
         self._tries = retries + 1
-        self._channel = _Channel()
+        self._channel = _Channel(version, self._community)
         self._opening = asyncio.Lock()
         self._next_id = random.randrange(1, 2**30)
         self._oids: dict[Oid, bytes] = {}  # encoded OIDs, reused by repeated polls
@@ -150,18 +211,27 @@ class CommunitySession:
         except ber.BerError as exc:
             raise Broken(str(exc)) from None
         waiter: asyncio.Future[ber.Message] = asyncio.get_running_loop().create_future()
-        self._channel.pending[request_id] = waiter
+        self._channel.pending[request_id] = _Pending(
+            waiter, pdu, [oid for oid, _ in varbinds], non_repeaters, max_repetitions)
+        rejected = self._channel.rejected
         try:
             for _ in range(self._tries):
                 transport.sendto(data)
                 with contextlib.suppress(TimeoutError):
                     msg = await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
                     return Reply(msg.error_status, msg.error_index, msg.varbinds)
+            if self._channel.rejected > rejected:
+                count = self._channel.rejected - rejected
+                raise Malformed(f"{count} invalid repl{'y' if count == 1 else 'ies'} and no "
+                                f"valid one (last: {self._channel.last_problem})")
             raise NoAnswer()
         finally:
-            del self._channel.pending[request_id]
-            if not waiter.done():
-                waiter.cancel()
+            self._channel.done(request_id)
+
+    @property
+    def rejected(self) -> int:
+        """Replies dropped so far as malformed or not matching their request."""
+        return self._channel.rejected
 
     def close(self) -> None:
         """Close the socket; waiting requests fail with `Broken`."""
@@ -183,7 +253,7 @@ class _Probe(asyncio.DatagramProtocol):
 
 
 async def probe_engine(host: str, port: int, *, timeout_s: float,
-                       retries: int) -> ber.EngineProbe:
+                       retries: int) -> EngineProbe:
     """RFC 3414 §4 discovery: an agent's engine id, boots and time, without credentials.
     Raises session errors, or `ber.BerError` when the reply is not SNMPv3."""
     loop = asyncio.get_running_loop()
@@ -197,10 +267,10 @@ async def probe_engine(host: str, port: int, *, timeout_s: float,
         raise Refused(str(exc)) from None
     try:
         for _ in range(retries + 1):
-            udp.sendto(ber.encode_probe(1, 1))
+            udp.sendto(encode_probe(1, 1))
             with contextlib.suppress(TimeoutError):
                 data = await asyncio.wait_for(asyncio.shield(answer), timeout_s)
-                return ber.decode_probe_reply(data)
+                return decode_probe_reply(data)
         raise NoAnswer()
     finally:
         udp.close()

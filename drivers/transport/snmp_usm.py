@@ -12,6 +12,7 @@ import contextlib
 import socket
 from typing import Any
 
+from pyasn1.type import univ
 from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.entity import config
 from pysnmp.entity.engine import SnmpEngine
@@ -20,17 +21,19 @@ from pysnmp.error import PySnmpError
 from pysnmp.proto import errind, rfc1902
 
 from drivers.transport import snmp_ber as ber
+from drivers.transport.snmp_check import check_reply
 from drivers.transport.snmp_session import (
     BadAddress,
     Broken,
     Denied,
+    Malformed,
     NoAnswer,
     Reply,
     RequestVarbinds,
 )
-from drivers.transport.snmp_values import convert_value, to_pysnmp
+from drivers.transport.snmp_values import SnmpValue, convert_value, to_pysnmp
 
-__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "UsmCredentials", "UsmSession"]
+__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "Refusals", "UsmCredentials", "UsmSession"]
 
 # Names as net-snmp spells them. net-snmp's AES-192/AES-256 localise keys the Blumenthal
 # way (draft-blumenthal-aes-usm); the "-C" variants are the Reeder/Cisco key extension.
@@ -67,6 +70,14 @@ _DENIED: tuple[type[Exception], ...] = (
     errind.NoSuchContext,
 )
 _TARGET, _PARAMS = "t", "p"
+_REFUSAL_COUNTERS = (("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames"),
+                     ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests"),
+                     ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors"),
+                     ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnsupportedSecLevels"),
+                     ("__SNMPv2-MIB", "snmpInASNParseErrs"))
+_MAX_ARC = 2**32 - 1
+# pysnmp reports a Response whose request-id or security data differ from the request's so.
+_MISMATCH = ("badResponse", "dataMismatch")
 
 
 class UsmCredentials:
@@ -105,6 +116,8 @@ class UsmSession:
         self._opening = asyncio.Lock()
         self._pending: set[asyncio.Future[Any]] = set()
         self._names: dict[tuple[int, ...], Any] = {}
+        self._rejected = 0
+        self._refusals: Refusals | None = None
 
     async def _open(self) -> SnmpEngine:
         async with self._opening:
@@ -131,6 +144,7 @@ class UsmSession:
             except PySnmpError as exc:
                 raise Broken(f"cannot set up the SNMPv3 engine: {exc}") from None
             self._engine = engine
+            self._refusals = Refusals(engine)
             return engine
 
     def _name(self, oid: tuple[int, ...]) -> Any:
@@ -156,6 +170,7 @@ class UsmSession:
                 waiter.set_result((indication, status, index, answer))
 
         self._pending.add(waiter)
+        refused = self._refusals.total() if self._refusals is not None else 0
         try:
             if pdu == ber.GET:
                 cmdgen.GetCommandGenerator().send_varbinds(
@@ -179,12 +194,33 @@ class UsmSession:
             self._pending.discard(waiter)
         if indication:
             if isinstance(indication, errind.RequestTimedOut):
+                bad = (self._refusals.total() if self._refusals is not None else 0) - refused
+                if bad > 0:
+                    self._rejected += bad
+                    raise Malformed(f"{bad} undecodable or unauthenticated repl"
+                                    f"{'y' if bad == 1 else 'ies'} (wrong digest, broken BER) "
+                                    "and no valid one")
                 raise NoAnswer()
             if isinstance(indication, _DENIED):
                 raise Denied(str(indication))
+            if str(indication) in _MISMATCH:
+                self._rejected += 1
+                raise Malformed(f"a reply that does not match the request ({indication})")
             raise Broken(str(indication))
-        return Reply(int(status), int(index),
-                     [(tuple(name.asTuple()), convert_value(value)) for name, value in answer])
+        reply = Reply(int(status), int(index),
+                      [(_arcs(name), _checked(value)) for name, value in answer])
+        problem = check_reply(pdu, [oid for oid, _ in varbinds], reply.error_status,
+                              reply.error_index, reply.varbinds, non_repeaters=non_repeaters,
+                              max_repetitions=max_repetitions)
+        if problem is not None:
+            self._rejected += 1
+            raise Malformed(problem)
+        return reply
+
+    @property
+    def rejected(self) -> int:
+        """Replies refused so far as malformed or not matching their request."""
+        return self._rejected
 
     def close(self) -> None:
         """Release the engine's socket; waiting requests fail with `Broken`."""
@@ -195,3 +231,36 @@ class UsmSession:
             with contextlib.suppress(PySnmpError):  # never opened: nothing to release
                 self._engine.close_dispatcher()
             self._engine = None
+            self._refusals = None
+
+
+def _arcs(name: Any) -> tuple[int, ...]:
+    oid = tuple(int(arc) for arc in name.asTuple())
+    if any(arc > _MAX_ARC for arc in oid):
+        raise Malformed("an OID sub-identifier above 2^32-1")
+    return oid
+
+
+def _checked(value: Any) -> SnmpValue:
+    """A pyasn1 value as a plain one; pysnmp's types already range-check everything but OIDs."""
+    converted = convert_value(value)
+    if isinstance(value, univ.ObjectIdentifier):
+        _arcs(value)
+    return converted
+
+
+class Refusals:
+    """Messages pysnmp dropped as undecodable or unauthenticated so far: the sum of its parser
+    and USM counters (not the engine-id/time-window reports of normal discovery). The counter
+    objects are looked up once; reading them is then cheap enough for every request."""
+
+    def __init__(self, engine: SnmpEngine) -> None:
+        self._counters: list[Any] = []
+        builder = engine.get_mib_builder()
+        for module, name in _REFUSAL_COUNTERS:
+            with contextlib.suppress(PySnmpError, AttributeError, ValueError):
+                self._counters.append(builder.import_symbols(module, name)[0])
+
+    def total(self) -> int:
+        """The current sum of the counters."""
+        return sum(int(counter.syntax) for counter in self._counters)

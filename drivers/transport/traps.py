@@ -10,15 +10,17 @@ notification becomes a `Trap`, handed to a callback and to `queue`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hmac
 import logging
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from pyasn1.type import univ
 from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.carrier.asyncio.dispatch import AsyncioDispatcher
 from pysnmp.carrier.base import AbstractTransport
@@ -29,7 +31,7 @@ from pysnmp.error import PySnmpError
 from pysnmp.proto import rfc1902
 
 from drivers.transport import snmp_ber as ber
-from drivers.transport.snmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS
+from drivers.transport.snmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Refusals
 from drivers.transport.snmp_values import SnmpValue, convert_value, oid_text
 from harness.config.secrets import Secret
 from harness.errors import ConfigError, DeviceUnreachable
@@ -38,6 +40,9 @@ __all__ = ["Trap", "TrapReceiver", "TrapUser"]
 
 _SYS_UPTIME = "1.3.6.1.2.1.1.3.0"
 _TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"
+_SYS_UPTIME_T = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+_TRAP_OID_T = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
+_TIMETICKS_TAG, _OID_TAG = 0x43, 0x06
 _TRAP_ENTERPRISE = "1.3.6.1.6.3.1.1.4.3.0"
 _GENERIC_TRAPS = "1.3.6.1.6.3.1.1.5"  # RFC 3584 §3.1: coldStart.1 … linkUp.4, egpNeighborLoss.6
 _RCVBUF = 8 * 1024 * 1024
@@ -90,25 +95,37 @@ class _FeedTransport(AbstractTransport):  # type: ignore[misc]
 
 
 class TrapReceiver(asyncio.DatagramProtocol):
-    """Listens for traps and informs; v1/v2c communities and v3 users as configured.
+    """Listens for traps and informs; only authenticated, well-formed ones become `Trap`s.
 
-    With no communities configured, any v1/v2c community is accepted.
+    A v1/v2c notification is accepted when its community is one of `communities` or of its
+    sender's own in `sources`; a v3 one when pysnmp's USM accepts its user and keys. With
+    `sources` given, only those sender addresses are accepted at all. Everything refused is
+    counted in `rejected` and `rejections` (by reason) and reported to `on_reject`: a forged or
+    malformed trap is never delivered, so it can never be taken for an alarm.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 162, *,
                  communities: Sequence[Secret] = (), users: Sequence[TrapUser] = (),
+                 sources: Mapping[str, Sequence[Secret]] | None = None,
                  on_trap: Callable[[Trap], None] | None = None,
+                 on_reject: Callable[[str, str], None] | None = None,
                  queue_size: int = 100_000) -> None:
         self._listen = (host, port)
         self._communities = [c.reveal().encode("utf-8") for c in communities]
+        self._sources = None if sources is None else {
+            address: [c.reveal().encode("utf-8") for c in own]
+            for address, own in sources.items()}
         self._users = list(users)
         self._on_trap = on_trap
+        self._on_reject = on_reject
         self.queue: asyncio.Queue[Trap] = asyncio.Queue(queue_size)
         self.received = 0
-        self.rejected = 0  # wrong community, undecodable, or refused by USM
+        self.rejected = 0  # unknown sender, wrong community, malformed, or refused by USM
+        self.rejections: collections.Counter[str] = collections.Counter()
         self.dropped = 0  # the queue was full
         self._udp: asyncio.DatagramTransport | None = None
         self._engine: SnmpEngine | None = None
+        self._refusals: Refusals | None = None
         self._feed: _FeedTransport | None = None
         self._log = logging.getLogger(__name__)
         for user in self._users:  # protocol names and keys checked now, not on first trap
@@ -162,36 +179,62 @@ class TrapReceiver(asyncio.DatagramProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._udp = cast(asyncio.DatagramTransport, transport)
 
+    def _reject(self, reason: str, host: str) -> None:
+        self.rejected += 1
+        self.rejections[reason] += 1
+        self._log.debug("notification from %s refused: %s", host, reason)
+        if self._on_reject is not None:
+            self._on_reject(reason, host)
+
+    def _known(self, host: str) -> bool:
+        return self._sources is None or host in self._sources
+
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         host, port = str(addr[0]), int(addr[1])
+        if not self._known(host):
+            self._reject("unknown sender address", host)
+            return
         try:
             version = ber.message_version(data)
         except ber.BerError:
-            self.rejected += 1
+            self._reject("malformed", host)
             return
         if version == 3:
-            if self._feed is None:
-                self.rejected += 1  # no v3 users configured
-                return
-            try:
-                self._feed.feed(data, (host, port))
-            except PySnmpError as exc:
-                self.rejected += 1
-                self._log.debug("v3 notification from %s refused: %s", host, exc)
+            self._feed_v3(data, host, port)
             return
         try:
-            msg = ber.decode_message(data)
+            msg = ber.decode_message(data, with_tags=True)
         except ber.BerError:
-            self.rejected += 1
+            self._reject("malformed", host)
             return
-        if self._communities and not any(hmac.compare_digest(msg.community, c)
-                                          for c in self._communities):
-            self.rejected += 1
+        own = self._sources.get(host, []) if self._sources is not None else []
+        if not any(hmac.compare_digest(msg.community, c) for c in (*self._communities, *own)):
+            self._reject("wrong community", host)
+            return
+        if msg.pdu not in (ber.TRAP_V2, ber.INFORM, ber.TRAP_V1):
+            self._reject("not a notification", host)
+            return
+        if msg.pdu != ber.TRAP_V1 and not _v2_header_ok(msg):
+            self._reject("malformed", host)  # RFC 3416 §4.2.6: sysUpTime.0, snmpTrapOID.0
             return
         if msg.pdu == ber.INFORM and self._udp is not None:
             self._udp.sendto(ber.response_to(data), (host, port))
-        if msg.pdu in (ber.TRAP_V2, ber.INFORM, ber.TRAP_V1):
-            self._deliver(_trap_from_message(msg, host, port))
+        self._deliver(_trap_from_message(msg, host, port))
+
+    def _feed_v3(self, data: bytes, host: str, port: int) -> None:
+        if self._feed is None or self._engine is None:
+            self._reject("SNMPv3 refused (no v3 users configured)", host)
+            return
+        refusals = self._refusals or Refusals(self._engine)
+        self._refusals = refusals
+        before = refusals.total()
+        try:
+            self._feed.feed(data, (host, port))
+        except PySnmpError:
+            self._reject("SNMPv3 refused", host)
+            return
+        if refusals.total() > before:
+            self._reject("SNMPv3 refused (unknown user, wrong key or undecodable)", host)
 
     def _reply(self, data: bytes, addr: tuple[str, int]) -> None:
         if self._udp is not None:
@@ -203,9 +246,18 @@ class TrapReceiver(asyncio.DatagramProtocol):
         address = context.get("transportAddress") or ("", 0)
         pdu = context.get("pdu")
         inform = pdu is not None and pdu.tagSet == _INFORM_TAG
-        pairs = [(oid_text(tuple(name.asTuple())), convert_value(value))
-                 for name, value in varbinds]
-        self._deliver(_trap(pairs, str(address[0]), int(address[1]), "3", inform,
+        host = str(address[0])
+        if not self._known(host):  # checked before pysnmp too; kept for a direct feed
+            self._reject("unknown sender address", host)
+            return
+        binds = list(varbinds)
+        if (len(binds) < 2 or tuple(binds[0][0]) != _SYS_UPTIME_T
+                or tuple(binds[1][0]) != _TRAP_OID_T
+                or not isinstance(binds[1][1], univ.ObjectIdentifier)):
+            self._reject("malformed", host)
+            return
+        pairs = [(oid_text(tuple(name.asTuple())), convert_value(value)) for name, value in binds]
+        self._deliver(_trap(pairs, host, int(address[1]), "3", inform,
                             user=str(context.get("securityName", ""))))
 
     def _deliver(self, trap: Trap) -> None:
@@ -226,6 +278,7 @@ class TrapReceiver(asyncio.DatagramProtocol):
             with contextlib.suppress(PySnmpError):
                 self._engine.close_dispatcher()
             self._engine = None
+            self._refusals = None
 
 
 def _usm_args(user: TrapUser) -> tuple[Any, str | None, Any, str | None]:
@@ -281,3 +334,10 @@ def _trap_from_message(msg: ber.Message, host: str, port: int) -> Trap:
     head: list[tuple[str, SnmpValue]] = [(_SYS_UPTIME, stamp), (_TRAP_OID, trap_oid)]
     tail: list[tuple[str, SnmpValue]] = [(_TRAP_ENTERPRISE, oid_text(enterprise))]
     return _trap(head + pairs + tail, host, port, "1", False)
+
+
+def _v2_header_ok(msg: ber.Message) -> bool:
+    """An SNMPv2 notification starts with sysUpTime.0 (TimeTicks), snmpTrapOID.0 (an OID)."""
+    return (len(msg.varbinds) >= 2 and msg.varbinds[0][0] == _SYS_UPTIME_T
+            and msg.varbinds[1][0] == _TRAP_OID_T
+            and msg.tags[:2] == (_TIMETICKS_TAG, _OID_TAG))

@@ -56,8 +56,9 @@ def _listen_address(value: str) -> str:
     host, sep, port = value.rpartition(":")
     if not sep or not host.strip("[]") or any(c.isspace() for c in host):
         raise ValueError(f"expected HOST:PORT like '127.0.0.1:1162', got {value!r}")
-    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
-        raise ValueError(f"expected a port number from 1 to 65535 after ':', got {port!r}")
+    if not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected a port number from 1 to 65535 (0: any free port) after "
+                         f"':', got {port!r}")
     return value
 
 
@@ -344,10 +345,14 @@ class TrapUser(StrictModel):
 
 
 class TrapSettings(StrictModel):
-    """Where the harness listens for traps and informs, and which senders it accepts."""
+    """Where the harness listens for traps and informs, and which senders it accepts.
 
-    listen: Annotated[str, AfterValidator(_listen_address)] = "0.0.0.0:162"
-    communities: list[SecretStr] = []  # v1/v2c; empty accepts any community
+    Listens on loopback unless told otherwise (`listen: "192.0.2.5:162"`, or `0.0.0.0:162`
+    for every interface). A trap counts only from a lab gNodeB's or core's address, with that
+    device's SNMP community, one of `communities`, or as one of the v3 `users`."""
+
+    listen: Annotated[str, AfterValidator(_listen_address)] = "127.0.0.1:162"
+    communities: list[SecretStr] = []  # v1/v2c, besides each device's own community
     users: list[TrapUser] = []  # v3
 
 

@@ -65,6 +65,7 @@ class AlarmMonitor:
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._refused: dict[tuple[str, str], int] = {}  # the hub's trap rejections at start
 
     def _tables(self) -> dict[str, AlarmSource]:
         tables: dict[str, AlarmSource] = {}
@@ -78,6 +79,7 @@ class AlarmMonitor:
         """Read the tables once (the alarms standing at the start), then keep polling."""
         if self.bench.traps is not None:
             self._unsubscribe = self.bench.traps.subscribe(self._trap)
+            self._refused = dict(self.bench.traps.rejections)
         await self._poll(first=True)
         self._task = asyncio.create_task(periodic(self.settings.interval, self._stop, self._poll))
 
@@ -137,6 +139,9 @@ class AlarmMonitor:
         report = MonitorReport(metrics=alarm_metrics(self.seen, self.raised),
                                errors=list(self.errors.values()))
         report.metrics["alarms.traps"] = Quantity(float(self.traps), "")
+        refused = self.bench.traps.rejection_summary(self._refused) if self.bench.traps else ""
+        if refused:  # forged or malformed: counted here, never alarms
+            report.notes.append(f"traps refused during the trial (not alarms): {refused}")
         if self.raised:
             report.notes.append(f"{self.raised} alarm(s) raised during the trial: " + "; ".join(
                 f"{k[0]} {k[1]} {k[3]}" for k in list(self.seen)[-5:]))
