@@ -394,3 +394,12 @@ def test_summary_is_not_modified(tmp_path: Path) -> None:
     before = copy.deepcopy(summary)
     write_report(tmp_path / "run", summary, make_samples())
     assert summary == before
+
+
+def test_rule_code_spans_are_code_and_everything_else_is_escaped() -> None:
+    from harness.report.html import code_spans
+
+    assert str(code_spans("refused by `harness validate` <b>")) == (
+        "refused by <code>harness validate</code> &lt;b&gt;")
+    assert str(code_spans("`<script>`")) == "<code>&lt;script&gt;</code>"
+    assert str(code_spans("odd ` tick")) == "odd ` tick"
