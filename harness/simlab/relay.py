@@ -110,12 +110,13 @@ class _Pump:
         if not self._blocked and self.src.transport is not None and not self.src.closed:
             self.src.transport.resume_reading()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, chunks: list[bytes]) -> None:
         transport = self.dst.transport
         if transport is None or self.dst.closed or transport.is_closing():
             return
-        transport.write(data)
-        self.direction.count(len(data))
+        for data in chunks:
+            transport.write(data)
+            self.direction.count(len(data))
         if "pending" in self._blocked and self.line.pending_bytes < _MAX_PENDING // 2:
             self.unblock("pending")
 

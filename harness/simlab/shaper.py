@@ -14,7 +14,7 @@ queue with a bulk TCP flow wait behind it instead of being dropped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from harness.simlab.radio import MAX_HARQ_TX, RadioLink, segments
@@ -87,6 +87,24 @@ class RateLimiter:
         if self.rate_bps <= 0 or self._next - now > self.limit_s():
             return None
         return self.reserve(nbytes, now)
+
+    def offer_many(self, sizes: Sequence[int], now: float) -> list[float | None]:
+        """`offer` for datagrams that arrived together, in order: one call for a batch."""
+        rate = self.rate_bps
+        if rate <= 0:
+            return [None] * len(sizes)
+        limit = now + self.limit_s()
+        nxt = self._next
+        bits_s = 8 / rate
+        ready: list[float | None] = []
+        for nbytes in sizes:
+            if nxt > limit:
+                ready.append(None)
+                continue
+            nxt = (nxt if nxt > now else now) + nbytes * bits_s
+            ready.append(nxt)
+        self._next = nxt
+        return ready
 
 
 @dataclass
