@@ -147,6 +147,32 @@ class DelayLine:
             self._scheduled = True
             self.timer.call_at(groups[0][0], self._flush)
 
+    def push_many(self, whens: list[float | None], datas: list[bytes]) -> None:
+        """`push` each of `datas` at its time in `whens`; a None time leaves that one out."""
+        groups = self._groups
+        last = self._last
+        tail = groups[-1] if groups else None
+        count = nbytes = 0
+        for when, data in zip(whens, datas, strict=True):
+            if when is None:
+                continue
+            size = len(data)
+            if tail is not None and when <= last:
+                tail[1].append(data)
+                tail[2][0] += size
+            else:
+                last = when if when > last else last
+                tail = (last, [data], [size])
+                groups.append(tail)
+            count += 1
+            nbytes += size
+        self._last = last
+        self._count += count
+        self.pending_bytes += nbytes
+        if groups and not self._scheduled:
+            self._scheduled = True
+            self.timer.call_at(groups[0][0], self._flush)
+
     def clear(self) -> None:
         """Drop everything still waiting."""
         self._groups.clear()

@@ -8,11 +8,12 @@ is offered than the cell carries, the queue fills and the excess is dropped. Flo
 `idle_timeout_s` are closed.
 
 It is built for rate (a 100 MHz cell carries ~150k datagrams/s of 1,400 bytes): its sockets are
-plain non-blocking sockets the event loop watches (`add_reader`); each wake-up reads up to
-`READ_BUDGET` datagrams, admits them as a batch (`harness.simlab.udp_batch.admit_batch`) and
-hands them to a `DelayLine`, which releases each slot's datagrams together; those go out with
-UDP segmentation offload (`DatagramSender`). The budget keeps one busy socket from starving the
-others (other flows, cells and gNodeBs in the same process). Counters count what was sent.
+plain non-blocking sockets the event loop watches (`add_reader`). Each wake-up reads up to
+`READ_BUDGET` datagrams with one recvmmsg (`harness.simlab.udp_recv`), admits them as a batch
+(`harness.simlab.udp_batch.admit_batch`) and hands them to a `DelayLine`, which releases each
+slot's datagrams together; those go out with UDP segmentation offload (`DatagramSender`). The
+budget keeps one busy socket from starving the others (other flows, cells and gNodeBs in the
+same process). Counters count what was sent.
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ import socket
 from harness.simlab.delay import DelayLine, PreciseTimer
 from harness.simlab.shaper import Direction
 from harness.simlab.udp_batch import DatagramSender, admit_batch
+from harness.simlab.udp_recv import DatagramReader
 
 Address = tuple[str, int]
 IDLE_TIMEOUT_S = 60.0
 MAX_FLOWS = 4096
 READ_BUDGET = 128  # datagrams read per wake-up of one socket
-MAX_DATAGRAM = 65_535
 SOCKET_BUFFER = 4 * 1024 * 1024
 _log = logging.getLogger("harness.simlab.udp_relay")
 
@@ -42,21 +43,6 @@ def _udp_socket(family: int) -> socket.socket:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
     return sock
-
-
-def _read(sock: socket.socket) -> list[bytes]:
-    """Up to READ_BUDGET datagrams waiting on a connected socket."""
-    batch: list[bytes] = []
-    recv = sock.recv
-    for _ in range(READ_BUDGET):
-        try:
-            batch.append(recv(MAX_DATAGRAM))
-        except (BlockingIOError, InterruptedError):
-            break
-        except OSError as exc:  # e.g. ICMP port unreachable from a target not listening
-            _log.debug("relay upstream error: %s", exc)
-            break
-    return batch
 
 
 class _Flow:
@@ -75,25 +61,18 @@ class _Flow:
         relay.loop.add_reader(sock.fileno(), self._from_dn)
 
     def _from_dn(self) -> None:
-        batch = _read(self.sock)
+        batch = self.relay.reader.read(self.sock)
         if not batch:
             return
         now = self.relay.loop.time()
         self.last_seen = now
-        push = self.down.push
-        whens = admit_batch(self.relay.downlink, [len(d) for d in batch], now)
-        for when, data in zip(whens, batch, strict=True):
-            if when is not None:
-                push(when, data)
+        self.down.push_many(admit_batch(self.relay.downlink, [len(d) for d in batch], now),
+                            batch)
 
     def from_ue(self, batch: list[bytes], now: float) -> None:
         """Datagrams this UE sent, read at `now`."""
         self.last_seen = now
-        push = self.up.push
-        whens = admit_batch(self.relay.uplink, [len(d) for d in batch], now)
-        for when, data in zip(whens, batch, strict=True):
-            if when is not None:
-                push(when, data)
+        self.up.push_many(admit_batch(self.relay.uplink, [len(d) for d in batch], now), batch)
 
     def _send_up(self, datagrams: list[bytes]) -> None:
         if not self.closed:
@@ -138,6 +117,7 @@ class UdpRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: PreciseTimer | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self._reader: DatagramReader | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -150,6 +130,13 @@ class UdpRelay:
         if self._timer is None:
             raise RuntimeError("the relay is not started")
         return self._timer
+
+    @property
+    def reader(self) -> DatagramReader:
+        """Reads every socket of the relay, `READ_BUDGET` datagrams at a time at most."""
+        if self._reader is None:
+            self._reader = DatagramReader(READ_BUDGET)
+        return self._reader
 
     @property
     def listener_socket(self) -> socket.socket:
@@ -200,23 +187,8 @@ class UdpRelay:
         sock = self.listener
         if sock is None:
             return
-        batches: dict[Address, list[bytes]] = {}
-        recvfrom = sock.recvfrom
-        for _ in range(READ_BUDGET):
-            try:
-                data, addr = recvfrom(MAX_DATAGRAM)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                _log.debug("relay listener error: %s", exc)
-                break
-            batch = batches.get(addr)
-            if batch is None:
-                batches[addr] = [data]
-            else:
-                batch.append(data)
         now = self.loop.time()
-        for addr, batch in batches.items():
+        for addr, batch in self.reader.read_from(sock).items():
             flow = self.flows.get(addr)
             if flow is None or flow.closed:
                 flow = self._open(addr)
