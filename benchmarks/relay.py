@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from localproc import LOCAL, stop_process, wait_listening
-from relay_udp import UdpRow, udp_rows, udp_table, udp_verdict
+from relay_udp import WINDOW, UdpRow, udp_rows, udp_table, udp_verdict
 
 from harness import __version__
 from harness.bench import free_port
@@ -157,7 +157,8 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Row], list[UdpRow]]
             rows.append(await run_once(iperf3, "capped", rate, duration_s, streams, radio))
     udp: list[UdpRow] = []
     if args.protocol in ("udp", "both"):
-        udp = await udp_rows(iperf3, duration_s, args.udp_max_rate * 1e6)
+        udp = await udp_rows(iperf3, duration_s, args.udp_max_rate * 1e6,
+                             args.udp_window or None)
     return rows, udp
 
 
@@ -197,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--udp-max-rate", type=float, default=0.0, metavar="MBPS",
                         help="what the direct and uncapped UDP runs offer, Mbit/s "
                         "(default 0: as fast as iperf3 sends)")
+    parser.add_argument("--udp-window", type=int, default=WINDOW, metavar="BYTES",
+                        help="iperf3 -w for the UDP runs (default 4 MiB; 0: iperf3's default)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.duration < 1 or args.streams < 1:

@@ -9,6 +9,8 @@ Rows, all in one run so that they share the machine's load:
 - **capped** at 100 Mbit/s … 1.7 Gbit/s: offered 0.9 × the capacity (loss must be zero) and
   1.2 × (received must be the capacity: error = |received − capacity| / capacity; loss must be
   1 − 1/1.2 ≈ 16.7 %).
+
+Every run gives iperf3 4 MiB socket buffers (`-w`, `--udp-window`), the relay's own size.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ TARGET_RATIO = 0.9  # uncapped through the relay vs direct, same run
 TARGET_ERROR = 0.03
 TARGET_LOSS_BELOW = 0.1  # percent: what iperf3's own start-up burst may cost
 _CLIENT_GRACE_S = 30.0
+# iperf3's socket buffers (`-w`): its default 208 KiB receive buffer holds ~0.6 ms at 1.7 Gbit/s,
+# so on a busy machine iperf3's own receiver loses datagrams, with or without a relay.
+WINDOW = 4 * 1024 * 1024
 
 Stopper = Callable[[], Awaitable[None]]
 
@@ -75,7 +80,7 @@ async def _relay(listen: tuple[str, int], target: tuple[str, int], rate_bps: flo
 
 
 async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bps: float,
-                  duration_s: int) -> UdpRow:
+                  duration_s: int, window: int | None = WINDOW) -> UdpRow:
     """One iperf3 UDP DL run, direct or through a fresh relay; offered 0 means unlimited."""
     server_port, relay_port = free_port(), free_port()
     server = await asyncio.create_subprocess_exec(
@@ -94,7 +99,7 @@ async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bp
             port = relay_port
         opts = Iperf3Options(host=LOCAL, port=port, direction="dl", protocol="udp",
                              duration_s=duration_s, bitrate_bps=offered_bps,
-                             length_bytes=DATAGRAM)
+                             length_bytes=DATAGRAM, window_bytes=window)
         client = await asyncio.create_subprocess_exec(
             *client_argv(opts, binary=iperf3),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -126,15 +131,16 @@ async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bp
                   relay_drops=down.drops if stop else None)
 
 
-async def udp_rows(iperf3: str, duration_s: int, max_rate_bps: float) -> list[UdpRow]:
+async def udp_rows(iperf3: str, duration_s: int, max_rate_bps: float,
+                   window: int | None = WINDOW) -> list[UdpRow]:
     """Direct and uncapped (interleaved twice, so a load change shows), then the capped runs."""
     rows = []
     for _ in range(2):
-        rows.append(await run_udp(iperf3, "direct", None, max_rate_bps, duration_s))
-        rows.append(await run_udp(iperf3, "uncapped", None, max_rate_bps, duration_s))
+        rows.append(await run_udp(iperf3, "direct", None, max_rate_bps, duration_s, window))
+        rows.append(await run_udp(iperf3, "uncapped", None, max_rate_bps, duration_s, window))
     for rate in RATES_BPS:
         for factor in (BELOW, ABOVE):
-            rows.append(await run_udp(iperf3, "capped", rate, rate * factor, duration_s))
+            rows.append(await run_udp(iperf3, "capped", rate, rate * factor, duration_s, window))
     return rows
 
 

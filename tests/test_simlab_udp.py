@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -36,6 +37,7 @@ from harness.simlab.gnb import CellConfig, CellRuntime
 from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.shaper import Direction, RateLimiter
 from harness.simlab.udp_batch import DatagramSender, admit_batch
+from harness.simlab.udp_recv import DatagramReader, stamp_arrivals
 from harness.simlab.udp_relay import UdpRelay
 from harness.verdict import Verdict
 from tests.conftest import free_port, require_tool
@@ -72,6 +74,43 @@ def test_offer_many_matches_offer_one_by_one() -> None:
     assert None in got and got[0] is not None  # the 15 ms queue filled, then tail drop
     assert [g is None for g in got] == [e is None for e in expected]
     assert many.backlog_s(now) == pytest.approx(one.backlog_s(now))
+
+
+def test_a_late_read_keeps_the_gaps_between_arrivals() -> None:
+    """1,000 datagrams at 448 Mbit/s into a 500 Mbit/s queue, read in one batch 25 ms after
+    the first arrived: admitted at their arrival times, none is dropped; squeezed into the
+    instant of the read, the 15 ms queue would overflow."""
+    arrivals = [10.0 + i * 25e-6 for i in range(1000)]
+    now = arrivals[-1] + 1e-4
+    timed = RateLimiter(500e6).offer_many([1400] * 1000, now, arrivals)
+    assert None not in timed
+    assert timed[-1] == pytest.approx(arrivals[-1] + 1400 * 8 / 500e6)
+    squeezed = RateLimiter(500e6).offer_many([1400] * 1000, now)
+    assert squeezed.count(None) > 300
+
+
+def test_reader_returns_the_kernels_arrival_times() -> None:
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    source = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sink.bind((LOCAL, 0))
+        sink.setblocking(False)
+        stamp_arrivals(sink)
+        source.sendto(b"warm-up", sink.getsockname())  # the kernel turns stamping on lazily
+        time.sleep(0.01)
+        DatagramReader(4).read_from(sink)
+        sent = time.monotonic()
+        source.sendto(b"a", sink.getsockname())
+        time.sleep(0.03)
+        source.sendto(b"b", sink.getsockname())
+        time.sleep(0.03)
+        (datas, arrivals), = DatagramReader(4).read_from(sink).values()
+    finally:
+        sink.close()
+        source.close()
+    assert datas == [b"a", b"b"]
+    assert arrivals[0] == pytest.approx(sent, abs=0.005)
+    assert arrivals[1] - arrivals[0] == pytest.approx(0.03, abs=0.01)
 
 
 @pytest.mark.parametrize("direction", ["dl", "ul"])

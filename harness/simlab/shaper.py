@@ -43,6 +43,7 @@ class RateLimiter:
         self.queue_s = queue_s
         self.queue_bytes = queue_bytes
         self._next = 0.0
+        self._seen = 0.0  # the latest datagram arrival offer_many has seen
 
     async def acquire(self, nbytes: int) -> None:
         """Wait until `nbytes` may pass at the configured rate."""
@@ -88,24 +89,37 @@ class RateLimiter:
             return None
         return self.reserve(nbytes, now)
 
-    def offer_many(self, sizes: Sequence[int], now: float) -> list[float | None]:
-        """`offer` for datagrams that arrived together, in order: one call for a batch."""
+    def offer_many(self, sizes: Sequence[int], now: float,
+                   arrivals: Sequence[float] | None = None) -> list[float | None]:
+        """`offer` for datagrams read together at `now`, in order: one call for a batch.
+
+        `arrivals` are the instants the datagrams reached the relay (kernel timestamps), so a
+        relay that reads late does not squeeze the gaps between them into a burst. An arrival
+        before one this queue has already seen counts as arriving with it (reads of other
+        sockets sharing the queue may have come first).
+        """
         rate = self.rate_bps
         if rate <= 0:
             return [None] * len(sizes)
-        limit = now + self.limit_s()
+        limit_s = self.limit_s()
         nxt = self._next
         bits_s = 8 / rate
+        seen = self._seen
         ready: list[float | None] = []
-        for nbytes in sizes:
-            if nxt > limit:
+        for i, nbytes in enumerate(sizes):
+            t = now
+            if arrivals is not None:
+                t = arrivals[i]
+                t = seen if t < seen else now if t > now else t
+                seen = t
+            if nxt - t > limit_s:
                 ready.append(None)
                 continue
-            nxt = (nxt if nxt > now else now) + nbytes * bits_s
+            nxt = (nxt if nxt > t else t) + nbytes * bits_s
             ready.append(nxt)
         self._next = nxt
+        self._seen = seen
         return ready
-
 
 @dataclass
 class Direction:

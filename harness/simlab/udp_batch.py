@@ -35,18 +35,22 @@ _log = logging.getLogger("harness.simlab.udp_batch")
 Address = tuple[str, int]
 
 
-def admit_batch(direction: Direction, sizes: Sequence[int], now: float) -> list[float | None]:
-    """Delivery time of each datagram of a batch that arrived at `now`; None: lost (counted).
+def admit_batch(direction: Direction, sizes: Sequence[int], now: float,
+                arrivals: Sequence[float] | None = None) -> list[float | None]:
+    """Delivery time of each datagram of a batch read at `now`; None: lost (counted).
 
-    Same results and counts as `direction.admit_datagram` on each datagram in turn.
+    `arrivals`: when each datagram reached the relay (default: `now` for all). Same results
+    and counts as `direction.admit_datagram` on each datagram in turn.
     """
     radio = direction.radio
     if radio is not None:
         params = radio.params
         if params.bler > 0 or params.loss > 0 or params.jitter_ms > 0:
-            return [direction.admit_datagram(n, now) for n in sizes]
+            times = arrivals if arrivals is not None else [now] * len(sizes)
+            return [direction.admit_datagram(n, min(t, now)) for n, t in zip(sizes, times,
+                                                                              strict=True)]
         direction.count_harq(len(sizes), 0)
-    ready = direction.limiter.offer_many(sizes, now)
+    ready = direction.limiter.offer_many(sizes, now, arrivals)
     dropped = ready.count(None)
     if dropped:
         direction.drop(dropped)

@@ -9,11 +9,13 @@ once. Where libc or recvmmsg is missing, it reads one datagram per `recvfrom` ca
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import logging
 import mmap
 import socket
+import time
 
 Address = tuple[str, int]
 SLOT = 65_536  # bytes per datagram slot: more than any UDP payload
@@ -22,6 +24,10 @@ _MSG_DONTWAIT = 0x40
 _HDR_WORDS = 16  # struct mmsghdr is 64 bytes on LP64: msghdr (56) + msg_len + padding
 _NAMELEN_WORD = 2  # msghdr.msg_namelen: byte offset 8
 _LEN_WORD = 14  # mmsghdr.msg_len: byte offset 56
+_CONTROLLEN_WORD = 10  # msghdr.msg_controllen (low half): byte offset 40
+_CONTROL = 64  # bytes of ancillary data per datagram: one SCM_TIMESTAMPNS needs 32
+_CMSG_TIMESTAMP_LEN = 32  # CMSG_LEN(sizeof(struct timespec))
+SO_TIMESTAMPNS = 35  # asm-generic/socket.h: receive timestamps as struct timespec
 _log = logging.getLogger("harness.simlab.udp_recv")
 
 
@@ -61,8 +67,19 @@ def _address(raw: bytes) -> Address:
     return socket.inet_ntop(socket.AF_INET, raw[4:8]), port
 
 
+def stamp_arrivals(sock: socket.socket) -> None:
+    """Ask the kernel to timestamp each datagram `sock` receives (`DatagramReader` reads them)."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+
+
 class DatagramReader:
-    """Reads up to `count` datagrams from a non-blocking UDP socket per call."""
+    """Reads up to `count` datagrams from a non-blocking UDP socket per call.
+
+    With each batch come the datagrams' arrival times in loop time (`time.monotonic`), from
+    the kernel's timestamps where the socket asked for them (`stamp_arrivals`), else the time
+    of the read: a relay that is late to read still admits each datagram at its arrival.
+    """
 
     def __init__(self, count: int) -> None:
         self.count = count
@@ -73,10 +90,13 @@ class DatagramReader:
             return
         self._arena = mmap.mmap(-1, count * SLOT)
         self._names = mmap.mmap(-1, count * _NAME)
+        self._control = bytearray(count * _CONTROL)
+        self._stamps = memoryview(self._control).cast("q")
         self._hdr_bytes = bytearray(count * _HDR_WORDS * 4)
         self._iov_bytes = bytearray(count * ctypes.sizeof(_Iovec))
         arena = ctypes.addressof(ctypes.c_char.from_buffer(self._arena))
         names = ctypes.addressof(ctypes.c_char.from_buffer(self._names))
+        control = ctypes.addressof(ctypes.c_char.from_buffer(self._control))
         iovs = (_Iovec * count).from_buffer(self._iov_bytes)
         hdrs = (_Mmsghdr * count).from_buffer(self._hdr_bytes)
         for i in range(count):
@@ -87,45 +107,75 @@ class DatagramReader:
             hdr.msg_iovlen = 1
             hdr.msg_name = names + i * _NAME
             hdr.msg_namelen = _NAME
+            hdr.msg_control = control + i * _CONTROL
+            hdr.msg_controllen = _CONTROL
         self._hdr_ptr = ctypes.addressof(hdrs)
         self._words = memoryview(self._hdr_bytes).cast("I")
         self._keep = (iovs, hdrs)  # the arrays the headers point into
 
-    def read(self, sock: socket.socket) -> list[bytes]:
-        """The datagrams waiting on a connected socket (up to `count`)."""
+    def read(self, sock: socket.socket) -> tuple[list[bytes], list[float]]:
+        """The datagrams waiting on a connected socket (up to `count`) and their arrivals."""
         if self._func is None:
-            return [data for data, _ in self._read_each(sock)]
+            each = self._read_each(sock)
+            now = time.monotonic()
+            return [data for data, _ in each], [now] * len(each)
         k = self._call(sock)
         arena, words = self._arena, self._words
-        return [arena[i * SLOT:i * SLOT + words[i * _HDR_WORDS + _LEN_WORD]] for i in range(k)]
+        datas = [arena[i * SLOT:i * SLOT + words[i * _HDR_WORDS + _LEN_WORD]] for i in range(k)]
+        return datas, self._arrivals(k)
 
-    def read_from(self, sock: socket.socket) -> dict[Address, list[bytes]]:
-        """The datagrams waiting on an unconnected socket, by source address, in order."""
+    def read_from(self, sock: socket.socket) -> dict[Address, tuple[list[bytes], list[float]]]:
+        """The datagrams waiting on an unconnected socket by source address, in order, with
+        their arrivals."""
         if self._func is None:
-            grouped: dict[Address, list[bytes]] = {}
+            now = time.monotonic()
+            grouped: dict[Address, tuple[list[bytes], list[float]]] = {}
             for data, addr in self._read_each(sock):
-                grouped.setdefault(addr, []).append(data)
+                datas, times = grouped.setdefault(addr, ([], []))
+                datas.append(data)
+                times.append(now)
             return grouped
         k = self._call(sock)
         arena, words, names = self._arena, self._words, self._names
+        arrivals = self._arrivals(k)
         addresses = self._addresses
-        out: dict[Address, list[bytes]] = {}
-        last_raw, last = b"", []
+        out: dict[Address, tuple[list[bytes], list[float]]] = {}
+        last_raw = b""
+        last_datas: list[bytes] = []
+        last_times: list[float] = []
         for i in range(k):
             # A socket's source addresses all have one length (16 or 28 bytes), which the
             # kernel writes back: the headers need no reset between calls.
             raw = names[i * _NAME:i * _NAME + _NAME]
             data = arena[i * SLOT:i * SLOT + words[i * _HDR_WORDS + _LEN_WORD]]
-            if raw == last_raw:
-                last.append(data)
-                continue
-            known = addresses.get(raw)
-            if known is None:
-                if len(addresses) > 65_536:
-                    addresses.clear()
-                known = addresses[raw] = _address(raw)
-            last_raw, last = raw, out.setdefault(known, [])
-            last.append(data)
+            if raw != last_raw:
+                known = addresses.get(raw)
+                if known is None:
+                    if len(addresses) > 65_536:
+                        addresses.clear()
+                    known = addresses[raw] = _address(raw)
+                last_raw = raw
+                last_datas, last_times = out.setdefault(known, ([], []))
+            last_datas.append(data)
+            last_times.append(arrivals[i])
+        return out
+
+    def _arrivals(self, k: int) -> list[float]:
+        """Loop-time arrival of each of the `k` datagrams just read; resets the control sizes."""
+        now = time.monotonic()
+        offset = time.time() - now  # kernel stamps are CLOCK_REALTIME
+        stamps, words = self._stamps, self._words
+        out: list[float] = []
+        for i in range(k):
+            q = i * (_CONTROL // 8)
+            w = i * _HDR_WORDS + _CONTROLLEN_WORD
+            if words[w] >= _CMSG_TIMESTAMP_LEN and stamps[q] == _CMSG_TIMESTAMP_LEN:
+                t = stamps[q + 2] + stamps[q + 3] * 1e-9 - offset
+                out.append(t if t < now else now)
+                stamps[q] = 0
+            else:
+                out.append(now)
+            words[w] = _CONTROL
         return out
 
     def _call(self, sock: socket.socket) -> int:

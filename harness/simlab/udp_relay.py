@@ -26,7 +26,7 @@ import socket
 from harness.simlab.delay import DelayLine, PreciseTimer
 from harness.simlab.shaper import Direction
 from harness.simlab.udp_batch import DatagramSender, admit_batch
-from harness.simlab.udp_recv import DatagramReader
+from harness.simlab.udp_recv import DatagramReader, stamp_arrivals
 
 Address = tuple[str, int]
 IDLE_TIMEOUT_S = 60.0
@@ -39,6 +39,7 @@ _log = logging.getLogger("harness.simlab.udp_relay")
 def _udp_socket(family: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_DGRAM)
     sock.setblocking(False)
+    stamp_arrivals(sock)
     for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
@@ -61,18 +62,19 @@ class _Flow:
         relay.loop.add_reader(sock.fileno(), self._from_dn)
 
     def _from_dn(self) -> None:
-        batch = self.relay.reader.read(self.sock)
+        batch, arrivals = self.relay.reader.read(self.sock)
         if not batch:
             return
         now = self.relay.loop.time()
         self.last_seen = now
-        self.down.push_many(admit_batch(self.relay.downlink, [len(d) for d in batch], now),
-                            batch)
+        whens = admit_batch(self.relay.downlink, [len(d) for d in batch], now, arrivals)
+        self.down.push_many(whens, batch)
 
-    def from_ue(self, batch: list[bytes], now: float) -> None:
-        """Datagrams this UE sent, read at `now`."""
+    def from_ue(self, batch: list[bytes], arrivals: list[float], now: float) -> None:
+        """Datagrams this UE sent, arrived at `arrivals`, read at `now`."""
         self.last_seen = now
-        self.up.push_many(admit_batch(self.relay.uplink, [len(d) for d in batch], now), batch)
+        whens = admit_batch(self.relay.uplink, [len(d) for d in batch], now, arrivals)
+        self.up.push_many(whens, batch)
 
     def _send_up(self, datagrams: list[bytes]) -> None:
         if not self.closed:
@@ -188,14 +190,14 @@ class UdpRelay:
         if sock is None:
             return
         now = self.loop.time()
-        for addr, batch in self.reader.read_from(sock).items():
+        for addr, (batch, arrivals) in self.reader.read_from(sock).items():
             flow = self.flows.get(addr)
             if flow is None or flow.closed:
                 flow = self._open(addr)
                 if flow is None:
                     self.uplink.drop(len(batch))
                     continue
-            flow.from_ue(batch, now)
+            flow.from_ue(batch, arrivals, now)
 
     def _open(self, ue: Address) -> _Flow | None:
         if len(self.flows) >= MAX_FLOWS or self._target is None:
