@@ -89,6 +89,17 @@ def test_a_late_read_keeps_the_gaps_between_arrivals() -> None:
     assert squeezed.count(None) > 300
 
 
+def test_late_datagrams_are_not_dropped_behind_a_chunk_queued_at_read_time() -> None:
+    """A TCP chunk queued at the time it was read (10.012) and then datagrams that arrived
+    12 ms earlier, read late: they queue after the chunk, not 12 ms "behind" it (which would
+    exceed the 0.67 ms an uncapped 100 Gbit/s queue holds and drop them all)."""
+    limiter = RateLimiter(100e9)
+    limiter.reserve(1000, 10.012)
+    got = limiter.offer_many([1400] * 100, 10.013, [10.0 + i * 1e-5 for i in range(100)])
+    assert None not in got
+    assert got[0] > 10.012
+
+
 def test_reader_returns_the_kernels_arrival_times() -> None:
     sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     source = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

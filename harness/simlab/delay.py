@@ -108,6 +108,36 @@ class PreciseTimer:
             self._arm(heap[0][0])
 
 
+class RelayClock:
+    """The event loop and the precise timer a relay runs on once started (TCP and UDP alike)."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _timer: PreciseTimer | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the relay runs on; RuntimeError before `start`."""
+        if self._loop is None:
+            raise RuntimeError("the relay is not started")
+        return self._loop
+
+    @property
+    def timer(self) -> PreciseTimer:
+        """The relay's delivery timer; RuntimeError before `start`."""
+        if self._timer is None:
+            raise RuntimeError("the relay is not started")
+        return self._timer
+
+    def _start_clock(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._timer = PreciseTimer(loop)
+
+    def _stop_clock(self) -> None:
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+
+
 class DelayLine:
     """A FIFO whose items leave at their due time, never overtaking one another.
 

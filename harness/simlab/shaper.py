@@ -43,7 +43,7 @@ class RateLimiter:
         self.queue_s = queue_s
         self.queue_bytes = queue_bytes
         self._next = 0.0
-        self._seen = 0.0  # the latest datagram arrival offer_many has seen
+        self._seen = 0.0  # the latest arrival queued: offer_many never queues one before it
 
     async def acquire(self, nbytes: int) -> None:
         """Wait until `nbytes` may pass at the configured rate."""
@@ -81,6 +81,8 @@ class RateLimiter:
     def reserve(self, nbytes: int, now: float) -> float:
         """Queue `nbytes` whatever the backlog; the instant their serialisation ends."""
         self._next = max(self._next, now) + nbytes * 8 / self.rate_bps
+        if now > self._seen:
+            self._seen = now
         return self._next
 
     def offer(self, nbytes: int, now: float) -> float | None:
@@ -96,7 +98,8 @@ class RateLimiter:
         `arrivals` are the instants the datagrams reached the relay (kernel timestamps), so a
         relay that reads late does not squeeze the gaps between them into a burst. An arrival
         before one this queue has already seen counts as arriving with it (reads of other
-        sockets sharing the queue may have come first).
+        sockets sharing the queue, or TCP chunks queued at the time they were read, may have
+        come first: what is queued stays in the order it was queued).
         """
         rate = self.rate_bps
         if rate <= 0:

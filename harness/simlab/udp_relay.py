@@ -23,7 +23,7 @@ import contextlib
 import logging
 import socket
 
-from harness.simlab.delay import DelayLine, PreciseTimer
+from harness.simlab.delay import DelayLine, RelayClock
 from harness.simlab.shaper import Direction
 from harness.simlab.udp_batch import DatagramSender, admit_batch
 from harness.simlab.udp_recv import DatagramReader, stamp_arrivals
@@ -103,7 +103,7 @@ class _Flow:
         self.sock.close()
 
 
-class UdpRelay:
+class UdpRelay(RelayClock):
     """Listens for UDP on the UE side and forwards each UE flow to one data-network endpoint."""
 
     def __init__(self, *, listen: Address, target: Address, uplink: Direction,
@@ -116,22 +116,8 @@ class UdpRelay:
         self.flows: dict[Address, _Flow] = {}
         self.listener: socket.socket | None = None
         self._target: tuple[int, tuple[str, int]] | None = None  # family, resolved address
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: PreciseTimer | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._reader: DatagramReader | None = None
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            raise RuntimeError("the relay is not started")
-        return self._loop
-
-    @property
-    def timer(self) -> PreciseTimer:
-        if self._timer is None:
-            raise RuntimeError("the relay is not started")
-        return self._timer
 
     @property
     def reader(self) -> DatagramReader:
@@ -160,8 +146,7 @@ class UdpRelay:
             sock.close()
             raise
         self._target = (int(target[0][0]), (str(target[0][4][0]), int(target[0][4][1])))
-        self._loop = loop
-        self._timer = PreciseTimer(loop)
+        self._start_clock(loop)
         self.listener = sock
         loop.add_reader(sock.fileno(), self._from_ue)
         self._schedule_sweep()
@@ -180,9 +165,7 @@ class UdpRelay:
             self.listener.close()
             self.listener = None
         await asyncio.sleep(0)
-        if self._timer is not None:
-            self._timer.close()
-            self._timer = None
+        self._stop_clock()
 
     def _from_ue(self) -> None:
         """Datagrams from UEs: each into its flow, opening the flow if it is new."""
