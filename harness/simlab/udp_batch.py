@@ -21,14 +21,18 @@ import logging
 import math
 import socket
 import struct
+from collections import deque
 from collections.abc import Sequence
 
+from harness.simlab.delay import PreciseTimer
 from harness.simlab.shaper import Direction
 
 SOL_UDP = 17
 UDP_SEGMENT = 103  # linux/udp.h: UDP GSO segment size, as a setsockopt or cmsg
 GSO_MAX_SEGMENTS = 64  # UDP_MAX_SEGMENTS in kernels before 6.9
 GSO_MAX_BYTES = 65_000  # payload of one GSO send: below the 65,507 bytes of one IPv4 datagram
+HOST_BPS = 10e9  # the far side's interface: a slot's datagrams reach it at this rate
+PACE_BURST = 32  # datagrams handed over at once, at most
 _GSO_REFUSED = {errno.EINVAL, errno.EIO, errno.ENOPROTOOPT, errno.EOPNOTSUPP, errno.EMSGSIZE}
 _log = logging.getLogger("harness.simlab.udp_batch")
 
@@ -135,3 +139,58 @@ class DatagramSender:
         except OSError:  # full buffer, ICMP error pending, unreachable: the datagram is lost
             return False
         return True
+
+
+class PacedSender:
+    """Hands each group of datagrams due together to a `DatagramSender` at `rate_bps`, in
+    order, counting what was sent (and dropping into `direction` what the socket refused).
+
+    A slot's worth of a 1.7 Gbit/s cell is ~150 datagrams; all at once they would overflow a
+    receiver's default socket buffer (208 KiB: ~90 datagrams) before it is scheduled to read,
+    where a real UE's modem hands them to its host over an interface of some Gbit/s.
+    """
+
+    def __init__(self, sender: DatagramSender, direction: Direction, timer: PreciseTimer,
+                 *, rate_bps: float = HOST_BPS, burst: int = PACE_BURST) -> None:
+        self.sender = sender
+        self.direction = direction
+        self.timer = timer
+        self.rate_bps = rate_bps
+        self.burst = burst
+        self._queue: deque[bytes] = deque()
+        self._scheduled = False
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def send(self, datagrams: list[bytes]) -> None:
+        """Send `datagrams` now, or after those still waiting."""
+        if not self._scheduled and len(datagrams) <= self.burst:
+            self._deliver(datagrams)
+            return
+        self._queue.extend(datagrams)
+        if not self._scheduled:
+            self._run()
+
+    def clear(self) -> None:
+        """Drop what still waits."""
+        self._queue.clear()
+
+    def _run(self) -> None:
+        self._scheduled = False
+        queue = self._queue
+        if not queue:
+            return
+        batch = [queue.popleft() for _ in range(min(self.burst, len(queue)))]
+        nbytes = self._deliver(batch)
+        if queue:
+            self._scheduled = True
+            self.timer.call_at(self.timer.loop.time() + nbytes * 8 / self.rate_bps, self._run)
+
+    def _deliver(self, datagrams: list[bytes]) -> int:
+        sent, nbytes = self.sender.send(datagrams)
+        if sent:
+            self.direction.count(nbytes, sent)
+        if sent < len(datagrams):
+            self.direction.drop(len(datagrams) - sent)
+        return sum(len(d) for d in datagrams)

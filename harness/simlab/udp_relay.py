@@ -25,7 +25,7 @@ import socket
 
 from harness.simlab.delay import DelayLine, RelayClock
 from harness.simlab.shaper import Direction
-from harness.simlab.udp_batch import DatagramSender, admit_batch
+from harness.simlab.udp_batch import DatagramSender, PacedSender, admit_batch
 from harness.simlab.udp_recv import DatagramReader, stamp_arrivals
 
 Address = tuple[str, int]
@@ -57,8 +57,9 @@ class _Flow:
         self.last_seen = relay.loop.time()
         self.up = DelayLine(relay.timer, self._send_up)
         self.down = DelayLine(relay.timer, self._send_down)
-        self._to_dn = DatagramSender(sock)
-        self._to_ue = DatagramSender(relay.listener_socket, ue)
+        self._to_dn = PacedSender(DatagramSender(sock), relay.uplink, relay.timer)
+        self._to_ue = PacedSender(DatagramSender(relay.listener_socket, ue), relay.downlink,
+                                  relay.timer)
         relay.loop.add_reader(sock.fileno(), self._from_dn)
 
     def _from_dn(self) -> None:
@@ -78,19 +79,16 @@ class _Flow:
 
     def _send_up(self, datagrams: list[bytes]) -> None:
         if not self.closed:
-            self._deliver(self._to_dn, self.relay.uplink, datagrams)
+            self._to_dn.send(datagrams)
 
     def _send_down(self, datagrams: list[bytes]) -> None:
         if not self.closed and self.relay.listener is not None:
-            self._deliver(self._to_ue, self.relay.downlink, datagrams)
+            self._to_ue.send(datagrams)
 
-    @staticmethod
-    def _deliver(sender: DatagramSender, direction: Direction, datagrams: list[bytes]) -> None:
-        sent, nbytes = sender.send(datagrams)
-        if sent:
-            direction.count(nbytes, sent)
-        if sent < len(datagrams):
-            direction.drop(len(datagrams) - sent)
+    @property
+    def idle(self) -> bool:
+        """Nothing waits to be delivered either way."""
+        return not (self.up or self.down or self._to_dn or self._to_ue)
 
     def close(self) -> None:
         if self.closed:
@@ -98,6 +96,8 @@ class _Flow:
         self.closed = True
         self.up.clear()
         self.down.clear()
+        self._to_dn.clear()
+        self._to_ue.clear()
         with contextlib.suppress(ValueError, RuntimeError):  # the loop may be closing
             self.relay.loop.remove_reader(self.sock.fileno())
         self.sock.close()
@@ -204,7 +204,7 @@ class UdpRelay(RelayClock):
     def _sweep(self) -> None:
         horizon = self.loop.time() - self.idle_timeout_s
         for addr, flow in list(self.flows.items()):
-            if flow.closed or (flow.last_seen < horizon and not flow.up and not flow.down):
+            if flow.closed or (flow.last_seen < horizon and flow.idle):
                 flow.close()
                 del self.flows[addr]
         self._schedule_sweep()
