@@ -36,7 +36,7 @@ from harness.simlab.delay import DelayLine, PreciseTimer
 from harness.simlab.gnb import CellConfig, CellRuntime
 from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.shaper import Direction, RateLimiter
-from harness.simlab.udp_batch import DatagramSender, admit_batch
+from harness.simlab.udp_batch import DatagramSender, PacedSender, admit_batch
 from harness.simlab.udp_recv import DatagramReader, stamp_arrivals
 from harness.simlab.udp_relay import UdpRelay
 from harness.verdict import Verdict
@@ -177,6 +177,46 @@ def test_sender_delivers_the_same_datagrams_in_order(gso: bool) -> None:
         rx.close()
         tx.close()
     assert received == datagrams
+
+
+def test_paced_sender_spreads_a_slot_at_the_interface_rate() -> None:
+    """100 datagrams due at once, paced at 100 Mbit/s in bursts of 32: all arrive in order,
+    the last ≥ 68 × 1,400 × 8 / 100 Mbit/s = 7.6 ms after the first; all are counted."""
+    async def scenario() -> tuple[list[bytes], float, Direction]:
+        loop = asyncio.get_running_loop()
+        timer = PreciseTimer(loop)
+        direction = Direction(RateLimiter(1e9))
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.bind((LOCAL, 0))
+        rx.setblocking(False)
+        got: list[tuple[bytes, float]] = []
+
+        def drain() -> None:
+            with contextlib.suppress(BlockingIOError):
+                while True:
+                    got.append((rx.recv(2000), loop.time()))
+
+        loop.add_reader(rx.fileno(), drain)
+        try:
+            paced = PacedSender(DatagramSender(tx, rx.getsockname()), direction, timer,
+                                rate_bps=100e6, burst=32)
+            paced.send([b"%03d" % i * 350 + b"x" * 350 for i in range(100)])
+            assert 0 < len(paced) <= 68
+            deadline = loop.time() + 2
+            while len(got) < 100 and loop.time() < deadline:
+                await asyncio.sleep(0.005)
+        finally:
+            loop.remove_reader(rx.fileno())
+            rx.close()
+            tx.close()
+            timer.close()
+        return [d for d, _ in got], got[-1][1] - got[0][1], direction
+
+    datas, spread, direction = asyncio.run(scenario())
+    assert datas == [b"%03d" % i * 350 + b"x" * 350 for i in range(100)]
+    assert spread >= 68 * 1400 * 8 / 100e6 * 0.95
+    assert (direction.packets, direction.bytes, direction.drops) == (100, 140_000, 0)
 
 
 def test_delay_line_hands_over_a_slot_at_once() -> None:
