@@ -1,4 +1,4 @@
-"""How fast and how exactly the air-interface relay carries TCP on this machine.
+"""How fast and how exactly the air-interface relay carries TCP and UDP on this machine.
 
 Runs iperf3 TCP (DL: `-R`) through an in-process relay to a local iperf3 server:
 
@@ -9,7 +9,10 @@ Runs iperf3 TCP (DL: `-R`) through an in-process relay to a local iperf3 server:
 - **capped** at 100 Mbit/s, 500 Mbit/s, 1 Gbit/s and 1.7 Gbit/s (≈ a 100 MHz 4-layer 256QAM
   DDDSU cell), reporting |measured − configured| / configured.
 
-    .venv/bin/python benchmarks/relay.py [--duration 5] [--streams 1] [--json]
+and iperf3 UDP the same way (`relay_udp.py`: direct vs uncapped in the same run, capped runs
+below and above the capacity).
+
+    .venv/bin/python benchmarks/relay.py [--protocol both] [--duration 5] [--streams 1] [--json]
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from localproc import LOCAL, stop_process, wait_listening
+from relay_udp import WINDOW, UdpRow, udp_rows, udp_table, udp_verdict
 
 from harness import __version__
 from harness.bench import free_port
@@ -31,7 +35,7 @@ from harness.measure.iperf3 import Iperf3Options, client_argv, parse_result, ser
 from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.relay import Direction, RateLimiter, TcpRelay
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: udp_rows
 UNCAPPED_BPS = 100e9
 RATES_BPS = (100e6, 500e6, 1e9, 1.7e9)
 TARGET_UNCAPPED_BPS = 2.5e9
@@ -140,15 +144,22 @@ async def run_once(iperf3: str, kind: str, rate_bps: float | None, duration_s: i
                error=round(error, 4) if error is not None else None)
 
 
-async def main_async(duration_s: int, streams: int, radio: bool) -> list[Row]:
+async def main_async(args: argparse.Namespace) -> tuple[list[Row], list[UdpRow]]:
     iperf3 = shutil.which("iperf3")
     if iperf3 is None:
         raise HarnessError("iperf3 not found: install it (`apt-get install iperf3`)")
-    rows = [await run_once(iperf3, "reference", None, duration_s, streams, radio),
-            await run_once(iperf3, "uncapped", None, duration_s, streams, radio)]
-    for rate in RATES_BPS:
-        rows.append(await run_once(iperf3, "capped", rate, duration_s, streams, radio))
-    return rows
+    duration_s, streams, radio = args.duration, args.streams, not args.no_radio
+    rows: list[Row] = []
+    if args.protocol in ("tcp", "both"):
+        rows += [await run_once(iperf3, "reference", None, duration_s, streams, radio),
+                 await run_once(iperf3, "uncapped", None, duration_s, streams, radio)]
+        for rate in RATES_BPS:
+            rows.append(await run_once(iperf3, "capped", rate, duration_s, streams, radio))
+    udp: list[UdpRow] = []
+    if args.protocol in ("udp", "both"):
+        udp = await udp_rows(iperf3, duration_s, args.udp_max_rate * 1e6,
+                             args.udp_window or None)
+    return rows, udp
 
 
 def table(rows: list[Row]) -> str:
@@ -163,9 +174,9 @@ def table(rows: list[Row]) -> str:
 
 def verdict(rows: list[Row]) -> list[str]:
     """Which targets were missed (empty: all met)."""
-    missed = []
-    uncapped = next(r for r in rows if r.relay == "uncapped")
-    if uncapped.measured_mbps * 1e6 < TARGET_UNCAPPED_BPS:
+    missed: list[str] = []
+    uncapped = next((r for r in rows if r.relay == "uncapped"), None)
+    if uncapped is not None and uncapped.measured_mbps * 1e6 < TARGET_UNCAPPED_BPS:
         missed.append(f"uncapped {uncapped.measured_mbps:.0f} Mbit/s < "
                       f"{TARGET_UNCAPPED_BPS / 1e6:.0f} Mbit/s")
     for r in rows:
@@ -182,26 +193,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--streams", type=int, default=1, help="parallel TCP streams (default 1)")
     parser.add_argument("--no-radio", action="store_true",
                         help="shape only: leave out the slot/core-delay model")
+    parser.add_argument("--protocol", choices=("tcp", "udp", "both"), default="both",
+                        help="which relays to measure (default both)")
+    parser.add_argument("--udp-max-rate", type=float, default=0.0, metavar="MBPS",
+                        help="what the direct and uncapped UDP runs offer, Mbit/s "
+                        "(default 0: as fast as iperf3 sends)")
+    parser.add_argument("--udp-window", type=int, default=WINDOW, metavar="BYTES",
+                        help="iperf3 -w for the UDP runs (default 4 MiB; 0: iperf3's default)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.duration < 1 or args.streams < 1:
         parser.error("--duration and --streams must be at least 1")
     try:
-        rows = asyncio.run(main_async(args.duration, args.streams, not args.no_radio))
+        rows, udp = asyncio.run(main_async(args))
     except HarnessError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    missed = verdict(rows)
+    missed = verdict(rows) + udp_verdict(udp)
     if args.json:
         print(json.dumps({"format": FORMAT_VERSION, "harness_version": __version__,
                           "duration_s": args.duration, "streams": args.streams,
                           "radio": not args.no_radio, "rows": [asdict(r) for r in rows],
+                          "udp_rows": [asdict(r) for r in udp],
                           "targets_missed": missed}, indent=2))
     else:
         model = "slot model on" if not args.no_radio else "shaping only"
-        print(f"relay throughput, iperf3 TCP DL, {args.duration} s per run, "
-              f"{args.streams} stream(s), {model}")
-        print(table(rows))
+        if rows:
+            print(f"relay throughput, iperf3 TCP DL, {args.duration} s per run, "
+                  f"{args.streams} stream(s), {model}")
+            print(table(rows))
+        if udp:
+            print(f"relay throughput, iperf3 UDP DL, {args.duration} s per run, "
+                  f"1,400-byte datagrams, slot model on")
+            print(udp_table(udp))
         print("targets met" if not missed else "targets missed: " + "; ".join(missed))
     return 0 if not missed else 1
 

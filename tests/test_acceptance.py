@@ -151,14 +151,14 @@ ROOT = Path(__file__).resolve().parent.parent
 REGRESSION = """\
 name: failing-regression
 title: {vi: "Hồi quy", en: "Regression that fails"}
-defaults: {duration: 1s, omit: 0s}
+defaults: {duration: 1s, omit: 0s, min_samples: 1}
 trials:
   - id: too-fast
     kind: throughput
     ue: ue1
     dn: dn1
     via: gnb1
-    criteria: ["throughput.mean >= 100 Gbit/s"]
+    criteria: ["throughput.max >= 100 Gbit/s"]
 """
 
 UPGRADE = f"""\
@@ -179,9 +179,11 @@ trials:
 
 @pytest.mark.e2e
 def test_firmware_regression_failing_makes_the_upgrade_trial_fail(tmp_path: Path) -> None:
-    """The upgrade works, the regression's one trial FAILs; the upgrade trial's own criterion
-    reads a regression metric (so the old code added no `regression.failed == 0`) and
-    PASSes: the trial FAILs anyway through its built-in acceptance (PASS on the old code)."""
+    """The upgrade works, the regression's one trial FAILs (its criterion reads an exact
+    observation, the highest one-second rate, so one second of traffic judges it); the upgrade
+    trial's own criterion reads a regression metric (so the old code added no
+    `regression.failed == 0`) and PASSes: the trial FAILs anyway through its built-in
+    acceptance (PASS on the old code)."""
     require_tool("iperf3")
     (tmp_path / "failing-regression.yaml").write_text(REGRESSION, encoding="utf-8")
     outcome, _ = run_in_process(inputs(tmp_path, UPGRADE), tmp_path / "out", timeout_s=180)

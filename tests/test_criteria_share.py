@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from harness.aggregate import JudgeContext, aggregate_trials
@@ -23,7 +24,7 @@ QCVN_DL = TrialShape("throughput", "dl", "gnb1")
 
 
 def _ctx(rates: list[float], **metrics: Quantity) -> JudgeContext:
-    """A trial's context as trial.py builds it: metrics (with the old preset's P5) and series."""
+    """A trial's context as trial.py builds it: metrics (with the empirical P5) and series."""
     stats = summarize(rates)
     mean, p5 = (stats.mean, stats.p5) if stats else (float("nan"), float("nan"))
     return JudgeContext(metrics={"throughput.mean": Quantity(mean, "Mbit/s"),
@@ -38,11 +39,18 @@ def _qcvn_share(ctx: JudgeContext) -> Any:
 
 # --- the QCVN 126 regressions (the old preset judged an interpolated P5 and PASSed both) ------
 
+def _linear_p5(rates: list[float]) -> float:
+    """The old preset's figure: numpy's default (linearly interpolated) P5."""
+    return float(np.percentile(np.asarray(rates), 5))
+
+
 def test_qcvn_n10_with_one_sample_at_5_is_not_pass() -> None:
-    """Fails on the old code: P5 of these is 47.75 Mbit/s, so `throughput.p5 >= 30` PASSed."""
-    assert _ctx([5.0] + [100.0 + i for i in range(9)]).metrics["throughput.p5"].value == \
-        pytest.approx(47.75)  # the old preset's figure (interpolated P5) cleared 30
-    result = _qcvn_share(_ctx([5.0] + [100.0 + i for i in range(9)]))
+    """Fails on the old code: the interpolated P5 of these is 47.75 Mbit/s, so the old preset's
+    `throughput.p5 >= 30` PASSed; the empirical P5 is the 5 Mbit/s sample itself."""
+    rates = [5.0] + [100.0 + i for i in range(9)]
+    assert _linear_p5(rates) == pytest.approx(47.75)  # the old figure cleared 30
+    assert _ctx(rates).metrics["throughput.p5"].value == 5.0  # empirical (inverted CDF)
+    result = _qcvn_share(_ctx(rates))
     assert result.verdict is not Verdict.PASS
     assert result.verdict is Verdict.INCONCLUSIVE  # 90 %, Wilson [59.6, 98.2] % holds 95 %
     assert result.observed == Quantity(90.0, "%") and result.threshold == Quantity(95, "%")
@@ -52,10 +60,12 @@ def test_qcvn_n10_with_one_sample_at_5_is_not_pass() -> None:
 
 
 def test_qcvn_n30_with_two_samples_at_29_is_not_pass() -> None:
-    """Fails on the old code: P5 interpolates to 69.95 and the criterion PASSed."""
-    assert _ctx([29.0, 29.0] + [120.0] * 28).metrics["throughput.p5"].value == \
-        pytest.approx(69.95)
-    result = _qcvn_share(_ctx([29.0, 29.0] + [120.0] * 28))
+    """Fails on the old code: P5 interpolates to 69.95 and the criterion PASSed; the empirical
+    P5 is 29 Mbit/s."""
+    rates = [29.0, 29.0] + [120.0] * 28
+    assert _linear_p5(rates) == pytest.approx(69.95)  # the old figure cleared 30
+    assert _ctx(rates).metrics["throughput.p5"].value == 29.0
+    result = _qcvn_share(_ctx(rates))
     assert result.verdict is not Verdict.PASS
     assert result.observed is not None
     assert result.observed.value == pytest.approx(93.333, abs=1e-3)

@@ -21,20 +21,20 @@ pytestmark = pytest.mark.e2e
 SCENARIO = """\
 name: resumable
 title: {vi: "Tiếp tục", en: "Resumable"}
-defaults: {duration: 2s}
+defaults: {duration: 2s, min_samples: 1}
 trials:
   - id: first
     kind: throughput
     ue: ue1
     dn: dn1
     via: gnb1
-    criteria: ["throughput.mean >= 1 Mbit/s"]
+    criteria: ["throughput.max >= 1 Mbit/s"]
   - id: second
     kind: throughput
     ue: ue1
     dn: dn1
     via: gnb1
-    criteria: ["throughput.mean >= 1 Mbit/s"]
+    criteria: ["throughput.max >= 1 Mbit/s"]
 """
 
 

@@ -18,24 +18,24 @@ SCENARIO = """\
 name: parallel
 title: {vi: "Song song", en: "Parallel"}
 parallel: true
-defaults: {duration: 2s}
+defaults: {duration: 2s, min_samples: 1}
 trials:
   - id: a-via-gnb
     kind: throughput
     ue: ue1
     dn: dn1
     via: gnb1
-    criteria: ["throughput.mean >= 1 Mbit/s"]
+    criteria: ["throughput.max >= 1 Mbit/s"]
   - id: b-direct
     kind: throughput
     ue: ue2
     dn: dn2
-    criteria: ["throughput.mean >= 1 Mbit/s"]
+    criteria: ["throughput.max >= 1 Mbit/s"]
   - id: c-shares-dn1
     kind: throughput
     ue: ue2
     dn: dn1
-    criteria: ["throughput.mean >= 1 Mbit/s"]
+    criteria: ["throughput.max >= 1 Mbit/s"]
 """
 
 

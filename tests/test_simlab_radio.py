@@ -186,7 +186,8 @@ def test_delay_line_keeps_order_and_times() -> None:
             if not drained.done():
                 drained.set_result(None)
 
-        line = DelayLine(timer, lambda d: out.append((d, loop.time())), on_empty=empty)
+        line = DelayLine(timer, lambda ds: out.extend((d, loop.time()) for d in ds),
+                         on_empty=empty)
         now = loop.time()
         line.push(now + 3 * MS, b"a")
         line.push(now + 1 * MS, b"b")  # due earlier, but must not overtake "a"

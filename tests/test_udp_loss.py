@@ -82,7 +82,7 @@ def test_grace_is_bounded() -> None:
 CELL_DIES = """\
 name: cell-dies
 title: {vi: "Mất sóng giữa chừng", en: "Cell dies half-way"}
-defaults: {duration: 4s, omit: 0s}
+defaults: {duration: 4s, omit: 0s, min_samples: 1}  # the loss's N is its packets, not 4 s
 trials:
   - id: udp-dl
     kind: throughput
@@ -125,4 +125,8 @@ def test_udp_trial_whose_cell_goes_down_half_way_reports_the_loss(tmp_path: Path
     assert trial["error"] is None, trial
     loss = trial["metrics"]["throughput.loss"]["value"]
     assert 20 <= loss <= 80, trial["metrics"]
+    lost, sent = trial["proportions"]["throughput.loss"]
+    assert lost > 0 and 100 * lost / sent == pytest.approx(loss)  # Wilson interval of these
+    low, _ = trial["ci"]["throughput.loss"]
+    assert low > 1, trial["ci"]  # the whole interval is on the failing side
     assert trial["verdict"] == "FAIL", trial

@@ -131,7 +131,8 @@ class Iperf3UdpProbe:
     """
 
     def __init__(self, ue: TrafficEndpoint, dn: TrafficEndpoint, endpoint: tuple[str, int],
-                 server_port: int, direction: str, *, ip_version: int | None = None) -> None:
+                 server_port: int, direction: str, *, ip_version: int | None = None,
+                 window_bytes: int | None = None) -> None:
         if direction not in DIRECTIONS:
             raise ConfigError(f"expected 'dl' or 'ul', got {direction!r}", field="direction")
         self.ue = ue
@@ -141,6 +142,7 @@ class Iperf3UdpProbe:
         self.direction = direction
         self.ip_version = ip_version if ip_version is not None else (
             6 if ":" in endpoint[0] else 4)
+        self.window_bytes = window_bytes  # iperf3 -w: socket buffers (None: iperf3's 208 KiB)
         self.runs: list[ProbeRun] = []
         self._server: TrafficServer | None = None
 
@@ -170,7 +172,7 @@ class Iperf3UdpProbe:
         opts = Iperf3Options(host=self.endpoint[0], port=self.endpoint[1],
                              direction=self.direction, protocol="udp", duration_s=duration_s,
                              bitrate_bps=frame.l4_bps(rate_bps),
-                             length_bytes=frame.payload_bytes)
+                             length_bytes=frame.payload_bytes, window_bytes=self.window_bytes)
         parsed, raw = await self.ue.run_iperf3_client(
             opts, timeout_s=opts.whole_seconds + TIMEOUT_MARGIN_S)
         self.runs.append(ProbeRun(rate_bps, frame_size, duration_s, raw))
@@ -178,11 +180,13 @@ class Iperf3UdpProbe:
 
 
 def iperf3_udp_probe(ue: TrafficEndpoint, dn: TrafficEndpoint, endpoint: tuple[str, int],
-                     server_port: int, direction: str) -> Iperf3UdpProbe:
+                     server_port: int, direction: str, *,
+                     window_bytes: int | None = None) -> Iperf3UdpProbe:
     """The harness's probe: iperf3 UDP from `ue` to `endpoint` (→ `dn`:`server_port`).
 
     Use as `async with iperf3_udp_probe(...) as probe: await zero_loss_search(probe, ...)`.
     One probe serves one trial at a time (one iperf3 server); run concurrent services with
-    one probe each, on different server ports.
+    one probe each, on different server ports. `window_bytes` (iperf3 -w) sizes the socket
+    buffers: at high UDP rates iperf3's 208 KiB default loses datagrams at the receiver.
     """
-    return Iperf3UdpProbe(ue, dn, endpoint, server_port, direction)
+    return Iperf3UdpProbe(ue, dn, endpoint, server_port, direction, window_bytes=window_bytes)

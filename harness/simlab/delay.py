@@ -108,47 +108,118 @@ class PreciseTimer:
             self._arm(heap[0][0])
 
 
-class DelayLine:
-    """A FIFO whose items leave at their due time, never overtaking one another."""
+class RelayClock:
+    """The event loop and the precise timer a relay runs on once started (TCP and UDP alike)."""
 
-    def __init__(self, timer: PreciseTimer, sink: Callable[[bytes], None],
+    _loop: asyncio.AbstractEventLoop | None = None
+    _timer: PreciseTimer | None = None
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the relay runs on; RuntimeError before `start`."""
+        if self._loop is None:
+            raise RuntimeError("the relay is not started")
+        return self._loop
+
+    @property
+    def timer(self) -> PreciseTimer:
+        """The relay's delivery timer; RuntimeError before `start`."""
+        if self._timer is None:
+            raise RuntimeError("the relay is not started")
+        return self._timer
+
+    def _start_clock(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._timer = PreciseTimer(loop)
+
+    def _stop_clock(self) -> None:
+        if self._timer is not None:
+            self._timer.close()
+            self._timer = None
+
+
+class DelayLine:
+    """A FIFO whose items leave at their due time, never overtaking one another.
+
+    Items due at the same instant (a slot's worth of datagrams ends at the window's end) form
+    one group: the sink gets the group as a list, so a relay can send it with one system call.
+    """
+
+    def __init__(self, timer: PreciseTimer, sink: Callable[[list[bytes]], None],
                  on_empty: Callable[[], None] | None = None) -> None:
         self.timer = timer
         self.sink = sink
         self.on_empty = on_empty
         self.pending_bytes = 0
-        self._items: deque[tuple[float, bytes]] = deque()
+        self._groups: deque[tuple[float, list[bytes], list[int]]] = deque()
+        self._count = 0
         self._last = -math.inf
         self._scheduled = False
 
     def __len__(self) -> int:
-        return len(self._items)
+        return self._count
 
     def push(self, when: float, data: bytes) -> None:
         """Queue `data` for delivery at `when` (or right after the item before it)."""
-        when = max(when, self._last)
-        self._last = when
-        self._items.append((when, data))
-        self.pending_bytes += len(data)
+        groups = self._groups
+        nbytes = len(data)
+        if when <= self._last and groups:
+            tail = groups[-1]
+            tail[1].append(data)
+            tail[2][0] += nbytes
+        else:
+            when = max(when, self._last)
+            self._last = when
+            groups.append((when, [data], [nbytes]))
+        self._count += 1
+        self.pending_bytes += nbytes
         if not self._scheduled:
             self._scheduled = True
-            self.timer.call_at(self._items[0][0], self._flush)
+            self.timer.call_at(groups[0][0], self._flush)
+
+    def push_many(self, whens: list[float | None], datas: list[bytes]) -> None:
+        """`push` each of `datas` at its time in `whens`; a None time leaves that one out."""
+        groups = self._groups
+        last = self._last
+        tail = groups[-1] if groups else None
+        count = nbytes = 0
+        for when, data in zip(whens, datas, strict=True):
+            if when is None:
+                continue
+            size = len(data)
+            if tail is not None and when <= last:
+                tail[1].append(data)
+                tail[2][0] += size
+            else:
+                last = when if when > last else last
+                tail = (last, [data], [size])
+                groups.append(tail)
+            count += 1
+            nbytes += size
+        self._last = last
+        self._count += count
+        self.pending_bytes += nbytes
+        if groups and not self._scheduled:
+            self._scheduled = True
+            self.timer.call_at(groups[0][0], self._flush)
 
     def clear(self) -> None:
         """Drop everything still waiting."""
-        self._items.clear()
+        self._groups.clear()
+        self._count = 0
         self.pending_bytes = 0
 
     def _flush(self) -> None:
         self._scheduled = False
-        items = self._items
+        groups = self._groups
         horizon = self.timer.loop.time() + _EARLY_S
-        while items and items[0][0] <= horizon:
-            _, data = items.popleft()
-            self.pending_bytes -= len(data)
-            self.sink(data)
-        if items:
+        while groups and groups[0][0] <= horizon:
+            _, items, size = groups.popleft()
+            self._count -= len(items)
+            self.pending_bytes -= size[0]
+            self.sink(items)
+        if groups:
             self._scheduled = True
-            self.timer.call_at(items[0][0], self._flush)
+            self.timer.call_at(groups[0][0], self._flush)
         elif self.on_empty is not None:
             self.on_empty()

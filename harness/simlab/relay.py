@@ -18,7 +18,7 @@ import logging
 import socket
 from typing import cast
 
-from harness.simlab.delay import DelayLine, PreciseTimer
+from harness.simlab.delay import DelayLine, RelayClock
 from harness.simlab.shaper import DOWN_POLL_S, Direction, RateLimiter
 
 __all__ = ["Direction", "RateLimiter", "TcpRelay"]
@@ -110,12 +110,13 @@ class _Pump:
         if not self._blocked and self.src.transport is not None and not self.src.closed:
             self.src.transport.resume_reading()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, chunks: list[bytes]) -> None:
         transport = self.dst.transport
         if transport is None or self.dst.closed or transport.is_closing():
             return
-        transport.write(data)
-        self.direction.count(len(data))
+        for data in chunks:
+            transport.write(data)
+            self.direction.count(len(data))
         if "pending" in self._blocked and self.line.pending_bytes < _MAX_PENDING // 2:
             self.unblock("pending")
 
@@ -253,7 +254,7 @@ class _Connection:
         self.relay.connections.discard(self)
 
 
-class TcpRelay:
+class TcpRelay(RelayClock):
     """Listens on the UE side and forwards every connection to one data-network endpoint."""
 
     def __init__(self, *, listen: tuple[str, int], target: tuple[str, int],
@@ -264,30 +265,15 @@ class TcpRelay:
         self.downlink = downlink
         self.connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._timer: PreciseTimer | None = None
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        if self._loop is None:
-            raise RuntimeError("the relay is not started")
-        return self._loop
-
-    @property
-    def timer(self) -> PreciseTimer:
-        if self._timer is None:
-            raise RuntimeError("the relay is not started")
-        return self._timer
 
     async def start(self) -> None:
         """Bind the UE-side listener."""
-        self._loop = asyncio.get_running_loop()
-        self._timer = PreciseTimer(self._loop)
+        self._start_clock(asyncio.get_running_loop())
         try:
-            self._server = await self._loop.create_server(
+            self._server = await self.loop.create_server(
                 lambda: _Connection(self).ue, self.listen[0], self.listen[1])
         except BaseException:
-            self._timer.close()
+            self._stop_clock()
             raise
 
     async def stop(self) -> None:
@@ -300,6 +286,4 @@ class TcpRelay:
             await self._server.wait_closed()
             self._server = None
         await asyncio.sleep(0)  # let the aborted transports report connection_lost
-        if self._timer is not None:
-            self._timer.close()
-            self._timer = None
+        self._stop_clock()

@@ -14,7 +14,7 @@ queue with a bulk TCP flow wait behind it instead of being dropped.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from harness.simlab.radio import MAX_HARQ_TX, RadioLink, segments
@@ -43,6 +43,7 @@ class RateLimiter:
         self.queue_s = queue_s
         self.queue_bytes = queue_bytes
         self._next = 0.0
+        self._seen = 0.0  # the latest arrival queued: offer_many never queues one before it
 
     async def acquire(self, nbytes: int) -> None:
         """Wait until `nbytes` may pass at the configured rate."""
@@ -80,6 +81,8 @@ class RateLimiter:
     def reserve(self, nbytes: int, now: float) -> float:
         """Queue `nbytes` whatever the backlog; the instant their serialisation ends."""
         self._next = max(self._next, now) + nbytes * 8 / self.rate_bps
+        if now > self._seen:
+            self._seen = now
         return self._next
 
     def offer(self, nbytes: int, now: float) -> float | None:
@@ -88,6 +91,38 @@ class RateLimiter:
             return None
         return self.reserve(nbytes, now)
 
+    def offer_many(self, sizes: Sequence[int], now: float,
+                   arrivals: Sequence[float] | None = None) -> list[float | None]:
+        """`offer` for datagrams read together at `now`, in order: one call for a batch.
+
+        `arrivals` are the instants the datagrams reached the relay (kernel timestamps), so a
+        relay that reads late does not squeeze the gaps between them into a burst. An arrival
+        before one this queue has already seen counts as arriving with it (reads of other
+        sockets sharing the queue, or TCP chunks queued at the time they were read, may have
+        come first: what is queued stays in the order it was queued).
+        """
+        rate = self.rate_bps
+        if rate <= 0:
+            return [None] * len(sizes)
+        limit_s = self.limit_s()
+        nxt = self._next
+        bits_s = 8 / rate
+        seen = self._seen
+        ready: list[float | None] = []
+        for i, nbytes in enumerate(sizes):
+            t = now
+            if arrivals is not None:
+                t = arrivals[i]
+                t = seen if t < seen else now if t > now else t
+                seen = t
+            if nxt - t > limit_s:
+                ready.append(None)
+                continue
+            nxt = (nxt if nxt > t else t) + nbytes * bits_s
+            ready.append(nxt)
+        self._next = nxt
+        self._seen = seen
+        return ready
 
 @dataclass
 class Direction:

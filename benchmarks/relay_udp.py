@@ -1,0 +1,178 @@
+"""The UDP half of benchmarks/relay.py: iperf3 UDP (1,400-byte datagrams, DL) through the relay.
+
+Rows, all in one run so that they share the machine's load:
+
+- **direct**: iperf3 straight to the local server (no relay), offered `--max-rate`: what iperf3
+  itself carries on this machine right now;
+- **uncapped**: the same through the simulator's UDP relay (with its TCP twin for iperf3's
+  control connection) at 100 Gbit/s with the slot model on: the relay's own ceiling;
+- **capped** at 100 Mbit/s … 1.7 Gbit/s: offered 0.9 × the capacity (loss must be zero) and
+  1.2 × (received must be the capacity: error = |received − capacity| / capacity; loss must be
+  1 − 1/1.2 ≈ 16.7 %).
+
+Every run gives iperf3 4 MiB socket buffers (`-w`, `--udp-window`), the relay's own size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from localproc import LOCAL, stop_process, wait_listening
+
+from harness.bench import free_port
+from harness.errors import HarnessError
+from harness.measure.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
+from harness.simlab.radio import AirParams, RadioLink
+from harness.simlab.relay import Direction, RateLimiter, TcpRelay
+from harness.simlab.udp_relay import UdpRelay
+
+DATAGRAM = 1400
+UNCAPPED_BPS = 100e9
+RATES_BPS = (100e6, 500e6, 1e9, 1.7e9)
+BELOW, ABOVE = 0.9, 1.2
+TARGET_RATIO = 0.9  # uncapped through the relay vs direct, same run
+TARGET_ERROR = 0.03
+TARGET_LOSS_BELOW = 0.1  # percent: what iperf3's own start-up burst may cost
+_CLIENT_GRACE_S = 30.0
+# iperf3's socket buffers (`-w`): its default 208 KiB receive buffer holds ~0.6 ms at 1.7 Gbit/s,
+# so on a busy machine iperf3's own receiver loses datagrams, with or without a relay.
+WINDOW = 4 * 1024 * 1024
+
+Stopper = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class UdpRow:
+    """One iperf3 UDP run."""
+
+    relay: str  # direct, uncapped or capped
+    capacity_mbps: float | None
+    offered_mbps: float
+    received_mbps: float
+    datagrams_per_s: float
+    lost_percent: float
+    error: float | None  # |received - capacity| / capacity, for runs offered above capacity
+    relay_cpu_us: float | None  # this process's CPU (user + system) per datagram it relayed
+    relay_drops: int | None  # datagrams the cell model dropped (queue full)
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _relay(listen: tuple[str, int], target: tuple[str, int], rate_bps: float,
+                 up: Direction, down: Direction) -> Stopper:
+    relays: list[TcpRelay | UdpRelay] = [
+        TcpRelay(listen=listen, target=target, uplink=up, downlink=down),
+        UdpRelay(listen=listen, target=target, uplink=up, downlink=down)]
+    for r in relays:
+        await r.start()
+
+    async def stop() -> None:
+        for r in relays:
+            await r.stop()
+
+    return stop
+
+
+async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bps: float,
+                  duration_s: int, window: int | None = WINDOW) -> UdpRow:
+    """One iperf3 UDP DL run, direct or through a fresh relay; offered 0 means unlimited."""
+    server_port, relay_port = free_port(), free_port()
+    server = await asyncio.create_subprocess_exec(
+        *server_argv(server_port, bind=LOCAL, binary=iperf3),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    stop: Stopper | None = None
+    rate = capacity_bps or UNCAPPED_BPS
+    up = Direction(RateLimiter(rate), radio=RadioLink("ul", AirParams()))
+    down = Direction(RateLimiter(rate), radio=RadioLink("dl", AirParams()))
+    cpu = _cpu_s()
+    try:
+        await wait_listening(server_port)
+        port = server_port
+        if kind != "direct":
+            stop = await _relay((LOCAL, relay_port), (LOCAL, server_port), rate, up, down)
+            port = relay_port
+        opts = Iperf3Options(host=LOCAL, port=port, direction="dl", protocol="udp",
+                             duration_s=duration_s, bitrate_bps=offered_bps,
+                             length_bytes=DATAGRAM, window_bytes=window)
+        client = await asyncio.create_subprocess_exec(
+            *client_argv(opts, binary=iperf3),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(client.communicate(),
+                                              timeout=duration_s + _CLIENT_GRACE_S)
+        finally:
+            await stop_process(client)
+    finally:
+        if stop is not None:
+            await stop()
+        await stop_process(server)
+    cpu = _cpu_s() - cpu
+    relayed = up.packets + down.packets
+    try:
+        result = parse_result(out.decode("utf-8", errors="replace"), direction="dl")
+    except HarnessError as exc:
+        stderr = err.decode("utf-8", errors="replace").strip()[-300:]
+        raise HarnessError(f"iperf3 UDP ({kind}): {exc} {stderr}".strip()) from None
+    received = result.bits_per_second_received
+    error = (abs(received - capacity_bps) / capacity_bps
+             if capacity_bps and offered_bps > capacity_bps else None)
+    return UdpRow(relay=kind, capacity_mbps=round(capacity_bps / 1e6, 1) if capacity_bps else None,
+                  offered_mbps=round(offered_bps / 1e6, 1), received_mbps=round(received / 1e6, 1),
+                  datagrams_per_s=round(received / 8 / DATAGRAM),
+                  lost_percent=round(result.lost_percent or 0.0, 3),
+                  error=round(error, 4) if error is not None else None,
+                  relay_cpu_us=round(cpu / relayed * 1e6, 2) if stop and relayed else None,
+                  relay_drops=down.drops if stop else None)
+
+
+async def udp_rows(iperf3: str, duration_s: int, max_rate_bps: float,
+                   window: int | None = WINDOW) -> list[UdpRow]:
+    """Direct and uncapped (interleaved twice, so a load change shows), then the capped runs."""
+    rows = []
+    for _ in range(2):
+        rows.append(await run_udp(iperf3, "direct", None, max_rate_bps, duration_s, window))
+        rows.append(await run_udp(iperf3, "uncapped", None, max_rate_bps, duration_s, window))
+    for rate in RATES_BPS:
+        for factor in (BELOW, ABOVE):
+            rows.append(await run_udp(iperf3, "capped", rate, rate * factor, duration_s, window))
+    return rows
+
+
+def udp_table(rows: list[UdpRow]) -> str:
+    head = (f"{'relay':<9}  {'capacity':>9}  {'offered':>8}  {'received':>9}  {'dgram/s':>8}  "
+            f"{'loss':>7}  {'error':>7}  {'CPU/dgram':>9}  {'drops':>7}")
+    lines = [head + "   (Mbit/s)", "-" * len(head)]
+    for r in rows:
+        cap = f"{r.capacity_mbps:.0f}" if r.capacity_mbps is not None else "-"
+        offered = f"{r.offered_mbps:.0f}" if r.offered_mbps else "max"
+        error = f"{r.error * 100:.2f} %" if r.error is not None else "-"
+        cpu = f"{r.relay_cpu_us:.1f} us" if r.relay_cpu_us is not None else "-"
+        drops = str(r.relay_drops) if r.relay_drops is not None else "-"
+        lines.append(f"{r.relay:<9}  {cap:>9}  {offered:>8}  {r.received_mbps:>9.1f}  "
+                     f"{r.datagrams_per_s:>8.0f}  {r.lost_percent:>5.2f} %  {error:>7}  "
+                     f"{cpu:>9}  {drops:>7}")
+    return "\n".join(lines)
+
+
+def udp_verdict(rows: list[UdpRow]) -> list[str]:
+    """Which UDP targets were missed (empty: all met)."""
+    missed = []
+    direct = sum(r.received_mbps for r in rows if r.relay == "direct")
+    uncapped = sum(r.received_mbps for r in rows if r.relay == "uncapped")
+    if direct and uncapped < TARGET_RATIO * direct:
+        missed.append(f"uncapped UDP {uncapped / direct:.2f} × direct < {TARGET_RATIO}")
+    for r in rows:
+        if r.relay != "capped" or r.capacity_mbps is None:
+            continue
+        if r.error is not None and r.error > TARGET_ERROR:
+            missed.append(f"UDP error {r.error * 100:.1f} % at {r.capacity_mbps:.0f} Mbit/s")
+        if r.offered_mbps < r.capacity_mbps and r.lost_percent > TARGET_LOSS_BELOW:
+            missed.append(f"UDP loss {r.lost_percent:.2f} % below capacity "
+                          f"({r.offered_mbps:.0f} of {r.capacity_mbps:.0f} Mbit/s)")
+    return missed
