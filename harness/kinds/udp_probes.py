@@ -146,6 +146,11 @@ def irtt_meter(run: KindRun, direction: str) -> LatencyMeter:
     return meter
 
 
+PROBE_WINDOW_BYTES = 4 * 1024 * 1024
+"""iperf3 -w of the RFC 2544 / Y.1564 probes: with iperf3's default 208 KiB receive buffer the
+tool itself drops datagrams above ~1 Gbit/s of UDP, which would be read as the device's loss."""
+
+
 @contextlib.asynccontextmanager
 async def trial_probe(run: KindRun, direction: str, *,
                       latency: bool) -> AsyncIterator[tuple[Probe, list[Any]]]:
@@ -157,7 +162,8 @@ async def trial_probe(run: KindRun, direction: str, *,
     endpoint = bench.endpoint(dn_name, run.trial.via, ue=ue_name)
     async with contextlib.AsyncExitStack() as stack:
         base = await stack.enter_async_context(
-            iperf3_udp_probe(ue, dn, endpoint, bench.traffic_ports[dn_name], direction))
+            iperf3_udp_probe(ue, dn, endpoint, bench.traffic_ports[dn_name], direction,
+                             window_bytes=PROBE_WINDOW_BYTES))
         probe: Probe = base
         pair = latency_hosts(run) if latency and await irtt_available(run) else None
         if pair is not None:
