@@ -79,7 +79,7 @@ class DeviceLogFiles:
         self.folder.mkdir(parents=True, exist_ok=True)
         for device in self.devices:
             logger = logging.getLogger(f"{LOGGER_PREFIX}.{device}")
-            handler = logging.FileHandler(self.folder / f"{device}.log", encoding="utf-8")
+            handler = _DeviceLogFile(self.folder / f"{device}.log", encoding="utf-8")
             handler.setFormatter(_DeviceFormatter(_FORMAT))
             handler.setLevel(logging.DEBUG)
             self._handlers.append((logger, handler, logger.level))
@@ -101,6 +101,22 @@ class DeviceLogFiles:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+class _DeviceLogFile(logging.FileHandler):
+    """A device's log file that a full or read-only disk does not turn into a traceback per
+    record: the write is dropped (the run reports the storage fault through its own files)."""
+
+    failed: OSError | None = None
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError):
+            self.failed = self.failed or exc
+            return
+        super().handleError(record)
 
 
 class _DeviceFormatter(logging.Formatter):

@@ -117,8 +117,17 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
     except ConfigError as exc:
         _fail_input(exc)
     if junit is not None:
-        write_junit(junit, outcome.summary)
+        try:
+            write_junit(junit, outcome.summary)
+        except OSError as exc:
+            click.echo(f"error: cannot write {junit}: {exc.strerror or exc}", err=True)
     click.echo(str(outcome.run_dir))
+    if outcome.storage_error:  # one clear line, and where the summary went
+        click.echo(f"error: {outcome.storage_error}", err=True)
+        if outcome.summary_path is None:
+            click.echo("error: summary.json could not be written anywhere", err=True)
+        elif outcome.summary_path.parent != outcome.run_dir:
+            click.echo(f"summary written to {outcome.summary_path} instead", err=True)
     if outcome.interrupted:
         click.echo("interrupted: devices restored, partial results kept", err=True)
         sys.exit(EXIT_INTERRUPTED)

@@ -21,7 +21,7 @@ from harness.aggregate import aggregate_trials, run_verdict
 from harness.bench import Bench, open_bench
 from harness.config.lab import Lab
 from harness.config.scenario import DeviceAction, Scenario
-from harness.errors import HarnessError
+from harness.errors import HarnessError, StorageError
 from harness.events import (
     EventBus,
     Notice,
@@ -38,43 +38,22 @@ from harness.monitors.health import health_monitors
 from harness.plan import PlannedTrial
 from harness.report import write_report
 from harness.resume import ResumeState, trial_finished
+from harness.run_files import (
+    RUN_LOG,
+    close_run_log,
+    fallback,
+    open_run_log,
+    storage_entry,
+    write_summary,
+)
 from harness.snapshot import DeviceSnapshot, restore_snapshot, take_snapshot
+from harness.store.files import storage_errors
 from harness.store.results import ResultsOptions, RunResults
-from harness.trial import TrialRun, dump_json, unexpected, utc_now
+from harness.trial import TrialRun, unexpected, utc_now
 from harness.verdict import Verdict, worst
 
 SUMMARY_FORMAT_VERSION = 1
-RUN_LOG = "run.log"
-"""reports/<run-id>/run.log: what went wrong inside the run's trials, tracebacks included."""
-_LOGGERS = ("harness.trial", "harness.runner")
 _log = logging.getLogger("harness.runner")
-
-
-class _RunFilter(logging.Filter):
-    """Only records of one run (their `run_id`), so runs in one process keep apart."""
-
-    def __init__(self, run_id: str) -> None:
-        super().__init__()
-        self.run_id = run_id
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return getattr(record, "run_id", None) == self.run_id
-
-
-def _open_run_log(run_dir: Path, run_id: str) -> logging.Handler:
-    """Attach a handler writing this run's records to run_dir/run.log (appended on resume)."""
-    handler = logging.FileHandler(run_dir / RUN_LOG, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_RunFilter(run_id))
-    for name in _LOGGERS:
-        logging.getLogger(name).addHandler(handler)
-    return handler
-
-
-def _close_run_log(handler: logging.Handler) -> None:
-    for name in _LOGGERS:
-        logging.getLogger(name).removeHandler(handler)
-    handler.close()
 
 
 @dataclass(frozen=True)
@@ -105,6 +84,8 @@ class RunOutcome:
     verdict: Verdict
     interrupted: bool = False
     summary: dict[str, Any] = field(default_factory=dict)
+    storage_error: str | None = None  # the first run file that could not be written, and why
+    summary_path: Path | None = None  # where summary.json went (None: nowhere could take it)
 
 
 def _sha256(path: Path) -> str:
@@ -154,6 +135,9 @@ class Runner:
         self.bench: Bench | None = None  # while the run holds the bench (tests reach the sim)
         self.snapshot: dict[str, DeviceSnapshot] = {}
         self._results: dict[int, dict[str, Any]] = {}
+        self.storage_error: StorageError | None = None  # the first: no trial starts after it
+        self.storage_errors: list[str] = []  # every distinct one, in order
+        self.results: RunResults | None = None
 
     def _summary_start(self) -> dict[str, Any]:
         inputs, resume = self.inputs, self.options.resume
@@ -181,18 +165,49 @@ class Runner:
         return summary
 
     async def run(self) -> RunOutcome:
-        """Run every trial; on Ctrl-C or error the devices are restored and results kept."""
+        """Run every trial; on Ctrl-C or error the devices are restored and results kept; a
+        run file that cannot be written stops the run (no new trial) as ERROR, never a crash."""
         inputs = self.inputs
-        (self.run_dir / "raw").mkdir(parents=True, exist_ok=self.options.resume is not None)
-        log_handler = _open_run_log(self.run_dir, self.run_id)
         try:
-            return await self._run(inputs)
+            with storage_errors(self.run_dir / "raw"):
+                (self.run_dir / "raw").mkdir(parents=True,
+                                             exist_ok=self.options.resume is not None)
+            log_handler = open_run_log(self.run_dir, self.run_id, self._storage_fault)
+            self.results = RunResults(
+                self.run_dir, run_id=self.run_id, scenario=inputs.scenario.name,
+                lab=inputs.lab, options=self.results_options, emit=self.bus.emit,
+                on_fault=self._storage_fault)
+        except StorageError as exc:  # nothing touched yet: no device to restore
+            self._storage_fault(exc)
+            summary = self._summary_start()
+            summary["setup_error"] = f"the run could not start: {exc}"
+            return self._finish(summary, None, [], False)
+        try:
+            return await self._run(inputs, self.results)
         finally:
-            _close_run_log(log_handler)
+            close_run_log(log_handler)
 
-    async def _run(self, inputs: RunInputs) -> RunOutcome:
-        results = RunResults(self.run_dir, run_id=self.run_id, scenario=inputs.scenario.name,
-                             lab=inputs.lab, options=self.results_options, emit=self.bus.emit)
+    def _storage_fault(self, exc: StorageError) -> None:
+        """A run file could not be written: said once per file and reason; the first one
+        stops the run after the trial under way (its devices are still restored)."""
+        text = str(exc)
+        if text in self.storage_errors:
+            return
+        self.storage_errors.append(text)
+        first = self.storage_error is None
+        if first:
+            self.storage_error = exc
+        self.bus.emit(Notice(f"storage fault: {text}" + ("; no further trial starts, the "
+                                                         "devices are restored" if first
+                                                         else ""), "error"))
+
+    def _storage_stopped(self) -> bool:
+        """True once a storage fault has stopped the run (checked before every trial)."""
+        if self.results is not None:
+            self.results.check()
+        return self.storage_error is not None
+
+    async def _run(self, inputs: RunInputs, results: RunResults) -> RunOutcome:
         samples: list[Any] = []
         self.bus.subscribe(results)
         self.bus.subscribe(lambda e: samples.extend(e.samples)
@@ -236,7 +251,7 @@ class Runner:
             shutil.rmtree(work, ignore_errors=True)
         return self._finish(summary, results, samples, interrupted)
 
-    def _finish(self, summary: dict[str, Any], results: RunResults, samples: list[Any],
+    def _finish(self, summary: dict[str, Any], results: RunResults | None, samples: list[Any],
                 interrupted: bool) -> RunOutcome:
         trials = self._ordered()
         complete = len(trials) == len(self.inputs.trials) and all(
@@ -249,13 +264,49 @@ class Runner:
                        aggregates=aggregates,
                        interrupted=interrupted, complete=complete and not interrupted)
         summary["sessions"][-1]["finished"] = summary["finished"]
-        results.finish(summary)  # baseline judgement, verdict samples, InfluxDB flush
+        rescue = False
+        if results is not None:
+            self._note_storage(summary)
+            results.finish(summary)  # baseline judgement, verdict samples, InfluxDB flush
+            rescue = results.check() is not None and not results.store.path.exists()
+            if rescue:  # the run directory vanished: keep the samples SQLite still holds
+                fallback(self.run_dir, self.run_id, summary, "samples.sqlite", results.rescue,
+                         self._say)
+            results.close_store()
+        vanished = not self.run_dir.is_dir()  # never recreate it: say it, write elsewhere
+        if vanished:
+            self._storage_fault(StorageError(self.run_dir, "the run directory vanished during "
+                                             "the run", code="ENOENT"))
+        self._note_storage(summary)
+        try:
+            if not vanished:
+                with storage_errors(self.run_dir):
+                    write_report(self.run_dir, summary, samples,
+                                 junit_path=self.run_dir / "junit.xml")
+        except StorageError as exc:
+            self._storage_fault(exc)
+        summary_path = (fallback(self.run_dir, self.run_id, summary, "summary.json", None,
+                                 self._say) if vanished
+                        else write_summary(self.run_dir, self.run_id, summary, self._say,
+                                           self._storage_fault, self._note_storage))
+        if results is not None and summary_path == self.run_dir / "summary.json":
+            results.register()  # files the run in the reports catalog
         verdict = Verdict(summary["verdict"])
-        dump_json(self.run_dir / "summary.json", summary)
-        results.close()  # closes the store; files the run in the reports catalog
-        write_report(self.run_dir, summary, samples, junit_path=self.run_dir / "junit.xml")
         self.bus.emit(RunFinished(self.run_id, verdict))
-        return RunOutcome(self.run_dir, verdict, interrupted, summary)
+        return RunOutcome(self.run_dir, verdict, interrupted, summary,
+                          str(self.storage_error) if self.storage_error else None,
+                          summary_path)
+
+    def _say(self, text: str) -> None:
+        self.bus.emit(Notice(text, "error"))
+
+    def _note_storage(self, summary: dict[str, Any]) -> None:
+        """Storage faults so far into the summary; any makes the run ERROR (at least)."""
+        if not self.storage_errors:
+            return
+        summary["storage_error"] = str(self.storage_error)
+        summary["storage_errors"] = list(self.storage_errors)
+        summary["verdict"] = worst([Verdict(summary["verdict"]), Verdict.ERROR]).value
 
     def _ordered(self) -> list[dict[str, Any]]:
         return [self._results[i] for i in sorted(self._results)]
@@ -301,6 +352,8 @@ class Runner:
         parallel = inputs.scenario.parallel and len(todo) > 1
         if not parallel:
             for index, trial in todo:
+                if self._storage_stopped():
+                    return
                 await self._run_trial(bench, index, trial, factories, watch_all=True)
             return
         limit = self.options.max_parallel or inputs.scenario.max_parallel
@@ -313,6 +366,8 @@ class Runner:
                 for lock in mine:  # sorted order: no two trials wait on each other
                     await lock.acquire()
                 try:
+                    if self._storage_stopped():
+                        return
                     await self._run_trial(bench, index, trial, factories, watch_all=False)
                 finally:
                     for lock in mine:
@@ -353,10 +408,15 @@ class Runner:
                 raise
             except Exception as exc:  # one trial's defect never ends the run
                 entry = _crashed_entry(trial, unexpected(exc, "the trial", run.tags))
+            if run.storage_error is not None:  # its evidence file could not be written
+                self._storage_fault(run.storage_error)
+            if self._storage_stopped() and self.storage_error is not None:
+                entry = storage_entry(entry, self.storage_error)
             entry["attempts"] = attempt
             if errors:
                 entry["previous_errors"] = list(errors)
-            if entry["verdict"] != Verdict.ERROR.value or attempt > self.options.retries:
+            if entry["verdict"] != Verdict.ERROR.value or attempt > self.options.retries \
+                    or self.storage_error is not None:
                 break
             errors.append(str(entry.get("error")))
             self.bus.emit(Notice(f"{trial.id} #{trial.repetition}: ERROR ({entry.get('error')})"

@@ -20,7 +20,7 @@ from harness import jsonio
 from harness.aggregate import JudgeContext, judge
 from harness.bench import Bench
 from harness.criteria import CriterionResult
-from harness.errors import HarnessError
+from harness.errors import HarnessError, StorageError
 from harness.estimates import SampleStatistics, sample_statistics
 from harness.kinds import KindRun, default_registry
 from harness.kinds.throughput import throughput_metrics
@@ -35,7 +35,7 @@ from harness.units import Quantity
 from harness.verdict import Verdict, worst
 
 __all__ = ["CONDITION_KEYS", "TrialContext", "TrialRun", "cell_peak", "condition_mismatches",
-           "dump_json", "peak_of_config",
+           "dump_json", "dump_json_text", "peak_of_config",
            "throughput_metrics", "utc_now"]
 
 TrialContext = JudgeContext
@@ -101,6 +101,7 @@ class TrialRun:
             self.tags["protocol"] = trial.protocol
         self.raw_dir = raw_dir
         self.emit = emit
+        self.storage_error: StorageError | None = None  # an evidence file it could not write
 
     async def run(self) -> dict[str, Any]:
         """Measure and judge; any device or tool failure makes the trial ERROR, samples kept."""
@@ -216,6 +217,8 @@ class TrialRun:
             await kind.measure(kind_run)
         except HarnessError as exc:
             errors.append(str(exc))
+            if isinstance(exc, StorageError):
+                self.storage_error = exc
         except Exception as exc:  # a trial boundary: ERROR, the run goes on
             errors.append(unexpected(exc, f"the {t.kind} measurement", self.tags))
         finally:
@@ -293,7 +296,11 @@ def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity],
     return notes
 
 
+def dump_json_text(name: str, data: Any) -> str:
+    """JSON text the way every run file is written (indented, strict, non-ASCII kept)."""
+    return jsonio.dumps(data, what=name, indent=2, ensure_ascii=False) + "\n"
+
+
 def dump_json(path: Path, data: Any) -> None:
     """Write JSON the way every run file is written (UTF-8, indented, stable key order)."""
-    path.write_text(jsonio.dumps(data, what=path.name, indent=2, ensure_ascii=False) + "\n",
-                    encoding="utf-8")
+    path.write_text(dump_json_text(path.name, data), encoding="utf-8")

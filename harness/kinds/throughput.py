@@ -11,6 +11,7 @@ received = highest sequence seen − gaps; unreceived packets are lost unless se
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping
 from typing import Annotated, Literal, cast
@@ -18,13 +19,14 @@ from typing import Annotated, Literal, cast
 from pydantic import BeforeValidator, Field, model_validator
 
 from harness.config.types import FieldError, Identifier
-from harness.errors import HarnessError
+from harness.errors import HarnessError, StorageError
 from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, ByteSize, KindRun, TrialBase
 from harness.measure.iperf3 import Iperf3Options, Iperf3Result
 from harness.measure.iperf3_bidir import parse_bidir
 from harness.measure.rfc6349 import rfc6349_from_iperf3
 from harness.measure.stats import summarize
+from harness.store.files import write_text
 from harness.store.sample import Sample
 from harness.units import Quantity
 
@@ -190,13 +192,18 @@ async def run_iperf3(run: KindRun, spec: ThroughputSpec, duration_s: float, omit
         launched = time.time_ns()
         result, raw = await ue.run_iperf3_client(opts, timeout_s=t.timeout_s)
         ran = (launched, time.time_ns())
-    run.raw_path(suffix).write_text(raw, encoding="utf-8")
-    if opts.bidir:
-        downlink, uplink = parse_bidir(raw)
-        record(run, downlink, raw, "dl", f"{prefix}dl.", ran)
-        record(run, uplink, raw, "ul", f"{prefix}ul.", ran)
-    else:
-        record(run, result, raw, spec.direction, prefix, ran)
+    try:  # samples first: a disk that refuses the evidence file must not lose them
+        if opts.bidir:
+            downlink, uplink = parse_bidir(raw)
+            record(run, downlink, raw, "dl", f"{prefix}dl.", ran)
+            record(run, uplink, raw, "ul", f"{prefix}ul.", ran)
+        else:
+            record(run, result, raw, spec.direction, prefix, ran)
+    except BaseException:
+        with contextlib.suppress(StorageError):  # the evidence, if it can; the first error
+            write_text(run.raw_path(suffix), raw, atomic=False)
+        raise
+    write_text(run.raw_path(suffix), raw, atomic=False)  # StorageError names the file
 
 
 async def measure(run: KindRun) -> None:

@@ -12,6 +12,7 @@ the reason in `rejected-samples.jsonl`, so the two stores never disagree and not
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 
 from harness import jsonio
 from harness.config.lab import Lab
-from harness.errors import HarnessError
+from harness.errors import HarnessError, StorageError
 from harness.events import (
     Event,
     Notice,
@@ -32,6 +33,7 @@ from harness.events import (
 )
 from harness.store.catalog import Catalog
 from harness.store.compare import compare
+from harness.store.files import storage_errors
 from harness.store.influx import InfluxTarget
 from harness.store.sample import Sample, SampleError, check_sample, normalized
 from harness.store.sink import InfluxSink
@@ -73,11 +75,17 @@ class RunResults:
     """The results of one run (an event subscriber); `finish` then `close` at the end."""
 
     def __init__(self, run_dir: Path, *, run_id: str, scenario: str, lab: Lab,
-                 options: ResultsOptions, emit: Callable[[Event], None]) -> None:
+                 options: ResultsOptions, emit: Callable[[Event], None],
+                 on_fault: Callable[[StorageError], None] | None = None) -> None:
         self.run_dir = run_dir
         self.options = options
         self._emit = emit
-        self.store = SqliteStore(run_dir / "samples.sqlite")
+        self._on_fault = on_fault
+        self.fault: StorageError | None = None  # the first storage fault; SQLite stops then
+        self.unsaved = 0  # samples not stored in samples.sqlite because of it
+        self.store = SqliteStore(run_dir / "samples.sqlite")  # StorageError when it cannot
+        self._store_id = _file_id(self.store.path)
+        self._store_closed = False
         self.sink: InfluxSink | None = None
         if options.influx is not None:
             try:
@@ -131,9 +139,44 @@ class RunResults:
             ready.append(sample)
         if not ready:
             return
-        self.store.write(ready)
+        if self.fault is None:
+            try:
+                self.store.write(ready)
+            except StorageError as exc:
+                self._failed(exc)
+        if self.fault is not None:
+            self.unsaved += len(ready)
         if self.sink is not None:
             self.sink.write(ready)
+
+    def _failed(self, exc: StorageError) -> None:
+        """The first storage fault: kept, handed to the runner (which stops the run); the
+        SQLite store takes nothing more (what it committed before stays consistent)."""
+        if self.fault is None:
+            self.fault = exc
+        if self._on_fault is not None:
+            self._on_fault(exc)
+
+    def check(self) -> StorageError | None:
+        """A storage fault not seen yet: samples.sqlite vanished (or replaced) under the run,
+        where SQLite itself would go on writing into a deleted file."""
+        if self.fault is None and _file_id(self.store.path) != self._store_id:
+            self._failed(StorageError(self.store.path, "the file vanished during the run",
+                                      code="ENOENT"))
+        return self.fault
+
+    def rescue(self, directory: Path) -> Path | None:
+        """Copy what samples.sqlite committed to `directory` (when the run directory lost it);
+        the copy's path, or None when that failed too (said as a notice)."""
+        target = directory / "samples.sqlite"
+        try:
+            with storage_errors(directory):
+                directory.mkdir(parents=True, exist_ok=True)
+            self.store.backup_to(target)
+        except StorageError as exc:
+            self._emit(Notice(f"could not copy the samples to {target}: {exc}", "error"))
+            return None
+        return target
 
     def _tagged(self, sample: Sample) -> Sample:
         extra = {k: v for k, v in self.run_tags.items() if v and k not in sample.tags}
@@ -151,8 +194,12 @@ class RunResults:
                  "tags": dict(sample.tags), "fields": {k: v if isinstance(v, int | float | str)
                                                        else repr(v)
                                                        for k, v in sample.fields.items()}}
-        with open(self.run_dir / "rejected-samples.jsonl", "a", encoding="utf-8") as out:
-            out.write(jsonio.dumps(entry, ensure_ascii=False, default=repr) + "\n")
+        path = self.run_dir / "rejected-samples.jsonl"
+        try:
+            with storage_errors(path), open(path, "a", encoding="utf-8") as out:
+                out.write(jsonio.dumps(entry, ensure_ascii=False, default=repr) + "\n")
+        except StorageError as exc:
+            self._failed(exc)
         if self._rejected == 1:
             self._emit(Notice(f"a sample could not be stored: {reason}; it is kept in "
                               "rejected-samples.jsonl (further ones too)", "warning"))
@@ -209,8 +256,12 @@ class RunResults:
                              "passed": verdict is Verdict.PASS,
                              "trials": len(summary.get("trials") or ())})])
         self._finished = True
-        results: dict[str, Any] = {"samples": self.store.count(),
+        self.check()
+        results: dict[str, Any] = {"samples": self._count(),
                                    "rejected_samples": self._rejected}
+        if self.fault is not None:
+            results["unsaved_samples"] = self.unsaved
+            results["storage_error"] = str(self.fault)
         if self.sink is not None:
             timeout = 5.0 if summary.get("interrupted") else self.options.flush_timeout_s
             status = self.sink.close(timeout)
@@ -251,12 +302,35 @@ class RunResults:
              "inconclusive": len(result.inconclusive)}]
         summary["verdict"] = worst([measured, result.verdict]).value
 
-    def close(self) -> None:
-        """Close the store and file the run in the catalog (after summary.json is written)."""
+    def _count(self) -> int | None:
+        try:
+            return self.store.count()
+        except Exception as exc:
+            self._emit(Notice(f"could not count the samples in {self.store.path}: {exc}",
+                              "warning"))
+            return None
+
+    def close_store(self) -> None:
+        """Stop the sink and close samples.sqlite; a failing close is a storage fault."""
         self._finished = True
         if self.sink is not None and not self.sink.closed:
             self.sink.close(self.options.flush_timeout_s)
-        self.store.close()
+        if self._store_closed:
+            return
+        self._store_closed = True
+        try:
+            self.store.close()
+        except StorageError as exc:
+            self._failed(exc)
+
+    def close(self) -> None:
+        """Close the store and file the run in the catalog (after summary.json is written)."""
+        self.close_store()
+        self.register()
+
+    def register(self) -> None:
+        """File the run in the reports directory's catalog (an index: a failure is a
+        warning, `harness runs` rebuilds it)."""
         try:
             catalog = Catalog(self.run_dir.parent)
             try:
@@ -266,3 +340,12 @@ class RunResults:
         except Exception as exc:  # the catalog is an index: never lose a run over it
             self._emit(Notice(f"could not add the run to {self.run_dir.parent}/catalog.sqlite: "
                               f"{exc} (`harness runs` rebuilds it)", "warning"))
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of a file, None when it is gone."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino

@@ -11,13 +11,14 @@ replaces it, as in InfluxDB, so both stores hold the same points.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.errors import HarnessError
+from harness.errors import HarnessError, StorageError
 from harness.events import Event, SamplesRecorded
 from harness.store.sample import FieldValue, Sample, check_sample
 
@@ -59,6 +60,7 @@ _INSERT_MORE = f"INSERT OR REPLACE INTO points VALUES (?, ?{', ?' * _WIDE}, ?)"
 _NONE, _SUM, _EACH = 0, 1, 2  # how the values of a series shape are checked per sample
 # (measurement, *tag keys, *tag values, field keys, field types): flat where it is cheap
 SeriesKey = tuple[Any, ...]
+_log = logging.getLogger(__name__)
 
 
 class StoreFormatError(HarnessError):
@@ -73,11 +75,21 @@ class SqliteStore:
         self.path = path
         if not create and not path.is_file():
             raise HarnessError(f"{path}: no such sample store")
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._series: dict[SeriesKey, tuple[int, int]] = {}
         self._by_text: dict[tuple[str, str, str, int], int] = {}
-        self._open()
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        except sqlite3.Error as exc:
+            raise StorageError.from_sqlite(path, exc) from exc
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._open()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StorageError.from_sqlite(path, exc) from exc
+        except BaseException:
+            self._db.close()
+            raise
 
     def _open(self) -> None:
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
@@ -105,7 +117,7 @@ class SqliteStore:
                 self._upgrade_v1()
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         for sid, meas, tags, keys, bools in self._db.execute("SELECT * FROM series"):
             self._by_text[(meas, tags, keys, bools)] = sid
@@ -181,20 +193,38 @@ class SqliteStore:
         return count
 
     def write(self, samples: Iterable[Sample]) -> int:
-        """Store samples in one transaction; all or none (SampleError names a bad one)."""
+        """Store samples in one transaction; all or none (SampleError names a bad one; a
+        disk or SQLite failure is a StorageError naming the file and SQLite's reason)."""
         if not isinstance(samples, Sequence):
             samples = list(samples)
-        self._db.execute("BEGIN")
         try:
+            self._db.execute("BEGIN")
             count = self._insert(samples)
             self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
+        except BaseException as exc:
+            self._rollback()
             self._series.clear()  # series rows of the rolled-back batch are gone
-            self._by_text = {(m, t, k, b): i for i, m, t, k, b in
-                             self._db.execute("SELECT * FROM series")}
+            try:
+                self._by_text = {(m, t, k, b): i for i, m, t, k, b in
+                                 self._db.execute("SELECT * FROM series")}
+            except sqlite3.Error as again:  # the file is unreadable too: the first error says
+                _log.warning("%s: re-reading series after a failed write: %s", self.path, again)
+                self._by_text = {}
+            if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError):
+                raise StorageError.from_sqlite(self.path, exc) from exc
             raise
         return count
+
+    def _rollback(self) -> None:
+        """Undo the open transaction, if SQLite has not already (it rolls back by itself on
+        a full disk or an I/O error); a ROLLBACK that fails too is logged, never raised, so
+        it cannot hide the error that made the write fail."""
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            _log.warning("%s: ROLLBACK after a failed write failed too: %s", self.path, exc)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, SamplesRecorded):
@@ -256,9 +286,27 @@ class SqliteStore:
         return sorted(str(r[0]) for r in self._db.execute(sql, args))
 
     def close(self) -> None:
-        """Checkpoint and close the file."""
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self._db.close()
+        """Checkpoint and close the file (closed even when the checkpoint fails: then a
+        StorageError; the committed samples stay in the -wal file beside it)."""
+        try:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            raise StorageError.from_sqlite(self.path, exc) from exc
+        finally:
+            self._db.close()
+
+    def backup_to(self, path: Path) -> int:
+        """Copy every committed sample into a new store file at `path` (SQLite's online
+        backup); the number of points copied. StorageError when `path` cannot be written."""
+        try:
+            target = sqlite3.connect(path)
+            try:
+                self._db.backup(target)
+            finally:
+                target.close()
+        except sqlite3.Error as exc:
+            raise StorageError.from_sqlite(path, exc) from exc
+        return self.count()
 
 
 def _check_values(sample: Sample, values: tuple[FieldValue, ...]) -> None:
