@@ -130,3 +130,21 @@ def test_udp_trial_whose_cell_goes_down_half_way_reports_the_loss(tmp_path: Path
     low, _ = trial["ci"]["throughput.loss"]
     assert low > 1, trial["ci"]  # the whole interval is on the failing side
     assert trial["verdict"] == "FAIL", trial
+
+
+def test_udp_loss_rests_on_the_packets_sent_not_on_the_seconds(tmp_path: Path) -> None:
+    """min_samples counts what a figure rests on: a 2 s UDP run's loss rests on its packets
+    (thousands), not on 2 one-second intervals (old: N=2 → INCONCLUSIVE under min_samples)."""
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from harness.kinds.base import KindRun
+    from harness.kinds.throughput import record
+
+    raw = (FIXTURES / "udp-ul-100M.json").read_text()
+    result = parse_result(raw, direction="ul")
+    run = KindRun(trial=cast(Any, SimpleNamespace(id="t", repetition=1)), bench=cast(Any, None),
+                  tags={}, raw_dir=tmp_path, emit=lambda samples: None)
+    record(run, result, raw, "ul", "")
+    assert run.count_of("throughput.loss") == udp_counts(raw).sent_packets > 500
+    assert run.count_of("throughput.mean") == len(result.measured_intervals)

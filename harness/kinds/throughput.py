@@ -139,6 +139,7 @@ def record(run: KindRun, result: Iperf3Result, raw: str, direction: str, prefix:
         lost, packets = _udp_counts(result)
         if packets:
             run.proportions[f"{prefix}throughput.loss"] = (lost, packets)
+            run.counts[f"{prefix}throughput.loss"] = packets  # N of the loss: packets sent
     figures = rfc6349_from_iperf3(raw, direction) if result.protocol == "tcp" else None
     if figures is not None:
         run.metrics[f"{prefix}tcp.efficiency"] = Quantity(figures.efficiency_percent, "%")
