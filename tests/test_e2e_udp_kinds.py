@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,31 @@ CELL_BPS = (Carrier(10, 30, 1, "qpsk", "dl").peak_mbps() * 1e6
             * tdd_share("DDDSU", "10:2:2", "dl"))
 
 
-def _run(tmp: Path, name: str, expect_rc: int = 0,
+def _run(tmp: Path, name: str,
          ) -> tuple[subprocess.CompletedProcess[str], Path, dict[str, Any]]:
     for tool in ("iperf3", "irtt"):
         require_tool(tool)
     proc = run_harness("run", f"scenarios/quick/{name}.yaml", "--lab", "lab.yaml",
                        "--out", str(tmp / "out"), "--quiet")
-    assert proc.returncode == expect_rc, proc.stdout + proc.stderr
+    assert proc.stdout.strip(), proc.stderr
     run_dir, summary = load_run(proc.stdout)
     return proc, run_dir, summary
+
+
+def _run_undisturbed(tmp: Path, name: str, disturbed: Callable[[Path, dict[str, Any]], list[str]],
+                     ) -> tuple[subprocess.CompletedProcess[str], Path, dict[str, Any]]:
+    """Run the quick scenario; once more if the first run lost frames where the cell cannot
+    lose any (well under its capacity: a scheduling stall of the sender or of the simulated
+    gNodeB on a busy 2-core machine bursts into its 15 ms queue). A cell that loses there
+    every time fails the test with the evidence."""
+    seen: list[str] = []
+    for attempt in (1, 2):
+        proc, run_dir, summary = _run(tmp / f"attempt{attempt}", name)
+        evidence = disturbed(run_dir, summary)
+        if not evidence:
+            return proc, run_dir, summary
+        seen.append(f"run {attempt}: " + "; ".join(evidence))
+    pytest.fail("frames lost well under the cell's capacity in both runs: " + " | ".join(seen))
 
 
 def _values(trial: dict[str, Any]) -> dict[str, float]:
@@ -53,20 +70,50 @@ def _samples(run_dir: Path, measurement: str) -> list[tuple[dict[str, str], dict
     return [(json.loads(tags), json.loads(fields)) for tags, fields in rows]
 
 
+RFC2544_SIZES = (1024, 1518)
+RFC2544_RESOLUTION = 0.05 * 20e6  # the quick scenario's 5 % of max_rate
+
+
+def _rfc2544_disturbed(run_dir: Path, _: dict[str, Any]) -> list[str]:
+    """Search or confirmation trials that lost frames more than one resolution under the
+    cell's capacity (as an L2 frame rate of that size)."""
+    raw = json.loads((run_dir / "raw" / "rfc2544-dl-r1.rfc2544.json").read_text("utf-8"))
+    out = []
+    for frame in raw["frames"]:
+        size = frame["search"]["frame"]["frame_bytes"]
+        floor = FrameSpec(size).l2_from_l4(CELL_BPS) - RFC2544_RESOLUTION
+        out += [f"f{size} {t['phase']} at {t['rate_bps'] / 1e6:.4g} Mbit/s lost "
+                f"{t['loss_percent']:.3g} %" for t in frame["search"]["history"]
+                if t["rate_bps"] <= floor and t["lost_packets"] > 0]
+    return out
+
+
 def test_quick_rfc2544_finds_the_cells_zero_loss_rate(tmp_path: Path) -> None:
     """Search between 5 and 20 Mbit/s at a 5 % (1 Mbit/s) resolution: per frame size the
     found rate is the cell's capacity as an L2 frame rate, within the resolution (one more
-    below: a scheduling stall on a busy 2-core machine can burst a 1 s DL trial into the
-    15 ms queue); latency comes from irtt at the found rate."""
-    _, run_dir, summary = _run(tmp_path, "rfc2544")
-    assert summary["verdict"] == "PASS", summary
+    below: a confirmation at the edge of the capacity can lose a frame and step down); latency
+    comes from irtt at the found rate. The throughput criterion reads the exact search result
+    (`min_samples: 1`: a search has one result) and PASSes; the latency criterion reads the mean
+    of ONE confirmation trial's RTT (`latency_trials: 0`), which has no 95 % interval: it is
+    INCONCLUSIVE, and so is the run (RFC 2544 §26.2 asks for 20 trials)."""
+    proc, run_dir, summary = _run_undisturbed(tmp_path, "rfc2544", _rfc2544_disturbed)
+    assert summary["verdict"] == "INCONCLUSIVE" and proc.returncode == 3, summary
     trial = summary["trials"][0]
+    assert trial["verdict"] == "INCONCLUSIVE" and trial["error"] is None, trial
+    criteria = {c["expr"]: c for c in trial["criteria"]}
+    assert criteria["rfc2544.throughput.f1518 >= 8 Mbit/s"]["verdict"] == "PASS", criteria
+    latency = criteria["rfc2544.latency.f1518 <= 100 ms"]
+    assert latency["verdict"] == "INCONCLUSIVE", latency
+    assert "no 95 % confidence interval" in latency["detail"], latency
+    assert trial["n"]["rfc2544.latency.f1518"] == 1
+    assert [(a["expr"], a["verdict"]) for a in trial["acceptance"]] == [
+        (f"rfc2544 f{size}: zero-loss throughput confirmed", "PASS") for size in RFC2544_SIZES]
     metrics = _values(trial)
-    resolution = 0.05 * 20e6
-    for size in (1024, 1518):
+    for size in RFC2544_SIZES:
         want = FrameSpec(size).l2_from_l4(CELL_BPS)
         found = metrics[f"rfc2544.throughput.f{size}"] * 1e6
-        assert want - 2 * resolution <= found <= want + resolution, (size, want, trial)
+        assert want - 2 * RFC2544_RESOLUTION <= found <= want + RFC2544_RESOLUTION, (
+            size, want, trial)
         assert metrics[f"rfc2544.confirmed.f{size}"] == 1
         assert metrics[f"rfc2544.goodput.f{size}"] == pytest.approx(
             found * FrameSpec(size).payload_bytes / size / 1e6)
@@ -75,15 +122,31 @@ def test_quick_rfc2544_finds_the_cells_zero_loss_rate(tmp_path: Path) -> None:
         assert trial["rfc2544"][f"f{size}"]["outcome"] == "found"
     assert not any(name.startswith("rfc2544.frame_loss.") for name in metrics)  # curve off
     samples = _samples(run_dir, "rfc2544")
-    trials = sum(metrics[f"rfc2544.iterations.f{s}"] for s in (1024, 1518))
+    trials = sum(metrics[f"rfc2544.iterations.f{s}"] for s in RFC2544_SIZES)
     assert len(samples) >= trials + 2  # every search trial and both confirmations
     assert any(f["lost_packets"] > 0 for _, f in samples)  # the search went over the capacity
     assert any("irtt" in note for note in trial["notes"])
     raw = json.loads((run_dir / "raw" / "rfc2544-dl-r1.rfc2544.json").read_text("utf-8"))
-    assert [f["search"]["frame"]["frame_bytes"] for f in raw["frames"]] == [1024, 1518]
+    assert [f["search"]["frame"]["frame_bytes"] for f in raw["frames"]] == list(RFC2544_SIZES)
     evidence = json.loads((run_dir / "raw" / "rfc2544-dl-r1.rfc2544.iperf3.json")
                           .read_text("utf-8"))
     assert len(evidence) == len(samples)
+
+
+Y1564_CARRIED = [f"y1564 service {service}: {step}" for service in ("internet", "voice")
+                 for step in (*(f"configuration cir{p}" for p in (25, 50, 75, 100)),
+                              "performance test")]
+"""Steps at rates the ≈ 9.8 Mbit/s cell carries whole (internet ≤ 6, voice ≤ 0.5 Mbit/s)."""
+
+
+def _y1564_disturbed(_: Path, summary: dict[str, Any]) -> list[str]:
+    """Steps the cell carries whole that missed their acceptance: frames lost far under the
+    capacity, an IR short because the sender ran late and its last frames were still in
+    flight when the 1 s receiver stopped, or an FDV (P99 of ~100 irtt delays) over 20 ms from
+    one stall — the machine, not the cell. Voice's policing step is meant to fail."""
+    trial = summary["trials"][0]
+    return [f"{a['expr']}: {a['detail']}" for a in trial["acceptance"]
+            if a["expr"] in Y1564_CARRIED and a["verdict"] != "PASS"]
 
 
 def test_quick_y1564_configuration_and_performance(tmp_path: Path) -> None:
@@ -91,9 +154,12 @@ def test_quick_y1564_configuration_and_performance(tmp_path: Path) -> None:
     its rate without loss, its policing step (12.5 Mbit/s) is held to the cell's capacity,
     under CIR + EIR. `voice` (CIR 0.5) is not policed by the cell: its policing step gets
     its whole 125 % through and fails, as Y.1564 says a network that does not police should.
+    The run FAILs on that step and on nothing else.
     """
-    _, run_dir, summary = _run(tmp_path, "y1564", expect_rc=1)
+    proc, run_dir, summary = _run_undisturbed(tmp_path, "y1564", _y1564_disturbed)
+    assert summary["verdict"] == "FAIL" and proc.returncode == 1, summary
     trial = summary["trials"][0]
+    assert trial["error"] is None, trial
     # the scenario's criteria pass, but voice's failed policing step is built-in acceptance:
     # the trial FAILs with no criterion naming it
     assert all(c["verdict"] == "PASS" for c in trial["criteria"]), trial["criteria"]
