@@ -120,7 +120,9 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         write_junit(junit, outcome.summary)
     click.echo(str(outcome.run_dir))
     if outcome.interrupted:
-        click.echo("interrupted: devices restored, partial results kept", err=True)
+        restored = ("devices restored" if not outcome.summary.get("restore_errors")
+                    else "devices NOT all restored (see restore_errors)")
+        click.echo(f"interrupted: {restored}, partial results kept", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(exit_code(outcome.verdict))
 
