@@ -190,15 +190,13 @@ class _CellRestore:
         if self.verified:
             return out
         status = "unverified" if self.written else "failed"
-        differing = [p for p in self.pending if p not in self.unsettable
-                     and str(self.known.get(p, UNKNOWN)) != str(self.target[p])]
-        if not differing and self.written:  # blind write of everything: name the cell
+        differing = [p for p in self.pending if p not in self.unsettable and p in self.known
+                     and str(self.known[p]) != str(self.target[p])]
+        if not differing:  # a blind write (cell never read): name the cell and what was sent
             return [*out, RestoreProblem(self.name, self.cell, "(every settable parameter)",
                                          ", ".join(f"{k}={v}" for k, v in self.pending.items()),
                                          UNKNOWN, status, self.reason)]
-        for param in differing or sorted(self.pending):
-            out.append(self._problem(param, status, self.reason))
-        return out
+        return [*out, *(self._problem(p, status, self.reason) for p in differing)]
 
     def _problem(self, param: str, status: str, reason: str) -> RestoreProblem:
         return RestoreProblem(self.name, self.cell, param, self.target[param],

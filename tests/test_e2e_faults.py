@@ -25,9 +25,12 @@ import pytest
 
 from drivers.transport.ssh import SshTarget, SshTransport
 from harness.config.secrets import Secret
+from harness.events import Event, TrialStarted
+from harness.runner import Runner
 from harness.simlab import channel
+from harness.verdict import exit_code
 from tests.conftest import require_tool
-from tests.runner_helpers import FAST_LAB
+from tests.runner_helpers import FAST_LAB, inputs, later, run_in_process
 from tests.test_e2e_smoke import ROOT, load_run, run_harness
 
 pytestmark = pytest.mark.e2e
@@ -250,3 +253,138 @@ def test_ssh_drop_mid_run_is_error_naming_the_cell(lab: SimLab, tmp_path: Path) 
     assert run.summary["restore_errors"][0]["status"] == "failed"
     assert run.summary["trials"][0]["verdict"] == "PASS"
     assert run.samples("throughput") >= 1 and run.samples("kpi") >= 1
+
+
+def test_ssh_drop_that_clears_is_retried_and_restored(lab: SimLab, tmp_path: Path) -> None:
+    """SSH drops from 2.5 s into the trial for 5 s: the restore's first try fails, a later
+    one (1 s, then 4 s apart) gets through. Fails on the old code: one try, cell left."""
+    run = run_with_fault(lab, tmp_path, lambda _: lab.fault("ssh-drop", duration_s=5.0),
+                         delay_s=2.5)
+    lab.clear()  # should the run have ended before the fault did
+    assert lab.bandwidth() == ORIGINAL_MHZ
+    assert run.code == 0, run.stderr
+    assert run.summary["verdict"] == "PASS" and run.summary["restore_errors"] == []
+    after = run.summary["snapshot"]["after"]["gnb1"]["cells"]["1"]
+    assert after == run.summary["snapshot"]["before"]["gnb1"]["cells"]["1"]
+
+
+def test_snmp_silent_mid_run_is_error_and_cell_still_restored(lab: SimLab,
+                                                              tmp_path: Path) -> None:
+    run = run_with_fault(lab, tmp_path, lambda _: lab.fault("snmp-silent"))
+    lab.clear()
+    assert lab.bandwidth() == ORIGINAL_MHZ  # written over SSH while SNMP was silent
+    assert run.code == 3, run.stderr
+    trial = run.summary["trials"][0]
+    assert trial["verdict"] == "ERROR" and "gnb1" in trial["error"], trial
+    entry = next(e for e in run.summary["restore_errors"] if e["parameter"] == "bandwidth_mhz")
+    assert entry["status"] == "unverified" and str(entry["wanted"]) == str(ORIGINAL_MHZ)
+    assert str(entry["last_known"]) == str(SETUP_MHZ)
+    assert run.samples("kpi") >= 1  # polled before the device fell silent
+
+
+def test_ssh_refused_mid_run_restores_over_the_open_session(lab: SimLab,
+                                                            tmp_path: Path) -> None:
+    """New logins refused: the session the setup opened still works, so the restore goes
+    through it and the run stays PASS."""
+    run = run_with_fault(lab, tmp_path, lambda _: lab.fault("ssh-refuse"))
+    lab.clear()
+    assert lab.bandwidth() == ORIGINAL_MHZ
+    assert run.code == 0, run.stderr
+    assert run.summary["verdict"] == "PASS" and run.summary["restore_errors"] == []
+    assert run.samples("throughput") >= 1 and run.samples("kpi") >= 1
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [p for p, pp in parents.items() if pp == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def _kill_iperf3_server(proc: subprocess.Popen[str]) -> None:
+    """SIGKILL the iperf3 server that this harness run started (found among its children)."""
+    for pid in _descendants(proc.pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"iperf3") and b"-s" in argv:
+            os.kill(pid, signal.SIGKILL)
+            return
+    raise AssertionError("no iperf3 server under the harness run")
+
+
+def test_iperf3_server_killed_is_error_and_cell_restored(lab: SimLab, tmp_path: Path) -> None:
+    run = run_with_fault(lab, tmp_path, _kill_iperf3_server,
+                         scenario_text=scenario("5s"))
+    assert lab.bandwidth() == ORIGINAL_MHZ
+    assert run.code == 3, run.stderr
+    trial = run.summary["trials"][0]
+    assert trial["verdict"] == "ERROR" and "iperf3" in trial["error"], trial
+    assert run.summary["restore_errors"] == []
+    assert run.samples("kpi") >= 1
+
+
+def test_ctrl_c_mid_trial_exits_130_restored(lab: SimLab, tmp_path: Path) -> None:
+    run = run_with_fault(lab, tmp_path, lambda p: os.killpg(p.pid, signal.SIGINT),
+                         scenario_text=scenario("30s"), delay_s=2.0)
+    assert run.code == 130, run.stderr
+    assert lab.bandwidth() == ORIGINAL_MHZ
+    assert run.summary["interrupted"] is True and run.summary["verdict"] == "ERROR"
+    assert run.summary["restore_errors"] == []
+    assert "interrupted: devices restored" in run.stderr
+    assert run.samples("kpi") >= 1
+
+
+def test_ctrl_c_with_ssh_down_says_devices_not_restored(lab: SimLab, tmp_path: Path) -> None:
+    def act(proc: subprocess.Popen[str]) -> None:
+        lab.fault("ssh-drop")
+        os.killpg(proc.pid, signal.SIGINT)
+
+    run = run_with_fault(lab, tmp_path, act, scenario_text=scenario("30s"), delay_s=2.0)
+    lab.clear()
+    assert run.code == 130, run.stderr
+    assert lab.bandwidth() == SETUP_MHZ
+    assert "devices NOT all restored" in run.stderr
+    entry = next(e for e in run.summary["restore_errors"] if e["parameter"] == "bandwidth_mhz")
+    assert entry["status"] == "failed" and str(entry["last_known"]) == str(SETUP_MHZ)
+    assert run.summary["verdict"] == "ERROR"
+
+
+def test_cell_outage_mid_trial(tmp_path: Path) -> None:
+    """In process, on a lab the harness starts itself, so the traffic crosses the simulated
+    gNodeB's relay and the outage really cuts it; the cell's configuration is put back."""
+    require_tool("iperf3")
+    tasks: list[asyncio.Task[None]] = []
+
+    def on_event(runner: Runner, event: Event) -> None:
+        sim = runner.bench.sim if runner.bench is not None else None
+        if sim is not None and isinstance(event, TrialStarted):
+            tasks.append(later(1.0, lambda: sim.fault("gnb1", "cell-outage")))
+
+    text = scenario().replace("monitors: {crosscheck: {enabled: false}}\n", "").replace(
+        "    min_samples: 1\n", "    min_samples: 1\n    timeout: 10s\n")
+    outcome, _ = run_in_process(inputs(tmp_path, text), tmp_path / "out", on_event=on_event)
+    summary = outcome.summary
+    trial = summary["trials"][0]
+    assert (outcome.run_dir / "summary.json").is_file()
+    # No traffic crosses the cell: iperf3 never finishes, the trial's timeout stops it.
+    assert exit_code(outcome.verdict) == 3 and summary["verdict"] == "ERROR"
+    assert trial["verdict"] == "ERROR" and "iperf3" in trial["error"], trial
+    assert summary["restore_errors"] == []
+    before, after = (summary["snapshot"][k]["gnb1"]["cells"]["1"] for k in ("before", "after"))
+    assert after == before and before["bandwidth_mhz"] == ORIGINAL_MHZ
+    run = Run(exit_code(outcome.verdict), "", outcome.run_dir, summary)
+    assert run.samples("kpi") >= 1
