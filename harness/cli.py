@@ -129,7 +129,9 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         elif outcome.summary_path.parent != outcome.run_dir:
             click.echo(f"summary written to {outcome.summary_path} instead", err=True)
     if outcome.interrupted:
-        click.echo("interrupted: devices restored, partial results kept", err=True)
+        restored = ("devices restored" if not outcome.summary.get("restore_errors")
+                    else "devices NOT all restored (see restore_errors)")
+        click.echo(f"interrupted: {restored}, partial results kept", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(exit_code(outcome.verdict))
 

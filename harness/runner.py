@@ -46,7 +46,16 @@ from harness.run_files import (
     storage_entry,
     write_summary,
 )
-from harness.snapshot import DeviceSnapshot, restore_snapshot, take_snapshot
+from harness.snapshot import (
+    UNKNOWN,
+    CellConfig,
+    DeviceSnapshot,
+    RestoreProblem,
+    known_values,
+    restore_snapshot,
+    restore_targets,
+    take_snapshot,
+)
 from harness.store.files import storage_errors
 from harness.store.results import ResultsOptions, RunResults
 from harness.trial import TrialRun, unexpected, utc_now
@@ -258,8 +267,8 @@ class Runner:
             trial_finished(t) for t in trials)
         aggregates = aggregate_trials(self.inputs.trials, trials)  # per trial id, with CIs
         verdicts = [run_verdict(trials, aggregates)]
-        if summary["setup_error"] or not complete:
-            verdicts.append(Verdict.ERROR)
+        if summary["setup_error"] or not complete or summary["restore_errors"]:
+            verdicts.append(Verdict.ERROR)  # a device not restored (or not verified): ERROR
         summary.update(trials=trials, verdict=worst(verdicts).value, finished=utc_now(),
                        aggregates=aggregates,
                        interrupted=interrupted, complete=complete and not interrupted)
@@ -441,31 +450,48 @@ class Runner:
         self.bus.emit(Notice(f"{action.device}: {action.action} cell {action.cell} "
                              f"{dict(action.params)}"))
 
-    async def _teardown(self, bench: Bench, summary: dict[str, Any]) -> list[str]:
+    async def _teardown(self, bench: Bench, summary: dict[str, Any]) -> list[dict[str, Any]]:
         """Scenario teardown; then every cell back as the snapshot found it (what setup
-        changed, for cells the snapshot could not read); what could not be undone."""
-        problems: list[str] = []
-        covered = {(n, c) for n, s in self.snapshot.items() for c in s.cells}
-        steps = list(self.inputs.scenario.teardown)
-        steps += [a for n, a in reversed(self.restore) if (n, a.cell) not in covered]
-        for action in steps:
+        changed, for cells the snapshot could not read); each parameter not put back, or
+        not verified, as a structured entry (summary.json's `restore_errors`)."""
+        problems: list[RestoreProblem] = []
+        known = self._known_values()
+
+        def notify(text: str, level: str) -> None:
+            self.bus.emit(Notice(text, level))
+
+        for action in self.inputs.scenario.teardown:
             if not action.params:
                 continue
             try:
                 await asyncio.shield(self._apply(bench, action, remember=False))
             except (HarnessError, asyncio.CancelledError) as exc:
-                problems.append(f"{action.device}: could not restore {dict(action.params)}: {exc}")
-                self.bus.emit(Notice(problems[-1], "warning"))
-        if self.snapshot:
-            task = asyncio.ensure_future(restore_snapshot(
-                bench, self.snapshot, lambda text, level: self.bus.emit(Notice(text, level))))
+                for param, value in action.params.items():
+                    problems.append(RestoreProblem(
+                        action.device, action.cell, param, value,
+                        known.get((action.device, action.cell), {}).get(param, UNKNOWN),
+                        "failed", f"teardown step failed: {exc}"))
+                    notify(problems[-1].message, "warning")
+        setup_restores: dict[tuple[str, int], CellConfig] = {}
+        for name, action in self.restore:  # the first read of a cell is what it was before
+            setup_restores.setdefault((name, action.cell), dict(action.params))
+        targets = restore_targets(self.snapshot, setup_restores)
+        if targets or self.snapshot:
+            task = asyncio.ensure_future(restore_snapshot(bench, targets, notify, known=known))
             try:
                 after, left = await asyncio.shield(task)
             except asyncio.CancelledError:  # a second Ctrl-C: still let the restore finish
                 after, left = await task
             summary["snapshot"]["after"] = {n: s.to_json() for n, s in after.items()}
             problems += left
-        return problems
+        return [p.to_json() for p in problems]
+
+    def _known_values(self) -> dict[tuple[str, int], CellConfig]:
+        """The last cell values the run wrote (setup) or read (each trial's conditions)."""
+        return known_values(
+            [(a.device, a.cell, a.params) for a in self.inputs.scenario.setup],
+            [(self.inputs.trials[i].via, self.inputs.trials[i].cell,
+              self._results[i].get("conditions")) for i in sorted(self._results)])
 
 
 async def _host_entry(name: str, host: TrafficEndpoint, role: str) -> dict[str, Any]:

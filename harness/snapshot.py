@@ -2,15 +2,20 @@
 
 Before the first trial the runner records each gNodeB's and core's facts, every cell's
 configuration and the active alarms. After the last trial — also after Ctrl-C or an error — it
-reads the cells again, sets back every parameter that differs (through the profile's
-`set_cell`), reads once more to verify, and reports each difference it could not undo. Facts
-and alarms are recorded before and after for the report; they are not "restored".
+puts every cell back through whatever transport still works: it reads the cell, writes (through
+the profile's `set_cell`) every parameter that differs — every settable parameter when the cell
+cannot be read — and reads back to verify, up to three tries with backoff (`RestorePolicy`).
+Each parameter it could not put back (`failed`), could not set (`not-settable`) or wrote but
+could not read back (`unverified`) is a `RestoreProblem` naming the device, the parameter and
+both values (wanted, last known); any of them makes the run ERROR. Facts and alarms are
+recorded before and after for the report; they are not "restored".
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -83,48 +88,198 @@ def _settable(device: ProfiledDevice) -> set[str]:
     return set(action.commands or {}) if action is not None else set()
 
 
-async def restore_snapshot(bench: Bench, before: Mapping[str, DeviceSnapshot],
-                           notify: Callable[[str, str], None]
-                           ) -> tuple[dict[str, DeviceSnapshot], list[str]]:
-    """Put every cell back as `before` recorded it; returns the snapshot after, and one
-    message per difference that remains (or could not be checked)."""
-    problems: list[str] = []
+@dataclass(frozen=True)
+class RestorePolicy:
+    """How hard the restore tries: `tries` rounds of read–write–verify per cell, waiting
+    `delays_s` between them (1 s, then 4 s: with 1–2 s device timeouts, about 10 s in all)."""
+
+    tries: int = 3
+    delays_s: tuple[float, ...] = (1.0, 4.0)
+
+    def delay(self, attempt: int) -> float:
+        """The wait before try `attempt` (1-based; none before the first)."""
+        if attempt <= 1 or not self.delays_s:
+            return 0.0
+        return self.delays_s[min(attempt - 2, len(self.delays_s) - 1)]
+
+
+UNKNOWN = "unknown"
+"""`last_known` when neither the run nor the restore ever read or wrote the parameter."""
+
+
+@dataclass(frozen=True)
+class RestoreProblem:
+    """One cell parameter the restore could not put back (`failed`, `not-settable`), or
+    wrote but could not read back (`unverified`); both make the run ERROR."""
+
+    device: str
+    cell: int
+    parameter: str
+    wanted: int | str
+    last_known: int | str
+    status: str  # failed | unverified | not-settable
+    reason: str
+
+    @property
+    def message(self) -> str:
+        """One line naming the device, the cell parameter and both values."""
+        where = f"{self.device}: cell {self.cell} {self.parameter}"
+        if self.status == "unverified":
+            return (f"{where} restore unverified: wrote {self.wanted!r} (last known "
+                    f"{self.last_known!r}) but could not read it back: {self.reason}")
+        return (f"{where} not restored: wanted {self.wanted!r}, last known "
+                f"{self.last_known!r}: {self.reason}")
+
+    def to_json(self) -> dict[str, Any]:
+        """As summary.json's `restore_errors` entries record it."""
+        return {"device": self.device, "cell": self.cell, "parameter": self.parameter,
+                "wanted": self.wanted, "last_known": self.last_known, "status": self.status,
+                "reason": self.reason, "message": self.message}
+
+
+Targets = dict[str, dict[int, CellConfig]]
+"""device → cell → the configuration to put back."""
+
+
+def restore_targets(before: Mapping[str, DeviceSnapshot],
+                    setup_restores: Mapping[tuple[str, int], CellConfig]) -> Targets:
+    """What to put back: every cell the snapshot read; for a cell it could not read, the
+    values the scenario's setup replaced (as read just before setting them)."""
+    targets: Targets = {name: {c: dict(cfg) for c, cfg in snap.cells.items()}
+                        for name, snap in before.items() if snap.cells}
+    for (name, cell), old in setup_restores.items():
+        if cell not in targets.get(name, {}):
+            targets.setdefault(name, {})[cell] = dict(old)
+    return targets
+
+
+def known_values(writes: Iterable[tuple[str, int, Mapping[str, int | str]]],
+                 reads: Iterable[tuple[str | None, int, Any]]
+                 ) -> dict[tuple[str, int], CellConfig]:
+    """(device, cell) → the last value of each parameter the run wrote (`writes`: setup
+    steps) or read (`reads`: each trial's via device, cell and recorded conditions), in
+    order: what a restore error names as `last_known` when the device cannot be read."""
+    known: dict[tuple[str, int], CellConfig] = {}
+    for device, cell, params in writes:
+        known.setdefault((device, cell), {}).update(params)
+    for via, cell, conditions in reads:
+        if via and isinstance(conditions, Mapping):
+            values = {k: v for k, v in conditions.items()
+                      if k not in ("cell", "firmware", "source") and isinstance(v, int | str)}
+            known.setdefault((via, cell), {}).update(values)
+    return known
+
+
+@dataclass
+class _CellRestore:
+    """The state of one cell's restore across its tries."""
+
+    name: str
+    cell: int
+    target: CellConfig
+    known: CellConfig  # per parameter: the last value read (or written by the run's setup)
+    verified: bool = False
+    written: bool = False  # the last try's write went through
+    unsettable: set[str] = field(default_factory=set)
+    pending: CellConfig = field(default_factory=dict)  # what the last try tried to write
+    reason: str = ""
+
+    def problems(self) -> list[RestoreProblem]:
+        out = [self._problem(p, "not-settable", "the profile cannot set it")
+               for p in sorted(self.unsettable)]
+        if self.verified:
+            return out
+        status = "unverified" if self.written else "failed"
+        differing = [p for p in self.pending if p not in self.unsettable and p in self.known
+                     and str(self.known[p]) != str(self.target[p])]
+        if not differing:  # a blind write (cell never read): name the cell and what was sent
+            return [*out, RestoreProblem(self.name, self.cell, "(every settable parameter)",
+                                         ", ".join(f"{k}={v}" for k, v in self.pending.items()),
+                                         UNKNOWN, status, self.reason)]
+        return [*out, *(self._problem(p, status, self.reason) for p in differing)]
+
+    def _problem(self, param: str, status: str, reason: str) -> RestoreProblem:
+        return RestoreProblem(self.name, self.cell, param, self.target[param],
+                              self.known.get(param, UNKNOWN), status, reason)
+
+
+async def _restore_cell(device: CellControl, state: _CellRestore, settable: set[str],
+                        policy: RestorePolicy, notify: Callable[[str, str], None]) -> None:
+    """Read, write what differs (everything settable when the read fails), read back; up to
+    `policy.tries` times."""
+    for attempt in range(1, max(1, policy.tries) + 1):
+        await asyncio.sleep(policy.delay(attempt))
+        state.written = False
+        try:
+            now = await device.cell_config(state.cell)
+        except HarnessError as exc:
+            state.reason = f"cell not readable: {exc}"
+            write = {k: v for k, v in state.target.items() if k in settable}
+        else:
+            state.known.update(now)
+            changed = cell_differences(state.target, now)
+            state.unsettable = set(changed) - settable
+            write = {k: v for k, v in changed.items() if k in settable}
+            if not write:
+                state.verified = True
+                return
+        state.pending = write
+        try:
+            await device.set_cell(state.cell, write)
+        except HarnessError as exc:
+            state.reason = f"could not set it (try {attempt} of {policy.tries}): {exc}"
+            continue
+        state.written = True  # `known` keeps the last value read: the write is not verified yet
+        notify(f"{state.name}: restored cell {state.cell} {write}", "info")
+        try:
+            now = await device.cell_config(state.cell)
+        except HarnessError as exc:
+            state.reason = f"read-back failed (try {attempt} of {policy.tries}): {exc}"
+            continue
+        state.known.update(now)
+        left = cell_differences(state.target, now)
+        state.unsettable = set(left) - settable
+        if not set(left) & settable:
+            state.verified = True
+            return
+        state.written = False  # read back, and not as wanted: failed, not unverified
+        state.reason = f"read back {({k: now[k] for k in left})} (try {attempt})"
+
+
+async def restore_snapshot(bench: Bench, targets: Targets, notify: Callable[[str, str], None],
+                           *, known: Mapping[tuple[str, int], CellConfig] | None = None,
+                           policy: RestorePolicy | None = None
+                           ) -> tuple[dict[str, DeviceSnapshot], list[RestoreProblem]]:
+    """Put every cell of `targets` back, through whatever transport still works: the values
+    are written even when the cell cannot be read, then read back to verify; each cell is
+    tried `policy.tries` times with backoff. `known` holds the last values the run read or
+    wrote (for the report when the device cannot be read). Returns the snapshot after and
+    one problem per parameter not restored (or not verified)."""
+    policy = policy or RestorePolicy()
+    known = known or {}
+    problems: list[RestoreProblem] = []
     equipment = _equipment(bench)
-    for name, snap in before.items():
+    for name, cells in targets.items():
         device = equipment.get(name)
-        if device is None or not snap.cells or not isinstance(device, CellControl):
+        if device is None or not isinstance(device, CellControl):
             continue
-        for cell, config in snap.cells.items():
-            try:
-                changed = cell_differences(config, await device.cell_config(cell))
-            except HarnessError as exc:
-                problems.append(f"{name}: cell {cell} not checked after the run: {exc}")
-                continue
-            if not changed:
-                continue
-            fixable = {k: v for k, v in changed.items() if k in _settable(device)}
-            for param in sorted(set(changed) - set(fixable)):
-                problems.append(f"{name}: cell {cell} {param} is not back to {changed[param]!r}:"
-                                f" profile {device.profile.name} cannot set it")
-            if fixable:
-                try:
-                    await device.set_cell(cell, fixable)
-                    notify(f"{name}: restored cell {cell} {fixable}", "info")
-                except HarnessError as exc:
-                    problems.append(f"{name}: could not restore cell {cell} {fixable}: {exc}")
+        settable = _settable(device)
+        for cell, target in cells.items():
+            state = _CellRestore(name, cell, dict(target), dict(known.get((name, cell), {})))
+            await _restore_cell(device, state, settable, policy, notify)
+            problems += state.problems()
     after = await take_snapshot(bench)
-    for name, snap in before.items():
+    named = {(p.device, p.cell, p.parameter) for p in problems}
+    for name, cells in targets.items():
         now = after.get(name)
-        if now is None:
-            continue
-        for cell, config in snap.cells.items():
-            if cell not in now.cells:
-                continue  # not readable after: reported above or in now.errors
-            for param, value in cell_differences(config, now.cells[cell]).items():
-                message = (f"{name}: cell {cell} {param} is {now.cells[cell][param]!r}, "
-                           f"was {value!r} before the run")
-                if not any(f"cell {cell} {param}" in p for p in problems):
-                    problems.append(message)
+        for cell, target in cells.items():
+            if now is None or cell not in now.cells:
+                continue  # not readable after: said above, or in now.errors
+            for param, value in cell_differences(target, now.cells[cell]).items():
+                if (name, cell, param) not in named:
+                    problems.append(RestoreProblem(name, cell, param, value,
+                                                   now.cells[cell][param], "failed",
+                                                   "changed again after the restore"))
     for problem in problems:
-        notify(problem, "warning")
+        notify(problem.message, "warning")
     return after, problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -121,6 +121,7 @@ class ReportView:
     trials: list[TrialView]
     counts: list[tuple[VerdictView, int]]
     rules: list[RulesView]
+    restore_errors: list[str] = field(default_factory=list)  # devices left changed
 
 
 def format_number(value: Any) -> str:
@@ -318,6 +319,8 @@ def build_view(
         trials=trials,
         counts=_counts(trials),
         rules=_rules_views(t.kind for t in trials),
+        restore_errors=[str(e.get("message", e)) if isinstance(e, Mapping) else str(e)
+                        for e in summary.get("restore_errors") or ()],
     )
 
 

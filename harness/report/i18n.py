@@ -69,6 +69,8 @@ TEXT: Mapping[str, tuple[str, str]] = MappingProxyType(
         "value": ("Giá trị", "Value"),
         "no_metrics": ("Không có giá trị đo", "No measured values"),
         "error": ("Lỗi", "Error"),
+        "restore_errors": ("Thiết bị chưa được khôi phục cấu hình",
+                           "Devices not restored to their configuration before the run"),
         "skip_reason": ("Lý do bỏ qua", "Reason for skipping"),
         "plots": ("Đồ thị", "Plots"),
         "plot.throughput": ("Thông lượng theo thời gian", "Throughput over time"),

@@ -63,7 +63,11 @@ COMMON = _rules(
            "the measurement conditions read from the gNodeB at the trial's start (band, "
            "bandwidth, SCS, TDD pattern, layers, modulation) disagree with the trial's "
            "parameters (both values are named)",
-           "a criterion reads a metric the trial did not produce"),
+           "a criterion reads a metric the trial did not produce",
+           "(the run, not a trial) a device was not put back as the run's snapshot found it "
+           "after 3 tries, or was written but could not be read back to verify it "
+           "(`unverified`): summary.json's `restore_errors`, the console and the report name "
+           "the device, the cell parameter, the wanted and the last known value"),
 )
 """Rules every kind shares; a kind's own rules come on top.
 
