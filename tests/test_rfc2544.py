@@ -338,17 +338,30 @@ def test_search_finds_the_relays_zero_loss_rate() -> None:
     assert result.iterations <= 8
 
 
+def _lost_under(search: SearchResult, floor_bps: float) -> list[str]:
+    """Search or confirmation trials at or under `floor_bps` that lost frames."""
+    return [f"{t.rate_bps / 1e6:.4g} Mbit/s lost {t.result.lost_packets} of "
+            f"{t.result.sent_packets}" for t in (*search.trials, *search.confirmations)
+            if t.rate_bps <= floor_bps and t.result.lost_packets > 0]
+
+
 @pytest.mark.e2e
 def test_rfc2544_run_through_the_cell_downlink() -> None:
     """1024-byte frames DL (978-byte payloads, ~1.5k datagrams/s: more would measure the
     Python relay and iperf3 competing for 2 busy cores): throughput within the resolution of
-    12 × 1024/978 = 12.56 Mbit/s, and a loss curve from 125 % of it."""
+    12 × 1024/978 = 12.56 Mbit/s, and a loss curve from 125 % of it.
+
+    A run that lost frames more than one resolution under the capacity, where the shaped cell
+    cannot lose any (a scheduling stall of iperf3 or the relay on a machine shared with other
+    suites bursts into the 15 ms queue), is run once more; the test fails with the evidence
+    when both runs did."""
     require_tool("iperf3")
     want = FrameSpec(1024).l2_from_l4(CELL_BPS)
     opts = Rfc2544Options(
         search=SearchOptions(max_rate_bps=1.25 * want, min_rate_bps=0.5 * want,
                              resolution_percent=4, max_iterations=6, trial_s=1),
         frame_sizes=(1024,), loss_step_percent=25)
+    res = opts.search.resolution
 
     async def scenario() -> Rfc2544Result:
         server_port = free_port()
@@ -357,14 +370,22 @@ def test_rfc2544_run_through_the_cell_downlink() -> None:
                 "dl") as probe:
             return await run_rfc2544(probe, opts)
 
-    result = asyncio.run(scenario())
+    disturbed: list[str] = []
+    for attempt in (1, 2):
+        result = asyncio.run(scenario())
+        evidence = _lost_under(result.frames[0].search, want - res)
+        if not evidence:
+            break
+        disturbed.append(f"run {attempt}: {'; '.join(evidence)}")
+    else:
+        pytest.fail("frames lost under the cell's capacity in both runs: "
+                    + " | ".join(disturbed))
     frame = result.frames[0]
     found = frame.search.throughput_bps
     detail = result.to_json()
     assert found is not None, detail
-    # Within the resolution above; below, one more: on a machine shared with other suites a
-    # scheduling stall can burst a 1 s DL trial into the 15 ms queue (the UL test is strict).
-    res = opts.search.resolution
+    # Within the resolution above; below, one more: a confirmation at the edge of the capacity
+    # can lose a frame and step down one resolution.
     assert want - 2 * res <= found <= want + res, detail
     curve = frame.loss_curve
     assert curve is not None
