@@ -21,10 +21,13 @@ from pathlib import Path
 import pytest
 
 from drivers.host import TrafficHost
+from drivers.ssh_runner import SshRunner
+from drivers.transport.ssh import SshTransport
 from harness.errors import MeasurementError
 from harness.measure.iperf3 import Iperf3Options
 from harness.measure.iperf3_partial import Iperf3Incomplete, parse_partial, partial_of
 from tests.conftest import free_port, require_tool
+from tests.sshd import running_sshd
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iperf3"
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,6 +141,35 @@ def test_cancelled_client_is_terminated_and_hands_back_what_it_measured(
     assert partial.error == "interrupt - the client has terminated"
     assert len(partial.result.measured_intervals) >= 2
     assert partial.receiver == (direction == "dl")
+
+
+@pytest.mark.interop
+def test_cancelled_client_over_ssh_hands_back_what_it_measured(tmp_path: Path) -> None:
+    require_tool("iperf3")
+    port = free_port()
+
+    async def go() -> BaseException:
+        with running_sshd(tmp_path) as sshd:
+            sshd.write_known_hosts()
+            runner = SshRunner(SshTransport(sshd.target(), device="ue1"))
+            try:
+                async with await TrafficHost("dn1").start_iperf3_server(port):
+                    client = asyncio.create_task(TrafficHost("ue1", runner=runner)
+                                                 .run_iperf3_client(_opts(port), timeout_s=30))
+                    await asyncio.sleep(3.0)
+                    client.cancel()
+                    try:
+                        await client
+                    except asyncio.CancelledError as exc:
+                        return exc
+            finally:
+                await runner.close()
+        raise AssertionError("the client was not cancelled")
+
+    partial = partial_of(asyncio.run(go()))
+    assert partial is not None, "kill -TERM over SSH lets iperf3 print what it measured"
+    assert partial.error == "interrupt - the client has terminated"
+    assert len(partial.result.measured_intervals) >= 2
 
 
 # --- end to end: harness run on the simulated lab -----------------------------------------------

@@ -6,7 +6,9 @@ and per-second `median/p5/p95/p99/min/max/std/samples`, `throughput.bytes`; TCP:
 `tcp.rtt.mean`, `tcp.rtt.baseline`; UDP: `throughput.loss`, `throughput.jitter`,
 `throughput.lost_packets`, `throughput.packets` (UDP loss counts against the sender's packets:
 received = highest sequence seen − gaps; unreceived packets are lost unless sent within the last
-`harness.measure.probe.LOSS_GRACE_S` of the test).
+`harness.measure.probe.LOSS_GRACE_S` of the test). A run that stops early (server killed,
+timeout, Ctrl-C) keeps its finished seconds as samples and `partial.*` metrics, never judged
+(`record_partial`).
 """
 
 from __future__ import annotations
