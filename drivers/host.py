@@ -27,6 +27,7 @@ from harness.measure.iperf3 import (
     parse_result,
     server_argv,
 )
+from harness.measure.iperf3_partial import Iperf3Incomplete, attach_partial, parse_partial
 from harness.measure.irtt import IrttOptions, IrttResult
 from harness.measure.ping import PingOptions, PingResult
 
@@ -78,7 +79,9 @@ class CommandRunner(Protocol):
 
     async def run(self, argv: Sequence[str], *, timeout_s: float,
                   grace_s: float = 2.0) -> CommandResult:
-        """Run to completion; past `timeout_s` terminate, then kill after `grace_s`."""
+        """Run to completion; past `timeout_s` terminate, then kill after `grace_s`. When
+        cancelled, terminate the same way and attach what it printed to the CancelledError
+        (`output_of`) before it propagates."""
         ...
 
     async def start(self, argv: Sequence[str]) -> BackgroundCommand:
@@ -132,6 +135,32 @@ class _LocalBackground:
         return self._proc.returncode
 
 
+_OUTPUT_ATTR = "ranharness_command_output"
+
+
+def attach_output(exc: BaseException, result: CommandResult) -> None:
+    """Hang a cancelled command's output on the CancelledError that stopped it (the error
+    itself propagates unchanged, so asyncio's cancellation bookkeeping is untouched)."""
+    setattr(exc, _OUTPUT_ATTR, result)
+
+
+def output_of(exc: BaseException) -> CommandResult | None:
+    """What a command printed before a cancellation stopped it (see `attach_output`)."""
+    value = getattr(exc, _OUTPUT_ATTR, None)
+    return value if isinstance(value, CommandResult) else None
+
+
+async def _terminate(proc: asyncio.subprocess.Process, talk: asyncio.Future[tuple[bytes, bytes]],
+                     grace_s: float) -> tuple[bytes, bytes]:
+    """SIGTERM, the output after at most `grace_s`, SIGKILL if it is still running by then."""
+    _signal(proc.terminate)
+    try:
+        return await asyncio.wait_for(asyncio.shield(talk), grace_s)
+    except TimeoutError:
+        _signal(proc.kill)
+        return await talk
+
+
 class LocalRunner:
     """Runs commands on this machine with `asyncio.create_subprocess_exec` (no shell)."""
 
@@ -158,12 +187,13 @@ class LocalRunner:
                 out, err = await asyncio.wait_for(asyncio.shield(talk), timeout_s)
             except TimeoutError:
                 timed_out = True
-                _signal(proc.terminate)
-                try:
-                    out, err = await asyncio.wait_for(asyncio.shield(talk), grace_s)
-                except TimeoutError:
-                    _signal(proc.kill)
-                    out, err = await talk
+                out, err = await _terminate(proc, talk, grace_s)
+            except asyncio.CancelledError as cancel:  # TERM, so the tool reports what it did
+                out, err = await asyncio.shield(_terminate(proc, talk, grace_s))
+                attach_output(cancel, CommandResult(
+                    tuple(argv), proc.returncode, out.decode("utf-8", "replace"),
+                    err.decode("utf-8", "replace"), False))
+                raise
         finally:
             if proc.returncode is None:      # cancelled: leave no process behind
                 _signal(proc.kill)
@@ -360,12 +390,20 @@ class TrafficHost:
             result = await self._runner.run(argv, timeout_s=timeout_s)
         except FileNotFoundError as exc:
             raise self._missing("iperf3") from exc
+        except asyncio.CancelledError as cancel:  # keep the seconds it had measured
+            stopped = output_of(cancel)
+            partial = None if stopped is None or opts.bidir else \
+                parse_partial(stopped.stdout, direction=opts.direction)
+            if partial is not None:
+                attach_partial(cancel, partial)
+            raise
         if result.returncode == 127 and not result.stdout.strip():
             raise self._missing("iperf3")
         if result.timed_out:
-            raise MeasurementError(
-                f"iperf3 client on host {self.name} did not finish within {timeout_s:g} s "
-                f"(test length {opts.whole_seconds + opts.omit_whole_seconds} s): stopped it")
+            message = (f"iperf3 client on host {self.name} did not finish within "
+                       f"{timeout_s:g} s (test length "
+                       f"{opts.whole_seconds + opts.omit_whole_seconds} s): stopped it")
+            raise _incomplete(message, result.stdout, opts)
         if not result.stdout.strip():
             raise MeasurementError(
                 f"iperf3 client on host {self.name} exited with {result.returncode} and no "
@@ -375,8 +413,15 @@ class TrafficHost:
         except MeasurementError as exc:
             if _control_refused(str(exc)) and not _measured_anything(result.stdout):
                 raise _NotStarted(f"host {self.name}: {exc}") from exc
-            raise MeasurementError(f"host {self.name}: {exc}") from exc
+            raise _incomplete(f"host {self.name}: {exc}", result.stdout, opts) from exc
         return parsed, result.stdout
+
+
+def _incomplete(message: str, output: str, opts: Iperf3Options) -> MeasurementError:
+    """The error of an iperf3 run that did not complete: an Iperf3Incomplete carrying the
+    intervals it finished when there are any (a one-way run), else a plain MeasurementError."""
+    partial = None if opts.bidir else parse_partial(output, direction=opts.direction)
+    return MeasurementError(message) if partial is None else Iperf3Incomplete(message, partial)
 
 
 _CONTROL_RETRIES = 3

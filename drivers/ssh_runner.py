@@ -5,7 +5,12 @@ interpolated unquoted. Each command runs under a fixed `sh -c` wrapper that firs
 program exists (so a missing tool is a FileNotFoundError, as with the local runner), then
 prints its process id on stderr and `exec`s the program; that id is how a timed-out or stopped
 command is signalled (`kill -TERM`, then `kill -KILL` after the grace time) over a second exec
-channel, since closing an SSH channel does not stop a remote process.
+channel, since closing an SSH channel does not stop a remote process. A cancelled command is
+stopped the same way and what it printed until then is attached to the CancelledError
+(`drivers.host.output_of`), as with the local runner: an iperf3 client stopped by Ctrl-C
+still reports the seconds it measured. If the SSH connection itself is gone, the remote
+process cannot be signalled (it ends with its own test length) and only the output already
+received comes back.
 
 Needs a POSIX `sh` and `kill` on the host (any Linux traffic host has them).
 """
@@ -19,7 +24,7 @@ import shlex
 from collections.abc import Sequence
 
 from drivers.capabilities import TransportStatus
-from drivers.host import BackgroundCommand, CommandResult
+from drivers.host import BackgroundCommand, CommandResult, attach_output
 from drivers.transport.ssh import RemoteProcess, SshTransport
 from harness.errors import HarnessError
 
@@ -116,6 +121,14 @@ class SshRunner:
                 await self._terminate(proc, pid, grace_s)
             else:
                 await _wait(proc, 5.0)
+        except asyncio.CancelledError as cancel:  # TERM, so the tool reports what it did
+            pid_now = _PID_LINE.search(proc.stderr())
+            if proc.running and pid_now is not None:
+                await asyncio.shield(self._terminate(proc, int(pid_now.group(1)), grace_s))
+            await asyncio.shield(asyncio.to_thread(proc.close))
+            attach_output(cancel, CommandResult(tuple(argv), proc.exit_status, proc.stdout(),
+                                                _strip_pid(proc.stderr()), False))
+            raise
         except BaseException:
             if proc.running:
                 pid_now = _PID_LINE.search(proc.stderr())

@@ -6,7 +6,9 @@ and per-second `median/p5/p95/p99/min/max/std/samples`, `throughput.bytes`; TCP:
 `tcp.rtt.mean`, `tcp.rtt.baseline`; UDP: `throughput.loss`, `throughput.jitter`,
 `throughput.lost_packets`, `throughput.packets` (UDP loss counts against the sender's packets:
 received = highest sequence seen − gaps; unreceived packets are lost unless sent within the last
-`harness.measure.probe.LOSS_GRACE_S` of the test).
+`harness.measure.probe.LOSS_GRACE_S` of the test). A run that stops early (server killed,
+timeout, Ctrl-C) keeps its finished seconds as samples and `partial.*` metrics, never judged
+(`record_partial`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, ByteSize, KindRun, TrialBase
 from harness.measure.iperf3 import Iperf3Options, Iperf3Result
 from harness.measure.iperf3_bidir import parse_bidir
+from harness.measure.iperf3_partial import Iperf3Partial, partial_of
 from harness.measure.rfc6349 import rfc6349_from_iperf3
 from harness.measure.stats import summarize
 from harness.store.files import write_text
@@ -191,7 +194,15 @@ async def run_iperf3(run: KindRun, spec: ThroughputSpec, duration_s: float, omit
     opts = iperf3_options(spec, host, port, duration_s, omit_s)
     async with await dn.start_iperf3_server(bench.traffic_ports[t.dn]):
         launched = time.time_ns()
-        result, raw = await ue.run_iperf3_client(opts, timeout_s=t.timeout_s)
+        try:
+            result, raw = await ue.run_iperf3_client(opts, timeout_s=t.timeout_s)
+        except BaseException as exc:  # a killed server, a timeout, Ctrl-C: keep what it measured
+            partial = partial_of(exc)
+            if partial is not None:
+                _keep_partial(run, partial, spec.direction, prefix, suffix,
+                              planned_s=opts.whole_seconds, interrupted=not isinstance(
+                                  exc, Exception))
+            raise
         ran = (launched, time.time_ns())
     try:  # samples first: a disk that refuses the evidence file must not lose them
         if opts.bidir:
@@ -205,6 +216,49 @@ async def run_iperf3(run: KindRun, spec: ThroughputSpec, duration_s: float, omit
             write_text(run.raw_path(suffix), raw, atomic=False)
         raise
     write_text(run.raw_path(suffix), raw, atomic=False)  # StorageError names the file
+
+
+def record_partial(run: KindRun, partial: Iperf3Partial, direction: str, prefix: str,
+                   planned_s: float) -> None:
+    """Store what an iperf3 run that stopped early had measured: its per-second samples
+    (field `partial`), and `partial.`-prefixed metrics that no criterion reads, with a note
+    and the summary entry `partial` saying how much of the planned test they cover. The trial
+    is ERROR (or interrupted) all the same: a partial figure is never judged."""
+    result = partial.result
+    side = "receiver" if partial.receiver else "sender"
+    seconds = partial.measured_s
+    run.metrics.update({
+        f"partial.{prefix}throughput.mean": Quantity(result.bits_per_second_received / 1e6,
+                                                     "Mbit/s"),
+        f"partial.{prefix}throughput.bytes": Quantity(float(result.bytes_received), "B"),
+        f"partial.{prefix}throughput.seconds": Quantity(seconds, "s"),
+        f"partial.{prefix}throughput.samples": Quantity(float(len(result.measured_intervals)),
+                                                        ""),
+    })
+    why = partial.error or "it was stopped"
+    run.extra.setdefault("partial", {})[prefix or direction] = {
+        "error": partial.error, "measured_s": round(seconds, 3), "planned_s": planned_s,
+        "side": side, "samples": len(result.measured_intervals)}
+    run.notes.append(
+        f"partial: iperf3 stopped after {seconds:.1f} s of {planned_s:g} s ({why}); the "
+        f"partial.* figures are the {side}'s over those seconds only and are not judged")
+    samples = _samples(run, result, direction)
+    run.emit([Sample(s.time_ns, s.measurement, s.tags,
+                     {**s.fields, "partial": True, "receiver": partial.receiver})
+              for s in samples])
+
+
+def _keep_partial(run: KindRun, partial: Iperf3Partial, direction: str, prefix: str,
+                  suffix: str, *, planned_s: float, interrupted: bool) -> None:
+    """Samples first, then the raw output as evidence. While a cancellation propagates, a
+    store that refuses them must not replace it (the run is ending anyway); otherwise a
+    storage error surfaces in place of iperf3's, as any storage fault does."""
+    try:
+        record_partial(run, partial, direction, prefix, planned_s)
+        write_text(run.raw_path(suffix), partial.raw, atomic=False)
+    except HarnessError:
+        if not interrupted:
+            raise
 
 
 async def measure(run: KindRun) -> None:
