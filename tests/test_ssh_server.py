@@ -251,3 +251,22 @@ def test_port_zero_picks_a_free_port(tmp_path: Path) -> None:
         assert _run(_target(srv, tmp_path), "show version")[0].exit_status == 0
     finally:
         srv.stop()
+
+
+def test_exec_channel_is_not_closed_before_the_client_is_done(server: SshCliServer) -> None:
+    """The server sends output, exit status and EOF, then waits for the client to close: closing
+    at once could overtake the exec request's reply under load, and the client read "Channel
+    closed." for a command that had run. Old code: the server closed ~3 ms after the status."""
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    client.connect("127.0.0.1", port=server.port, username="admin", password=PASSWORD,
+                   look_for_keys=False, allow_agent=False, timeout=5)
+    try:
+        channel = client.get_transport().open_session(timeout=5)  # type: ignore[union-attr]
+        channel.exec_command("quiet")
+        assert channel.recv_exit_status() == 0
+        time.sleep(0.3)
+        assert not channel.closed, "the server closed the exec channel before the client did"
+        channel.close()
+    finally:
+        client.close()

@@ -34,6 +34,7 @@ CommandHandler = Callable[[str], tuple[str, int]]
 
 _POLL_S = 0.1  # how often blocked threads look at the stop flag
 _CLOSE_PAUSE_S = 0.003  # lets the channel-request reply go out before we close (LAB-NOTES)
+_CLIENT_DONE_WAIT_S = 2.0  # an exec channel stays open this long at most for the client to close
 _JOIN_S = 3.0  # total time stop() waits for threads
 _EXIT_WORDS = frozenset({"exit", "logout", "quit"})
 
@@ -215,7 +216,8 @@ class SshCliServer:
             if output:
                 channel.sendall(output.encode())
             channel.send_exit_status(status)
-            time.sleep(_CLOSE_PAUSE_S)
+            channel.shutdown_write()
+            _await_client_done(channel)
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self._log.debug("exec %r aborted: %s", command, exc)
         finally:
@@ -228,6 +230,18 @@ class SshCliServer:
             self._log.debug("shell aborted: %s", exc)
         finally:
             channel.close()
+
+
+def _await_client_done(channel: paramiko.Channel) -> None:
+    """Close an exec channel only once the client has closed or sent EOF (bounded wait).
+
+    The command runs in a thread spawned from the exec request's callback, and paramiko sends
+    the request's reply only after that callback returns: a fast command closing its channel at
+    once can overtake the reply, and the client then reads "Channel closed." for a command that
+    did run (seen under load). A real sshd never closes before the client has the reply."""
+    deadline = time.monotonic() + _CLIENT_DONE_WAIT_S
+    while not (channel.closed or channel.eof_received) and time.monotonic() < deadline:
+        time.sleep(_CLOSE_PAUSE_S)
 
 
 class _ShellSession:
