@@ -46,6 +46,11 @@ _PARAM_EXCHANGE = b"\x09"
 _ACCESS_DENIED = b"\xff"
 
 
+_PORT_BUSY_WAIT_S = 3.0
+"""How long an iperf3 server start retries while its port is still held (e.g. by the server of
+a run interrupted a moment before, as `--resume` right after Ctrl-C meets it)."""
+
+
 @dataclass(frozen=True)
 class CommandResult:
     """A finished command: exit status, decoded output, and whether it was killed on timeout."""
@@ -314,18 +319,27 @@ class TrafficHost:
         which a one-off server would take as its one test.
         """
         argv = server_argv(port, bind=self.address, one_off=False, binary=self.binary("iperf3"))
-        try:
-            command = await self._runner.start(argv)
-        except FileNotFoundError as exc:
-            raise self._missing("iperf3") from exc
-        server = Iperf3Server(self, port, command)
-        try:
-            await self._wait_accepting(server)
-        except BaseException:
-            await server.stop()
-            raise
-        self.log.debug("iperf3 server listening on %s:%d", self.address, port)
-        return server
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _PORT_BUSY_WAIT_S
+        while True:
+            try:
+                command = await self._runner.start(argv)
+            except FileNotFoundError as exc:
+                raise self._missing("iperf3") from exc
+            server = Iperf3Server(self, port, command)
+            try:
+                await self._wait_accepting(server)
+            except MeasurementError as exc:
+                # a server of a run stopped a moment ago may still hold the port: wait a little
+                if "Address already in use" not in str(exc) or loop.time() >= deadline:
+                    raise
+                await asyncio.sleep(0.25)
+                continue
+            except BaseException:
+                await server.stop()
+                raise
+            self.log.debug("iperf3 server listening on %s:%d", self.address, port)
+            return server
 
     async def _wait_accepting(self, server: Iperf3Server) -> None:
         loop = asyncio.get_running_loop()

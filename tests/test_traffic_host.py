@@ -142,6 +142,27 @@ def test_server_on_busy_port_reports_iperf3_error() -> None:
             asyncio.run(TrafficHost("dn1", ready_timeout_s=2).start_iperf3_server(port))
 
 
+def test_server_waits_for_a_port_released_a_moment_later() -> None:
+    """A server of a run stopped a moment ago may still hold the port (`--resume` right after
+    Ctrl-C met it under load): the start retries for a few seconds. Old code: MeasurementError
+    'Address already in use' at once."""
+    busy = socket.create_server(("127.0.0.1", 0))
+    port = busy.getsockname()[1]
+
+    async def go() -> None:
+        asyncio.get_running_loop().call_later(1.0, busy.close)
+        server = await TrafficHost("dn1", ready_timeout_s=2).start_iperf3_server(port)
+        try:
+            assert server.running and server.port == port
+        finally:
+            await server.stop()
+
+    try:
+        asyncio.run(go())
+    finally:
+        busy.close()
+
+
 def test_tool_version() -> None:
     version = asyncio.run(TrafficHost("ue1").tool_version("iperf3"))
     assert version.startswith("3.")
