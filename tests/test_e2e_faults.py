@@ -388,3 +388,35 @@ def test_cell_outage_mid_trial(tmp_path: Path) -> None:
     assert after == before and before["bandwidth_mhz"] == ORIGINAL_MHZ
     run = Run(exit_code(outcome.verdict), "", outcome.run_dir, summary)
     assert run.samples("kpi") >= 1
+
+
+def test_influxdb_down_the_run_goes_on_and_every_point_waits_in_the_spool(
+        lab: SimLab, tmp_path: Path) -> None:
+    """InfluxDB unreachable for the whole run (nothing listens on its port): the trial is judged
+    as usual (exit 0), summary.json is written, every sample is in samples.sqlite and the same
+    points wait in the run's spool for `harness push`, and the console says so once."""
+    from tests.conftest import free_port
+
+    (tmp_path / "lab.yaml").write_text(lab.lab_text(), encoding="utf-8")
+    (tmp_path / "s.yaml").write_text(scenario(), encoding="utf-8")
+    env = {**lab.env(), "INFLUX_TOKEN": "test-token-not-a-secret"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(tmp_path / "s.yaml"), "--lab",
+         str(tmp_path / "lab.yaml"), "--out", str(tmp_path / "out"), "--progress", "lines",
+         "--influx-url", f"http://127.0.0.1:{free_port()}", "--influx-org", "lab",
+         "--influx-bucket", "trials"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    run_dir, summary = load_run(proc.stdout)
+    assert summary["verdict"] == "PASS" and lab.bandwidth() == ORIGINAL_MHZ
+    spooled = (run_dir / "influx-spool.lp").read_text(encoding="utf-8").splitlines()
+    db = sqlite3.connect(run_dir / "samples.sqlite")
+    try:
+        stored = int(db.execute("SELECT COUNT(*) FROM samples").fetchone()[0])
+    finally:
+        db.close()
+    assert stored > 0 and len(spooled) >= stored  # the verdict points are spooled as well
+    assert any(line.startswith("throughput,") for line in spooled)
+    assert "influx" in proc.stderr.lower() or "InfluxDB" in proc.stderr
+    assert "test-token-not-a-secret" not in proc.stderr + json.dumps(summary)
