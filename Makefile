@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	@scripts/system-deps.sh test
-	$(VENV)/bin/pytest -q -ra
+	$(VENV)/bin/pytest -q -ra --durations=25
 
 test: lint typecheck pytest
 
