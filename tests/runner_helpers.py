@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,3 +82,29 @@ def later(delay_s: float, work: Callable[[], Any]) -> asyncio.Task[None]:
         await asyncio.sleep(delay_s)
         await work()
     return asyncio.get_running_loop().create_task(go())
+
+
+def start_run(scenario: Path, lab: Path, out: Path, *, env: Mapping[str, str], cwd: Path,
+              until: str, timeout_s: float = 60) -> tuple[subprocess.Popen[str], str]:
+    """`harness run` in a process group of its own (for SIGINT/SIGKILL to the group), line
+    progress on stderr; returns once `until` (e.g. "dl #1") appeared there, with what it printed
+    so far. AssertionError if it did not within `timeout_s`."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "run", str(scenario), "--lab", str(lab), "--out",
+         str(out), "--progress", "lines"],
+        cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    assert proc.stderr is not None
+    seen, deadline = "", time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and until not in seen:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            seen += line
+        assert until in seen, seen
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return proc, seen

@@ -30,7 +30,7 @@ from harness.runner import Runner
 from harness.simlab import channel
 from harness.verdict import exit_code
 from tests.conftest import require_tool
-from tests.runner_helpers import FAST_LAB, inputs, later, run_in_process
+from tests.runner_helpers import FAST_LAB, inputs, later, run_in_process, start_run
 from tests.test_e2e_smoke import ROOT, load_run, run_harness
 
 pytestmark = pytest.mark.e2e
@@ -182,20 +182,9 @@ def run_with_fault(lab: SimLab, tmp: Path, act: Any, *, scenario_text: str | Non
     """Run the harness CLI on `lab`; `act(proc)` is called `delay_s` after the trial started."""
     (tmp / "lab.yaml").write_text(lab.lab_text(), encoding="utf-8")
     (tmp / "s.yaml").write_text(scenario_text or scenario(), encoding="utf-8")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "run", str(tmp / "s.yaml"), "--lab",
-         str(tmp / "lab.yaml"), "--out", str(tmp / "out"), "--progress", "lines"],
-        cwd=ROOT, env=lab.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        start_new_session=True)
+    proc, seen = start_run(tmp / "s.yaml", tmp / "lab.yaml", tmp / "out", env=lab.env(),
+                           cwd=ROOT, until="dl #1")
     try:
-        assert proc.stderr is not None
-        seen, deadline = "", time.monotonic() + 60
-        while time.monotonic() < deadline and "dl #1" not in seen:
-            line = proc.stderr.readline()
-            if not line:
-                break
-            seen += line
-        assert "dl #1" in seen, seen
         time.sleep(delay_s)
         act(proc)
         stdout, stderr = proc.communicate(timeout=120)

@@ -6,8 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ from harness.snapshot import (
     restore_targets,
 )
 from tests.conftest import require_tool
-from tests.runner_helpers import FAST_LAB
+from tests.runner_helpers import FAST_LAB, start_run
 from tests.test_e2e_smoke import ROOT, load_run, run_harness
 
 pytestmark = pytest.mark.e2e
@@ -197,20 +195,9 @@ def test_ctrl_c_restores_cells_checked_over_ssh(tmp_path: Path) -> None:
         env = {**os.environ, "PYTHONPATH": str(ROOT),
                "RH_TEST_COMMUNITY": state["devices"]["gnb1"]["snmp"]["community"],
                "RH_TEST_PASSWORD": state["devices"]["gnb1"]["ssh"]["password"]}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "harness", "run", str(tmp_path / "s.yaml"), "--lab",
-             str(tmp_path / "lab.yaml"), "--out", str(tmp_path / "out"), "--progress", "lines"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            start_new_session=True)
+        proc, seen = start_run(tmp_path / "s.yaml", tmp_path / "lab.yaml", tmp_path / "out",
+                               env=env, cwd=ROOT, until="long-dl #1")
         try:
-            assert proc.stderr is not None
-            seen, deadline = "", time.monotonic() + 60
-            while time.monotonic() < deadline and "long-dl #1" not in seen:
-                line = proc.stderr.readline()
-                if not line:
-                    break
-                seen += line
-            assert "long-dl #1" in seen, seen
             # Mid-trial, someone changes the cell behind the harness's back: not a setup step,
             # so only the snapshot knows what to put back.
             changed = asyncio.run(_ssh(state, known, "set cell 1 layers dl 1", "show cell 1"))
