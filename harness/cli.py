@@ -140,7 +140,8 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--lab", "lab_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="Lab to check scenarios against (default: lab.yaml if present).")
+              default=None, help="Lab to check scenarios against (default: the one lab among "
+                                 "FILES, else lab.yaml if present).")
 def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
     """Check lab, scenario and profile files without touching any device."""
     from drivers.profile import Profile
@@ -149,6 +150,15 @@ def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
     from harness.inputs import detect_kind, load_inputs
 
     failed = False
+    kinds: dict[Path, str] = {}
+    for path in files:
+        try:
+            kinds[path] = detect_kind(path)
+        except ConfigError:
+            kinds[path] = "?"  # reported in the loop below, in order
+    labs = [p for p, k in kinds.items() if k == "lab"]
+    # `harness validate LAB SCENARIO`: the scenario is checked against the lab given with it
+    default_lab = lab_path or (labs[0] if len(labs) == 1 else Path("lab.yaml"))
     for path in files:
         try:
             kind = detect_kind(path)
@@ -157,7 +167,7 @@ def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
             elif kind == "profile":
                 load_model(path, Profile)
             else:
-                lab = lab_path or Path("lab.yaml")
+                lab = default_lab
                 if not lab.exists():
                     raise ConfigError("a scenario is checked against a lab: give --lab",
                                       file=str(path))

@@ -111,3 +111,14 @@ def test_secret_reference_never_printed(tmp_path: Path) -> None:
     proc = run_harness("validate", str(lab))
     assert proc.returncode == 2
     assert "defaults.ssh.port" in proc.stderr
+
+
+def test_validate_checks_a_scenario_against_the_lab_given_with_it() -> None:
+    """`harness validate LAB SCENARIO` (the README's form) checks the scenario against LAB.
+    Old code: against ./lab.yaml, so the MOCN scenario failed ("ue1 has no plmn") next to the
+    MOCN lab it is written for."""
+    proc = run_harness("validate", "scenarios/labs/mocn-lab.yaml", "scenarios/sharing-mocn.yaml")
+    assert proc.returncode == 0, proc.stderr
+    assert "scenarios/sharing-mocn.yaml: ok (scenario)" in proc.stdout
+    wrong = run_harness("validate", "lab.yaml", "scenarios/sharing-mocn.yaml")
+    assert wrong.returncode == 2 and "has no plmn" in wrong.stderr

@@ -195,3 +195,51 @@ def test_a_run_with_unverified_host_keys_says_so_and_writes_strict_json(tmp_path
     _strict_loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     html = (run_dir / "report.html").read_text(encoding="utf-8")
     assert "host_key: accept-new" in html
+
+
+_LATENCY_SCENARIO = """\
+name: lat
+title: {{vi: "Trễ", en: "Latency"}}
+{monitors}trials:
+  - id: rtt
+    kind: latency
+    ue: ue1
+    dn: dn1
+    via: gnb1
+{fields}    criteria: ["rtt.mean <= 50 ms"]
+"""
+
+
+@pytest.mark.parametrize(("fields", "monitors", "where", "words"), [
+    ("    interval: 1ms\n", "", "trials[0].interval", "at least 0.01 s: irtt's server"),
+    ("    tool: ping\n    interval: 50ms\n", "", "trials[0].interval",
+     "at least 0.2 s: ping sends"),
+    ("", "monitors: {alarms: {interval: 1ms}}\n", "monitors.alarms.interval",
+     "at least 0.1 s"),
+    ("", "monitors: {health: {interval: 10ms}}\n", "monitors.health.interval",
+     "at least 0.1 s"),
+])
+def test_send_and_poll_intervals_below_what_the_tool_keeps_are_refused(
+        tmp_path: Path, fields: str, monitors: str, where: str, words: str) -> None:
+    """Never rounded up in silence. Old code: irtt/alarm/health intervals had no minimum (a
+    1 ms alarm poll was accepted) and ping's were raised to 0.2 s without a word."""
+    from tests.test_e2e_smoke import ROOT, run_harness
+
+    path = tmp_path / "s.yaml"
+    path.write_text(_LATENCY_SCENARIO.format(fields=fields, monitors=monitors), encoding="utf-8")
+    proc = run_harness("validate", str(ROOT / "lab.yaml"), str(path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    line = (proc.stdout + proc.stderr).strip().splitlines()[-1]
+    assert "s.yaml:" in line and where in line and words in line, line
+    assert "Traceback" not in proc.stderr
+
+
+def test_ping_defaults_to_its_shortest_interval() -> None:
+    from harness.kinds.latency import LatencySpec
+
+    spec = LatencySpec.model_validate({"id": "r", "kind": "latency", "ue": "u", "dn": "d",
+                                       "tool": "ping", "criteria": ["rtt.mean <= 50 ms"]})
+    assert spec.interval == 0.2
+    irtt = LatencySpec.model_validate({"id": "r", "kind": "latency", "ue": "u", "dn": "d",
+                                       "criteria": ["rtt.mean <= 50 ms"]})
+    assert irtt.interval == 0.01

@@ -24,10 +24,10 @@ import time
 from collections.abc import Mapping
 from typing import Annotated, Literal, cast
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from drivers.capabilities import LatencyEndpoint
-from harness.config.types import Duration, Identifier, StrictModel
+from harness.config.types import Duration, FieldError, Identifier, StrictModel
 from harness.errors import HarnessError, ToolMissing
 from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, ByteSize, KindRun, TrialBase
@@ -39,6 +39,10 @@ from harness.measure.ping import MIN_INTERVAL_S, PingOptions
 from harness.store.sample import Sample
 
 _LOAD_LEAD_S = 1.0  # the load runs at least this long before irtt starts
+
+
+IRTT_MIN_INTERVAL_S = 0.01
+"""irtt's server refuses a client interval under its -i minimum (10 ms by default)."""
 
 
 class LoadSpec(StrictModel):
@@ -59,9 +63,29 @@ class LatencySpec(TrialBase):
     ue: Identifier
     dn: Identifier
     tool: Literal["irtt", "ping", "auto"] = "irtt"  # auto: an alias of irtt (never ping)
-    interval: Duration = 0.01  # between packets (ping: at least 0.2 s)
+    interval: Duration = IRTT_MIN_INTERVAL_S  # between packets; with tool: ping, 0.2 s
     length: Annotated[int, Field(ge=16, le=65000)] | None = None  # irtt packet length, bytes
     load: LoadSpec | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ping_interval(cls, data: object) -> object:
+        """ping's default interval is its shortest, 0.2 s (irtt's is 10 ms)."""
+        if isinstance(data, dict) and data.get("tool") == "ping" and "interval" not in data:
+            return {**data, "interval": MIN_INTERVAL_S}
+        return data
+
+    @model_validator(mode="after")
+    def _interval_honoured(self) -> LatencySpec:
+        """An interval the tool cannot keep is refused, never rounded up in silence."""
+        least, why = ((MIN_INTERVAL_S, "ping sends at most one packet per 0.2 s") if
+                      self.tool == "ping" else
+                      (IRTT_MIN_INTERVAL_S, "irtt's server refuses shorter send intervals "
+                       "(its -i minimum, 10 ms)"))
+        if self.interval < least:
+            raise FieldError(f"must be at least {least:g} s: {why}; got {self.interval:g} s",
+                             at=("interval",))
+        return self
 
     def shape_direction(self) -> str | None:
         """Latency has no direction for presets."""
@@ -170,7 +194,7 @@ async def _irtt(run: KindRun, spec: LatencySpec, ue: LatencyHost, dn: LatencyHos
 
 async def _ping(run: KindRun, spec: LatencySpec, ue: LatencyHost) -> None:
     t = run.trial
-    interval = max(spec.interval, MIN_INTERVAL_S)
+    interval = spec.interval  # at least MIN_INTERVAL_S: LatencySpec refuses less
     count = max(1, math.floor(t.duration_s / interval))
     target = run.bench.hosts[spec.dn].address
     started = time.time()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field
 
-from harness.config.types import Duration, NonEmptyStr, StrictModel
+from harness.config.types import Duration, NonEmptyStr, StrictModel, at_least
 
 
 def _percent(value: object) -> object:
@@ -19,32 +19,24 @@ def _percent(value: object) -> object:
 Percent = Annotated[float, BeforeValidator(_percent), Field(ge=0, le=100)]
 
 
+MIN_POLL_INTERVAL_S = 0.1
+PollInterval = Annotated[Duration, AfterValidator(at_least(MIN_POLL_INTERVAL_S,
+                                                           "a device poll over SNMP"))]
+"""How often a monitor polls a device: at least 0.1 s (as `kpi_interval`), never rounded."""
+
+
 class AlarmMonitorSettings(StrictModel):
     """Alarm capture: traps as they come, and the active-alarm table polled."""
 
     enabled: bool = True
-    interval: Duration = 2.0  # how often the active-alarm table is read
-
-    @field_validator("interval")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0 s")
-        return value
+    interval: PollInterval = 2.0  # how often the active-alarm table is read
 
 
 class HealthMonitorSettings(StrictModel):
     """Device health (CPU, memory, temperature) polled through the profile's KPIs."""
 
     enabled: bool = True
-    interval: Duration = 2.0
-
-    @field_validator("interval")
-    @classmethod
-    def _positive(cls, value: float) -> float:
-        if value <= 0:
-            raise ValueError("must be longer than 0 s")
-        return value
+    interval: PollInterval = 2.0
 
 
 class CrosscheckSettings(StrictModel):
