@@ -7,6 +7,7 @@ prompt and runs one command per line. Each connection and each channel gets a da
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hmac
 import logging
 import os
@@ -221,7 +222,7 @@ class SshCliServer:
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self._log.debug("exec %r aborted: %s", command, exc)
         finally:
-            channel.close()
+            _close(channel)
 
     def _serve_shell(self, channel: paramiko.Channel) -> None:
         try:
@@ -229,7 +230,13 @@ class SshCliServer:
         except (OSError, EOFError, paramiko.SSHException) as exc:
             self._log.debug("shell aborted: %s", exc)
         finally:
-            channel.close()
+            _close(channel)
+
+
+def _close(channel: paramiko.Channel) -> None:
+    """Close a channel whose client may already be gone (the close itself then fails)."""
+    with contextlib.suppress(OSError, EOFError, paramiko.SSHException):
+        channel.close()
 
 
 def _await_client_done(channel: paramiko.Channel) -> None:
