@@ -38,3 +38,17 @@ async def stop_process(proc: asyncio.subprocess.Process) -> None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             await proc.wait()
+
+
+CLIENT_GRACE_S = 30.0
+
+
+async def run_client(argv: list[str], duration_s: float) -> tuple[bytes, bytes]:
+    """Run an iperf3 client to its end (bounded: duration + 30 s), stopped whatever happens;
+    its stdout and stderr."""
+    client = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        return await asyncio.wait_for(client.communicate(), timeout=duration_s + CLIENT_GRACE_S)
+    finally:
+        await stop_process(client)

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
-from localproc import LOCAL, stop_process, wait_listening
+from localproc import LOCAL, run_client, stop_process, wait_listening
 from relay_udp import WINDOW, UdpRow, udp_rows, udp_table, udp_verdict
 
 from harness import __version__
@@ -41,7 +41,6 @@ RATES_BPS = (100e6, 500e6, 1e9, 1.7e9)
 TARGET_UNCAPPED_BPS = 2.5e9
 TARGET_ERROR = 0.05
 _PLAIN_READ = 256 * 1024
-_CLIENT_GRACE_S = 30.0
 
 Stopper = Callable[[], Awaitable[None]]
 
@@ -120,14 +119,7 @@ async def run_once(iperf3: str, kind: str, rate_bps: float | None, duration_s: i
         try:
             opts = Iperf3Options(host=LOCAL, port=relay_port, direction="dl", streams=streams,
                                  duration_s=duration_s)
-            client = await asyncio.create_subprocess_exec(
-                *client_argv(opts, binary=iperf3),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-            try:
-                out, err = await asyncio.wait_for(client.communicate(),
-                                                  timeout=duration_s + _CLIENT_GRACE_S)
-            finally:
-                await stop_process(client)
+            out, err = await run_client(client_argv(opts, binary=iperf3), duration_s)
         finally:
             await stop()
     finally:

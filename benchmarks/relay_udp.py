@@ -20,7 +20,7 @@ import resource
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from localproc import LOCAL, stop_process, wait_listening
+from localproc import LOCAL, run_client, stop_process, wait_listening
 
 from harness.bench import free_port
 from harness.errors import HarnessError
@@ -36,7 +36,6 @@ BELOW, ABOVE = 0.9, 1.2
 TARGET_RATIO = 0.9  # uncapped through the relay vs direct, same run
 TARGET_ERROR = 0.03
 TARGET_LOSS_BELOW = 0.1  # percent: what iperf3's own start-up burst may cost
-_CLIENT_GRACE_S = 30.0
 # iperf3's socket buffers (`-w`): its default 208 KiB receive buffer holds ~0.6 ms at 1.7 Gbit/s,
 # so on a busy machine iperf3's own receiver loses datagrams, with or without a relay.
 WINDOW = 4 * 1024 * 1024
@@ -100,14 +99,7 @@ async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bp
         opts = Iperf3Options(host=LOCAL, port=port, direction="dl", protocol="udp",
                              duration_s=duration_s, bitrate_bps=offered_bps,
                              length_bytes=DATAGRAM, window_bytes=window)
-        client = await asyncio.create_subprocess_exec(
-            *client_argv(opts, binary=iperf3),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        try:
-            out, err = await asyncio.wait_for(client.communicate(),
-                                              timeout=duration_s + _CLIENT_GRACE_S)
-        finally:
-            await stop_process(client)
+        out, err = await run_client(client_argv(opts, binary=iperf3), duration_s)
     finally:
         if stop is not None:
             await stop()
