@@ -22,6 +22,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check harness drivers tests benchmarks
+	$(VENV)/bin/lint-imports  # the layer contracts in .importlinter (docs/architecture.md)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy

@@ -23,12 +23,12 @@ from pathlib import Path
 
 from localproc import LOCAL, stop_process, wait_listening
 
+from drivers.hosts.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
 from drivers.transport.snmp import SnmpTarget, SnmpTransport
 from harness import __version__
-from harness.bench import free_port
-from harness.config.secrets import Secret
-from harness.errors import HarnessError
-from harness.measure.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
+from harness.base.errors import HarnessError
+from harness.base.secrets import Secret
+from harness.engine.bench import free_port
 from harness.simlab.control import SimLabProcess
 from harness.simlab.gnb import CellConfig
 from harness.simlab.spec import SimCell, SimCredentials, SimGnbSpec, SimLabSpec, SimRelay

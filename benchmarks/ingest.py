@@ -35,9 +35,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness import __version__
+from harness.base.sample import Sample
 from harness.store.influx import DEFAULT_BATCH_BYTES, InfluxTarget
 from harness.store.lineprotocol import LineEncoder
-from harness.store.sample import Sample
 from harness.store.sink import InfluxSink
 from harness.store.spool import Destination
 from harness.store.sqlite import SqliteStore

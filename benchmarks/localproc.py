@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
 
 LOCAL = "127.0.0.1"
 LISTEN_TIMEOUT_S = 5.0

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from localproc import LOCAL, run_client, stop_process, wait_listening
 
-from harness.bench import free_port
-from harness.errors import HarnessError
-from harness.measure.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
+from drivers.hosts.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
+from harness.base.errors import HarnessError
+from harness.engine.bench import free_port
 from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.relay import Direction, RateLimiter, TcpRelay
 from harness.simlab.udp_relay import UdpRelay

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from drivers.transport.snmp import SnmpTarget, SnmpTransport, SnmpV3User
 from harness import __version__
-from harness.config.secrets import Secret
+from harness.base.secrets import Secret
 from tests.snmpd import running_snmpd, snmpd_binary
 
 FORMAT_VERSION = 1

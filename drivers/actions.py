@@ -20,8 +20,8 @@ import textfsm
 from pydantic import AfterValidator, Field, PrivateAttr, ValidationInfo, model_validator
 
 from drivers.transport.ssh_cli import DEFAULT_PROMPT, CliOptions
-from harness.config.types import Duration, FieldError, NonEmptyStr, StrictModel
-from harness.errors import CommandFailed, ConfigError
+from harness.base.errors import CommandFailed, ConfigError
+from harness.base.schema import Duration, FieldError, NonEmptyStr, StrictModel
 
 _PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 _NAME = r"^[a-z_][a-z0-9_]*$"

@@ -12,7 +12,7 @@ from drivers.capabilities import AlarmEvent
 from drivers.mibs import OID_OR_NAME
 from drivers.transport.snmp_values import NoSuchValue, SnmpValue
 from drivers.transport.traps import Trap
-from harness.config.types import StrictModel
+from harness.base.schema import StrictModel
 
 __all__ = ["SEVERITIES", "AlarmSpec", "AlarmTableSpec", "TrapRule", "alarm_from_trap",
            "alarms_from_table"]

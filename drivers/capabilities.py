@@ -9,10 +9,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from drivers.hosts.iperf3 import Iperf3Options, Iperf3Result
+    from drivers.hosts.irtt import IrttOptions, IrttResult
+    from drivers.hosts.ping import PingOptions, PingResult
     from drivers.profile import Profile
-    from harness.measure.iperf3 import Iperf3Options, Iperf3Result
-    from harness.measure.irtt import IrttOptions, IrttResult
-    from harness.measure.ping import PingOptions, PingResult
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ class FirmwareControl(Protocol):
     `upload_firmware` copies an image to the device, verified by SHA-256 (ConfigError/
     CommandFailed when it does not arrive intact); `install_firmware` asks the device to install
     it and returns the device's answer, or raises CommandFailed with the device's refusal. The
-    device then restarts: the caller waits for it (harness/measure/firmware.py).
+    device then restarts: the caller waits for it (harness/kinds/firmware_steps.py).
     """
 
     async def firmware_version(self) -> str: ...
@@ -194,7 +194,10 @@ class TrafficServer(Protocol):
 
 @runtime_checkable
 class TrafficEndpoint(Protocol):
-    """A UE-side or data-network-side host that runs traffic tools (iperf3, irtt, ping)."""
+    """A UE-side or data-network-side host that runs traffic tools: iperf3 (server and client),
+    irtt (server on the DN side, client on the UE side) and ping. A host without one of the tools
+    raises ToolMissing when asked (`tools()` says beforehand); kinds never cast to a driver class.
+    """
 
     @property
     def name(self) -> str: ...
@@ -210,17 +213,6 @@ class TrafficEndpoint(Protocol):
 
     async def run_iperf3_client(self, opts: Iperf3Options, *,
                                 timeout_s: float) -> tuple[Iperf3Result, str]: ...
-
-
-@runtime_checkable
-class LatencyEndpoint(Protocol):
-    """A traffic host that also measures delay: irtt (server on the DN side, client on the UE
-    side) and ping. Kinds ask for it with isinstance, never by casting to a driver class."""
-
-    @property
-    def name(self) -> str: ...
-
-    async def tool_version(self, tool: str) -> str: ...
 
     async def start_irtt_server(self, port: int) -> TrafficServer: ...
 

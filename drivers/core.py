@@ -15,7 +15,7 @@ from drivers.gnb import fact_texts, kpi_value, uptime_seconds
 from drivers.profile import Profile
 from drivers.transport.snmp import SnmpTransport, SnmpValue
 from drivers.transport.ssh import SshTransport
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
 
 
 class Core:

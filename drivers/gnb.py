@@ -18,11 +18,11 @@ from drivers.capabilities import (
     TransportStatus,
     UploadedImage,
 )
-from drivers.devlog import DeviceLog
 from drivers.profile import Profile
+from drivers.transport.devlog import DeviceLog
 from drivers.transport.snmp import NoSuchValue, SnmpTransport, SnmpValue
 from drivers.transport.ssh import CliSession, SshTransport
-from harness.errors import CommandFailed, ConfigError, HarnessError
+from harness.base.errors import CommandFailed, ConfigError, HarnessError
 
 _SYS_UPTIME = "1.3.6.1.2.1.1.3.0"  # SNMPv2-MIB::sysUpTime.0, answered by every agent
 _MAX_FACT_CHARS = 1024

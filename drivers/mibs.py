@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
 
 __all__ = ["MIB_NAME", "OID_OR_NAME", "OID_TEMPLATE", "MibResolver", "MibSymbol",
            "default_cache_dir", "is_mib_name"]

@@ -12,9 +12,9 @@ from pydantic import Field, model_validator
 from drivers.actions import ActionSpec, CliSpec, CommandFact
 from drivers.alarms import AlarmSpec, AlarmTableSpec
 from drivers.mibs import MIB_NAME, OID_OR_NAME, OID_TEMPLATE, MibResolver
-from harness.config.loader import load_model
-from harness.config.types import Duration, FieldError, NonEmptyStr, StrictModel
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
+from harness.base.loader import load_model
+from harness.base.schema import Duration, FieldError, NonEmptyStr, StrictModel
 
 # OIDs are numeric or MIB names (`VENDOR-PM-MIB::dlThroughput`), resolved at load time; a
 # template ends in `.{cell}` or `.{index}` (a table column: the row index is filled in).

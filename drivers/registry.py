@@ -16,16 +16,40 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from drivers.devlog import DeviceLog
 from drivers.profile import Profile
+from drivers.transport.devlog import DeviceLog
 from drivers.transport.snmp import SnmpTarget, SnmpTransport
 from drivers.transport.ssh import SshTarget, SshTransport
-from harness.config.lab import Device
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
 
 ENTRY_POINT_GROUP = "ran_harness.drivers"
 ROLE_DRIVERS = {"gnodeb": "gnodeb", "core": "core", "ue-host": "host", "dn-host": "host"}
+
+
+class DeviceConfig(Protocol):
+    """What a driver factory reads of a lab device (the lab model's `Device` is one)."""
+
+    @property
+    def role(self) -> str:
+        """gnodeb, core, ue-host or dn-host."""
+        ...
+
+    @property
+    def host(self) -> str:
+        """Where the device is reached."""
+        ...
+
+    @property
+    def connection(self) -> str:
+        """How a traffic host runs its tools: "local" or "ssh"."""
+        ...
+
+    @property
+    def driver(self) -> str | None:
+        """The lab's `driver:` name, None for the role's built-in."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +57,7 @@ class DriverContext:
     """Everything a factory may use to build one device; transports are made on request."""
 
     name: str
-    config: Device
+    config: DeviceConfig
     log: DeviceLog
     profile: Profile | None = None
     snmp_target: SnmpTarget | None = None
@@ -91,7 +115,7 @@ class DriverRegistry:
         registry = cls()
         registry.register("gnodeb", _gnodeb, source="built-in (drivers.gnb)")
         registry.register("core", _core, source="built-in (drivers.core)")
-        registry.register("host", _host, source="built-in (drivers.host)")
+        registry.register("host", _host, source="built-in (drivers.hosts.host)")
         return registry
 
     @classmethod
@@ -140,7 +164,7 @@ class DriverRegistry:
                               f"); install the plugin that provides it")
         return entry
 
-    def driver_for(self, device: Device) -> str:
+    def driver_for(self, device: DeviceConfig) -> str:
         """The driver a lab device uses: its `driver:` name, else its role's built-in."""
         return device.driver or ROLE_DRIVERS[device.role]
 
@@ -180,8 +204,8 @@ def _core(ctx: DriverContext) -> object:
 
 
 def _host(ctx: DriverContext) -> object:
-    from drivers.host import TrafficHost
-    from drivers.ssh_runner import SshRunner
+    from drivers.hosts.host import TrafficHost
+    from drivers.hosts.ssh_runner import SshRunner
 
     transport = ctx.ssh() if ctx.config.connection == "ssh" else None
     runner = SshRunner(transport) if transport is not None else None

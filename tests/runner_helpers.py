@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.events import Event, EventBus
-from harness.inputs import load_inputs
-from harness.runner import RunInputs, Runner, RunOptions, RunOutcome
+from harness.base.events import Event, EventBus
+from harness.engine.inputs import load_inputs
+from harness.engine.runner import RunInputs, Runner, RunOptions, RunOutcome
 
 # One simulated gNodeB and core; two UE/DN pairs; SNMP timeouts short so a silent device
 # makes a trial ERROR quickly.

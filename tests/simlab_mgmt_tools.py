@@ -17,7 +17,7 @@ from pathlib import Path
 
 import paramiko
 
-from harness.measure.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
+from drivers.hosts.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
 from harness.simlab.server import RunningGnb
 from harness.simlab.spec import SimCell, SimCredentials, SimGnbSpec, SimRelay, SimTrapTarget
 from tests.conftest import free_port, require_tool

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.base.verdict import Verdict
 from harness.measure.latency import frame_delay_variation, rfc3550_jitter
 from harness.measure.y1564 import Acceptance, Service, run_y1564
-from harness.verdict import Verdict
 from tests.conftest import require_tool
 from tests.runner_helpers import inputs, run_in_process
 from tests.test_y1564 import SharedLink

@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from harness.measure.batch_means import MIN_BATCHES, batch_means_ci, batch_sizes
-from harness.measure.stats import mean_interval
+from harness.base.batch_means import MIN_BATCHES, batch_means_ci, batch_sizes
+from harness.base.stats import mean_interval
 
 REPS = 1000
 

@@ -12,8 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness import criteria
-from harness.criteria import (
+from harness.base.errors import ConfigError
+from harness.base.units import Quantity
+from harness.base.verdict import Verdict
+from harness.judge import criteria
+from harness.judge.criteria import (
     Criterion,
     CriterionResult,
     CriterionSyntaxError,
@@ -21,9 +24,6 @@ from harness.criteria import (
     parse_criterion,
     series_key,
 )
-from harness.errors import ConfigError
-from harness.units import Quantity
-from harness.verdict import Verdict
 
 
 @dataclass
@@ -395,7 +395,7 @@ def test_deep_nesting_rejected_not_recursion_error() -> None:
 
 
 def test_package_never_calls_eval_exec_or_compile() -> None:
-    modules = [criteria, *(__import__(f"harness.criteria.{m.name}", fromlist=["_"])
+    modules = [criteria, *(__import__(f"harness.judge.criteria.{m.name}", fromlist=["_"])
                            for m in pkgutil.iter_modules(criteria.__path__))]
     assert len(modules) >= 5
     for module in modules:

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.aggregate import JudgeContext
-from harness.criteria import Criterion, parse_criterion, series_key
-from harness.criteria.lexer import FLIPPED, tokenize
-from harness.inputs import load_inputs
-from harness.plan import PlannedTrial
-from harness.units import Quantity
-from harness.verdict import Verdict
+from harness.base.units import Quantity
+from harness.base.verdict import Verdict
+from harness.engine.inputs import load_inputs
+from harness.engine.plan import PlannedTrial
+from harness.judge.aggregate import JudgeContext
+from harness.judge.criteria import Criterion, parse_criterion, series_key
+from harness.judge.criteria.lexer import FLIPPED, tokenize
 
 ROOT = Path(__file__).resolve().parent.parent
 MOCN = {"sharing-mocn.yaml"}

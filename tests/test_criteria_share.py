@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.aggregate import JudgeContext, aggregate_trials
-from harness.criteria import CriterionSyntaxError, parse_criterion
+from harness.base.stats import summarize
+from harness.base.units import Quantity
+from harness.base.verdict import Verdict
+from harness.engine.plan import PlannedTrial
+from harness.judge.aggregate import JudgeContext, aggregate_trials
+from harness.judge.criteria import CriterionSyntaxError, parse_criterion
+from harness.judge.presets import TrialShape, expand_preset
 from harness.kinds.throughput import ThroughputSpec
-from harness.measure.stats import summarize
-from harness.plan import PlannedTrial
-from harness.presets import TrialShape, expand_preset
-from harness.units import Quantity
-from harness.verdict import Verdict
 from tests.test_plan import HEAD, LAB, LATENCY, TRIAL, _error, _write
 
 QCVN_DL = TrialShape("throughput", "dl", "gnb1")
@@ -212,7 +212,7 @@ def test_plan_checks_the_share_threshold_unit(tmp_path: Path) -> None:
     assert "cannot compare series 'throughput' in Mbit/s (bit rate) with ms (time)" in \
         _error(tmp_path, text)
     ok = HEAD + LATENCY.replace('"rtt.p95 <= 30 ms"', '"share(rtt <= 50 ms) >= 95 %"')
-    from harness.inputs import load_inputs
+    from harness.engine.inputs import load_inputs
 
     assert load_inputs(_write(tmp_path, ok), LAB).trials[0].criteria[0].series_names == \
         frozenset({"rtt"})

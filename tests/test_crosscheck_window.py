@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from drivers.capabilities import KpiReading
-from harness.measure.window import MeasuredWindow
+from harness.base.units import Quantity
+from harness.base.verdict import Verdict
+from harness.base.window import MeasuredWindow
+from harness.config.monitors import CrosscheckSettings
 from harness.monitors import MonitorGroup, TrialScope
 from harness.monitors.crosscheck import (
     SOURCE,
@@ -21,9 +24,6 @@ from harness.monitors.crosscheck import (
     traffic_start,
     window_volume,
 )
-from harness.monitors.settings import CrosscheckSettings
-from harness.units import Quantity
-from harness.verdict import Verdict
 
 S = 1_000_000_000  # ns
 
@@ -136,9 +136,9 @@ def test_agreement_within_tolerance_passes_and_excludes_the_omit() -> None:
 
 
 def test_lab_crosscheck_tolerance_is_validated(tmp_path: Path) -> None:
+    from harness.base.errors import ConfigError
+    from harness.base.loader import load_model
     from harness.config.lab import Lab
-    from harness.config.loader import load_model
-    from harness.errors import ConfigError
     from tests.runner_helpers import FAST_LAB
 
     path = tmp_path / "lab.yaml"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.trial import condition_mismatches
+from harness.engine.trial import condition_mismatches
 from tests.runner_helpers import FAST_LAB, inputs, run_in_process
 
 LAB_100 = FAST_LAB.replace("bandwidth_mhz: 20,", "bandwidth_mhz: 100,")

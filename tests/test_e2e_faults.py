@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 
 from drivers.transport.ssh import SshTarget, SshTransport
-from harness.config.secrets import Secret
-from harness.events import Event, TrialStarted
-from harness.runner import Runner
+from harness.base.events import Event, TrialStarted
+from harness.base.secrets import Secret
+from harness.base.verdict import exit_code
+from harness.engine.runner import Runner
 from harness.simlab import channel
-from harness.verdict import exit_code
 from tests.conftest import require_tool
 from tests.runner_helpers import FAST_LAB, inputs, later, run_in_process, start_run
 from tests.test_e2e_smoke import ROOT, load_run, run_harness

@@ -17,7 +17,7 @@ COMMERCIAL_IDS = {"tcp-dl-40mhz", "tcp-ul-40mhz", "tcp-dl-100mhz", "tcp-ul-100mh
                   "udp-dl-40mhz", "udp-dl-100mhz", "udp-ul-40mhz", "udp-ul-100mhz",
                   "latency-idle", "latency-loaded-dl"}
 # Why an estimate could not be judged: no 95 % interval, a straddling interval, or too few
-# samples (harness/aggregate.py judge(), harness/criteria).
+# samples (harness/judge/aggregate.py judge(), harness/criteria).
 HONEST_REASON = re.compile(r"no 95 % confidence interval|95 % CI \[.*\] .* straddles"
                            r"|rests on N=\d+ sample\(s\), fewer than min_samples=\d+")
 

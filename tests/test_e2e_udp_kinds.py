@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness.measure.peak import Carrier, tdd_share
+from harness.base.nr_peak import Carrier, tdd_share
 from harness.measure.probe import FrameSpec
 from tests.conftest import require_tool
 from tests.test_e2e_smoke import load_run, run_harness

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from drivers.capabilities import FirmwareControl
-from harness.bench import open_bench
+from harness.base.errors import ConfigError
 from harness.config.lab import Lab
-from harness.errors import ConfigError
-from harness.measure.firmware import UpgradeOptions, UpgradeResult, upgrade_firmware
+from harness.engine.bench import open_bench
+from harness.kinds.firmware_steps import UpgradeOptions, UpgradeResult, upgrade_firmware
 from harness.simlab.firmware import build_image
 
 LAB = {

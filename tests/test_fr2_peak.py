@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench import open_bench
+from harness.base.errors import ConfigError
+from harness.base.loader import load_model
+from harness.base.nr_peak import Carrier, frequency_range, tdd_share
 from harness.config.lab import Lab
-from harness.config.loader import load_model
-from harness.errors import ConfigError
-from harness.measure.peak import Carrier, frequency_range, tdd_share
-from harness.trial import cell_peak, peak_of_config
+from harness.engine.bench import open_bench
+from harness.engine.trial import cell_peak, peak_of_config
 from tests.runner_helpers import FAST_LAB
 
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from harness.base.sample import Sample
 from harness.cli import cli
 from harness.store.influx import InfluxTarget, InfluxWriter, WriteRefused, post_split
-from harness.store.sample import Sample
 from harness.store.sink import InfluxSink
 from harness.store.spool import DATA_NAME, Destination, Spool, SpoolBusy
 from tests.conftest import free_port

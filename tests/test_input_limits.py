@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from harness.base.errors import ConfigError, HarnessError
+from harness.base.sample import Sample
 from harness.config import Port, Secret, StrictModel, load_model
 from harness.config.lab import Lab
-from harness.errors import ConfigError, HarnessError
+from harness.engine.plan import PlannedTrial
+from harness.engine.trial import dump_json
 from harness.kinds.base import KindRun
-from harness.plan import PlannedTrial
 from harness.store.influx import InfluxTarget, InfluxWriter, WriteRefused
-from harness.store.sample import Sample
 from harness.store.sink import InfluxSink
 from harness.store.spool import Destination
-from harness.trial import dump_json
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -162,7 +162,7 @@ def test_an_error_body_echoing_the_token_is_masked(echoing_server: str, tmp_path
 
 
 def test_unverified_host_keys_and_inline_secrets_are_warned(tmp_path: Path) -> None:
-    from harness.inputs import input_warnings
+    from harness.engine.inputs import input_warnings
 
     text = (ROOT / "lab.yaml").read_text(encoding="utf-8").replace(
         "  ssh: {user: admin, host_key: verify}",

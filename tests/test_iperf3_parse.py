@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from harness.errors import ConfigError, MeasurementError
-from harness.measure.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
+from drivers.hosts.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
+from harness.base.errors import ConfigError, MeasurementError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iperf3"
 

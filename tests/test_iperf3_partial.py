@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from drivers.host import TrafficHost
-from drivers.ssh_runner import SshRunner
+from drivers.hosts.host import TrafficHost
+from drivers.hosts.iperf3 import Iperf3Options
+from drivers.hosts.iperf3_partial import Iperf3Incomplete, parse_partial, partial_of
+from drivers.hosts.ssh_runner import SshRunner
 from drivers.transport.ssh import SshTransport
-from harness.errors import MeasurementError
-from harness.measure.iperf3 import Iperf3Options
-from harness.measure.iperf3_partial import Iperf3Incomplete, parse_partial, partial_of
+from harness.base.errors import MeasurementError
 from tests.conftest import free_port, require_tool
 from tests.sshd import running_sshd
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from drivers.host import _control_refused, _measured_anything
+from drivers.hosts.host import _control_refused, _measured_anything
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iperf3"
 

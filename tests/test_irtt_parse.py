@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError, MeasurementError
-from harness.measure.irtt import IrttOptions, client_argv, parse_irtt, server_argv
+from drivers.hosts.irtt import IrttOptions, client_argv, parse_irtt, server_argv
+from harness.base.errors import ConfigError, MeasurementError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "irtt"
 NAMES = ["loopback-direct", "relay-idle-dddsu-30khz", "relay-loss-20pct"]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from drivers.hosts.iperf3 import Iperf3Options, client_argv, parse_result
+from drivers.hosts.iperf3_bidir import parse_bidir
+from drivers.hosts.ping import PingOptions, parse_ping, ping_argv
 from harness.kinds.throughput import throughput_metrics
-from harness.measure.iperf3 import Iperf3Options, client_argv, parse_result
-from harness.measure.iperf3_bidir import parse_bidir
 from harness.measure.latency import ipdv_ms, latency_metrics, rfc3550_jitter
-from harness.measure.ping import PingOptions, parse_ping, ping_argv
 from harness.measure.rfc6349 import buffer_delay_percent, efficiency_percent, rfc6349_from_iperf3
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -8,21 +8,21 @@ from typing import Any
 import numpy as np
 import pytest
 
-from harness.aggregate import (
+from harness.base.batch_means import batch_means_ci
+from harness.base.units import Quantity
+from harness.base.verdict import Verdict
+from harness.config.scenario import Scenario, TrialDefaults
+from harness.engine.plan import PlannedTrial
+from harness.judge.aggregate import (
     JudgeContext,
     aggregate_trials,
     judge,
     run_verdict,
     sample_intervals,
 )
-from harness.config.scenario import Scenario, TrialDefaults
-from harness.criteria import parse_criterion
-from harness.estimates import is_exact, sample_statistics
+from harness.judge.criteria import parse_criterion
+from harness.judge.estimates import is_exact, sample_statistics
 from harness.kinds.throughput import ThroughputSpec
-from harness.measure.batch_means import batch_means_ci
-from harness.plan import PlannedTrial
-from harness.units import Quantity
-from harness.verdict import Verdict
 
 
 def _planned(criteria: list[str], min_samples: int | None = None) -> PlannedTrial:

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Sequence
 
 from drivers.capabilities import KpiReading
-from harness.errors import DeviceUnreachable
-from harness.measure.kpi import KpiPoller, counter_step, uptime_went_back
-from harness.store.sample import Sample
+from harness.base.errors import DeviceUnreachable
+from harness.base.sample import Sample
+from harness.monitors.kpi import KpiPoller, counter_step, uptime_went_back
 
 S = 1_000_000_000  # ns per second
 
@@ -102,7 +102,7 @@ def test_run_keeps_the_device_error_and_stops() -> None:
 
 
 def test_gauge_readings_that_reach_before_the_window_are_left_out() -> None:
-    from harness.measure.kpi import KpiSeries
+    from harness.monitors.kpi import KpiSeries
 
     s = 1_000_000_000
     series = KpiSeries("gnb1", "DRB.UEThpDl", 1, "gauge", "kbit/s", period_s=2.0)

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.base.sample import Sample, SampleError, check_sample, normalized
 from harness.store.lineprotocol import LineEncoder, encode_line
-from harness.store.sample import Sample, SampleError, check_sample, normalized
 
 T0 = 1_795_000_000_123_456_789
 

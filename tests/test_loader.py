@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import Field, ValidationError, model_validator
 
+from harness.base.errors import ConfigError
 from harness.config import (
     ConfigErrors,
     Duration,
@@ -30,7 +31,6 @@ from harness.config import (
     parse_duration,
     parse_yaml,
 )
-from harness.errors import ConfigError
 
 SHAPE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<field>[^:]+): (?P<msg>.+)$")
 

@@ -9,7 +9,7 @@ import pytest
 
 from drivers.mibs import MibResolver, is_mib_name
 from drivers.profile import load_profile
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mibs"
 PM = "1.3.6.1.4.1.32473.99.1"

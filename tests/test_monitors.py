@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from rich.console import Console
 
 from drivers.capabilities import AlarmEvent
-from harness.events import (
+from harness.base.events import (
     Notice,
     RunFinished,
     RunStarted,
@@ -18,16 +18,16 @@ from harness.events import (
     TrialFinished,
     TrialStarted,
 )
+from harness.base.sample import Sample
+from harness.base.units import Quantity
+from harness.base.verdict import Verdict
+from harness.cli.progress import LiveProgress, Progress, make_progress
+from harness.cli.progress_json import JsonProgress, event_json
+from harness.config.monitors import MonitorSettings
 from harness.monitors import MonitorGroup, MonitorReport, TrialScope
 from harness.monitors.alarms import alarm_key, alarm_metrics
 from harness.monitors.crosscheck import compare_volumes
 from harness.monitors.health import health_kpis
-from harness.monitors.settings import MonitorSettings
-from harness.progress import LiveProgress, Progress, make_progress
-from harness.progress_json import JsonProgress, event_json
-from harness.store.sample import Sample
-from harness.units import Quantity
-from harness.verdict import Verdict
 
 
 def _alarm(severity: str, text: str) -> AlarmEvent:

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from harness.base.errors import ConfigError
+from harness.base.nr_peak import Carrier, n_prb, tdd_share
 from harness.cli import cli
-from harness.errors import ConfigError
-from harness.measure.peak import Carrier, n_prb, tdd_share
 
 
 def test_worked_example_100mhz_30khz_4layers_256qam_dl() -> None:

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
+from harness.base.errors import ConfigError
+from harness.base.loader import load_model, parse_yaml
 from harness.config.lab import Lab
-from harness.config.loader import load_model, parse_yaml
 from harness.config.scenario import Scenario, TrialDefaults
-from harness.errors import ConfigError
-from harness.inputs import load_inputs
+from harness.engine.inputs import load_inputs
+from harness.engine.plan import FileSource, plan
 from harness.kinds import KindRegistry, default_registry
 from harness.kinds.pending import pending_kind
-from harness.plan import FileSource, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 LAB = ROOT / "lab.yaml"

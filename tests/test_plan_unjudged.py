@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.inputs import load_inputs
+from harness.base.errors import ConfigError
+from harness.engine.inputs import load_inputs
 from harness.kinds import default_registry
 from tests.test_cli_input import run_harness
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.presets import TrialShape, expand_preset
+from harness.base.errors import ConfigError
+from harness.judge.presets import TrialShape, expand_preset
 
 
 def test_qcvn_126_downlink() -> None:

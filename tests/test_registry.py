@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from drivers.registry import ENTRY_POINT_GROUP, DriverContext, DriverRegistry
-from harness.bench import open_bench
+from harness.base.errors import ConfigError
 from harness.config.lab import Device, Lab
-from harness.errors import ConfigError
+from harness.engine.bench import open_bench
 from tests.conftest import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parent.parent

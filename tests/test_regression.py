@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from harness.base.errors import ConfigError
+from harness.base.loader import load_model
+from harness.base.verdict import Verdict
 from harness.cli import cli
 from harness.config.lab import Lab
-from harness.config.loader import load_model
-from harness.errors import ConfigError
-from harness.inputs import load_inputs
+from harness.engine.inputs import load_inputs
 from harness.report import write_junit
 from harness.store.compare import compare
 from harness.store.judged import criterion_directions
 from harness.store.noise import family_of, floor_of
 from harness.store.results import Baseline, ResultsOptions, RunResults
-from harness.verdict import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -289,7 +289,7 @@ def test_regression_key_is_validated_with_positions(tmp_path: Path) -> None:
 
 
 def test_regression_key_reaches_the_summary_rules(tmp_path: Path) -> None:
-    from harness.cli_results import regression_rules
+    from harness.cli.results import regression_rules
 
     path = tmp_path / "s.yaml"
     path.write_text(SCENARIO.replace("METRIC", "throughput.p5"), encoding="utf-8")

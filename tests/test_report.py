@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from harness.base.sample import Sample
+from harness.base.verdict import Verdict
 from harness.report import ReportFiles, write_junit, write_report
 from harness.report.html import format_quantity, format_time
 from harness.report.i18n import TEXT, metric_text, parse_verdict, verdict_text
 from harness.report.plots import decimate, slugify, throughput_thresholds
-from harness.store.sample import Sample
-from harness.verdict import Verdict
 
 T0 = 1_795_964_462_123_000_000  # 2026-11-28T15:01:02.123Z in ns
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -211,7 +211,7 @@ def test_run_with_a_baseline_judges_a_regression(e2e: Any) -> None:
 def test_grafana_dashboard_queries_only_the_schema() -> None:
     import re
 
-    from harness.store.sample import MEASUREMENTS, TAG_KEYS
+    from harness.base.sample import MEASUREMENTS, TAG_KEYS
 
     dashboard = json.loads((ROOT / "contrib/grafana/ran-harness.json").read_text("utf-8"))
     queries = [t["query"] for p in dashboard["panels"] for t in p["targets"]]

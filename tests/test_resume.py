@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
-from harness.events import Event, TrialStarted
-from harness.resume import load_resume
-from harness.runner import SUMMARY_FORMAT_VERSION, Runner
+from harness.base.errors import ConfigError
+from harness.base.events import Event, TrialStarted
+from harness.base.summary import SUMMARY_FORMAT_VERSION
+from harness.engine.resume import load_resume
+from harness.engine.runner import Runner
 from tests.conftest import require_tool
 from tests.runner_helpers import inputs, run_in_process
 from tests.test_e2e_smoke import run_harness

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from drivers.host import TrafficHost
-from harness.errors import ConfigError, MeasurementError
-from harness.measure.iperf3 import parse_result
+from drivers.hosts.host import TrafficHost
+from drivers.hosts.iperf3 import parse_result
+from harness.base.errors import ConfigError, MeasurementError
+from harness.kinds.iperf3_probe import iperf3_udp_probe, probe_result, udp_counts
 from harness.measure.probe import FrameSpec, ProbeResult, loss_percent, with_latency
 from harness.measure.rfc2544 import (
     Rfc2544Options,
@@ -31,7 +32,6 @@ from harness.measure.rfc2544 import (
     run_rfc2544,
     zero_loss_search,
 )
-from harness.measure.udp_probe import iperf3_udp_probe, probe_result, udp_counts
 from harness.simlab.relay import TcpRelay
 from harness.simlab.shaper import Direction, RateLimiter
 from harness.simlab.udp_relay import UdpRelay

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.events import Event, TrialFinished, TrialStarted
-from harness.runner import Runner, RunOptions
+from harness.base.events import Event, TrialFinished, TrialStarted
+from harness.engine.runner import Runner, RunOptions
 from tests.conftest import require_tool
 from tests.runner_helpers import inputs, later, run_in_process
 

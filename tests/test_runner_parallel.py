@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.events import TrialFinished
-from harness.runner import trial_devices
+from harness.base.events import TrialFinished
+from harness.engine.runner import trial_devices
 from tests.conftest import require_tool
 from tests.runner_helpers import inputs, run_in_process
 

@@ -8,21 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from harness.bench import open_bench
+from harness.base.errors import ConfigError
+from harness.base.loader import load_model
+from harness.base.nr_peak import Carrier, tdd_share
 from harness.config.lab import Lab
-from harness.config.loader import load_model
-from harness.errors import ConfigError
-from harness.measure.peak import Carrier, tdd_share
-from harness.measure.sharing import (
+from harness.engine.bench import open_bench
+from harness.kinds.sharing_run import (
     Operator,
     SharingOptions,
     SharingResult,
-    metric_names,
     operators_on_bench,
-    plmn_key,
     run_sharing,
-    sharing_metrics,
 )
+from harness.measure.sharing import metric_names, plmn_key, sharing_metrics
 from tests.conftest import require_tool
 
 MOCN_LAB = Path(__file__).resolve().parent.parent / "scenarios" / "labs" / "mocn-lab.yaml"
@@ -86,7 +84,7 @@ def test_share_and_isolation_arithmetic() -> None:
 
 
 def test_plmn_key_is_a_criteria_name() -> None:
-    from harness.criteria import parse_criterion
+    from harness.judge.criteria import parse_criterion
 
     assert plmn_key("452-04") == "plmn_452_04"
     parse_criterion(f"sharing.{plmn_key('452-04')}.share >= 35 %")

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from drivers.transport.ssh import SshTarget, SshTransport
-from harness.config.secrets import Secret
+from harness.base.secrets import Secret
 from tests.conftest import free_port, require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -218,8 +218,8 @@ def lab_text(*devices: str) -> str:
 
 
 def load_lab(tmp_path: Path, text: str) -> Any:
+    from harness.base.loader import load_model
     from harness.config.lab import Lab
-    from harness.config.loader import load_model
 
     path = tmp_path / "lab.yaml"
     path.write_text(text, encoding="utf-8")
@@ -252,7 +252,7 @@ def test_lab_accepts_simulated_core_and_attaches_gnodebs(tmp_path: Path) -> None
 ])
 def test_lab_refuses_bad_simulated_cores_with_positions(
         tmp_path: Path, devices: tuple[str, ...], where: str, message: str) -> None:
-    from harness.errors import ConfigError
+    from harness.base.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
         load_lab(tmp_path, lab_text(*devices))

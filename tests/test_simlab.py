@@ -19,18 +19,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from drivers.transport.snmp import SnmpTarget, SnmpTransport, SnmpV3User
-from drivers.transport.ssh import SshTarget, SshTransport
-from harness.config.secrets import Secret
-from harness.errors import HarnessError
-from harness.measure.iperf3 import (
+from drivers.hosts.iperf3 import (
     Iperf3Options,
     Iperf3Result,
     client_argv,
     parse_result,
     server_argv,
 )
-from harness.measure.peak import Carrier, tdd_share
+from drivers.transport.snmp import SnmpTarget, SnmpTransport, SnmpV3User
+from drivers.transport.ssh import SshTarget, SshTransport
+from harness.base.errors import HarnessError
+from harness.base.nr_peak import Carrier, tdd_share
+from harness.base.secrets import Secret
 from harness.simlab.cli import GnbCli
 from harness.simlab.control import SimLabProcess
 from harness.simlab.gnb import CellConfig, GnbIdentity, VirtualGnb

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import AuthFailed, HarnessError
+from harness.base.errors import AuthFailed, HarnessError
 from harness.simlab.channel import ChannelError, control_socket_path
 from harness.simlab.control import SimLabProcess
 from harness.simlab.core_server import FaultBook

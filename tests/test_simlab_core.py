@@ -24,7 +24,7 @@ from drivers.core import Core
 from drivers.profile import load_profile
 from drivers.transport.snmp import SnmpTarget, SnmpTransport, SnmpV3User
 from drivers.transport.ssh import SshTarget, SshTransport
-from harness.config.secrets import Secret
+from harness.base.secrets import Secret
 from harness.simlab.control import SimLabProcess
 from harness.simlab.core import TCP_MSS, CoreIdentity, CorePlan, VirtualCore
 from harness.simlab.core_cli import CoreCli

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from drivers.mibs import MibResolver
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
 from harness.simlab.alarms import AlarmCondition, AlarmTable, AlarmType, Severity
 from harness.simlab.cli import GnbCli
 from harness.simlab.firmware import FirmwareError, build_image, parse_image

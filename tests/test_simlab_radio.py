@@ -15,11 +15,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers.host import TrafficHost
-from harness.bench import Bench
+from drivers.hosts.host import TrafficHost
+from harness.base.errors import ConfigError
 from harness.config import parse_yaml, validate_model
 from harness.config.lab import Lab
-from harness.errors import ConfigError
+from harness.engine.bench import Bench
 from harness.simlab.cli import GnbCli
 from harness.simlab.delay import DelayLine, PreciseTimer
 from harness.simlab.gnb import CellConfig, CellRuntime, GnbIdentity, VirtualGnb

@@ -16,12 +16,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from drivers.host import TrafficHost
-from harness.measure.iperf3 import Iperf3Options, Iperf3Result
-from harness.measure.irtt import IrttResult
+from drivers.hosts.host import TrafficHost
+from drivers.hosts.iperf3 import Iperf3Options, Iperf3Result
+from drivers.hosts.irtt import IrttResult
+from harness.base.verdict import Verdict
+from harness.kinds.iperf3_probe import Iperf3UdpProbe, iperf3_udp_probe
 from harness.measure.probe import FrameSpec
 from harness.measure.rfc2544_search import SearchOptions, SearchResult, zero_loss_search
-from harness.measure.udp_probe import Iperf3UdpProbe, iperf3_udp_probe
 from harness.measure.y1564 import (
     Acceptance,
     ConfigurationResult,
@@ -29,7 +30,6 @@ from harness.measure.y1564 import (
     service_configuration_test,
 )
 from harness.simlab.gnb import CellRuntime
-from harness.verdict import Verdict
 from tests.conftest import free_port, require_tool
 from tests.test_simlab_userplane import (
     IDLE_MEDIAN_MS,

@@ -19,17 +19,17 @@ from typing import Any, cast
 
 import pytest
 
-from harness.measure.iperf3 import (
+from drivers.hosts.iperf3 import (
     Iperf3Options,
     Iperf3Result,
     client_argv,
     parse_result,
     server_argv,
 )
-from harness.measure.irtt import IrttOptions, IrttResult, parse_irtt
-from harness.measure.irtt import client_argv as irtt_client_argv
-from harness.measure.irtt import server_argv as irtt_server_argv
-from harness.measure.peak import Carrier, tdd_share
+from drivers.hosts.irtt import IrttOptions, IrttResult, parse_irtt
+from drivers.hosts.irtt import client_argv as irtt_client_argv
+from drivers.hosts.irtt import server_argv as irtt_server_argv
+from harness.base.nr_peak import Carrier, tdd_share
 from harness.simlab.control import SimLabProcess
 from harness.simlab.gnb import CellConfig, CellRuntime
 from harness.simlab.relay import TcpRelay

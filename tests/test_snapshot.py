@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from drivers.transport.ssh import SshTarget, SshTransport
-from harness.config.secrets import Secret
-from harness.errors import CommandFailed
-from harness.snapshot import (
+from harness.base.errors import CommandFailed
+from harness.base.secrets import Secret
+from harness.engine.snapshot import (
     UNKNOWN,
     DeviceSnapshot,
     RestorePolicy,

@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import pytest
 
 from drivers.transport.snmp import NoSuchValue, SnmpTarget, SnmpTransport, SnmpV3User
-from harness.config.secrets import Secret
-from harness.errors import CommandFailed, DeviceUnreachable, HarnessError
+from harness.base.errors import CommandFailed, DeviceUnreachable, HarnessError
+from harness.base.secrets import Secret
 from harness.simlab.snmp_agent import AgentCredentials, MibValue, SnmpAgent
 from tests.conftest import free_port, require_tool
 

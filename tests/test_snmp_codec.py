@@ -26,7 +26,7 @@ from pysnmp.proto import api
 from drivers.transport import snmp_ber as ber
 from drivers.transport.snmp_check import check_reply
 from drivers.transport.snmp_values import NoSuchValue, SetValue, convert_value
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "snmp"
 REPLIES = {name: bytes.fromhex(text) for name, text in

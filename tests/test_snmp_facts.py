@@ -12,7 +12,7 @@ import pytest
 from drivers.gnb import Gnb, fact_texts, kpi_value, uptime_seconds
 from drivers.profile import load_profile
 from drivers.transport.snmp_values import NoSuchValue
-from harness.errors import CommandFailed, HarnessError
+from harness.base.errors import CommandFailed, HarnessError
 from tests.test_snmp_hostile import DEVICE, GET_MODES, against, run, with_value
 
 

@@ -19,8 +19,8 @@ import pytest
 
 from drivers.transport import snmp_ber as ber
 from drivers.transport.snmp import SnmpTarget, SnmpTransport
-from harness.config.secrets import Secret
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
+from harness.base.secrets import Secret
 
 T = TypeVar("T")
 DEVICE = "hostile-gnb"

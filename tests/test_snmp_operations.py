@@ -14,10 +14,10 @@ import pytest
 from drivers.gnb import Gnb
 from drivers.profile import load_profile
 from drivers.transport.snmp import SetValue, SnmpTarget, SnmpTransport, SnmpV3User
-from harness.config.secrets import Secret
-from harness.errors import AuthFailed, ConfigError, DeviceUnreachable
-from harness.measure.kpi import KpiPoller
-from harness.store.sample import Sample
+from harness.base.errors import AuthFailed, ConfigError, DeviceUnreachable
+from harness.base.sample import Sample
+from harness.base.secrets import Secret
+from harness.monitors.kpi import KpiPoller
 from tests.conftest import require_tool
 from tests.snmpd import (
     AUTH_KEY,

@@ -19,8 +19,8 @@ from drivers.transport.snmp import (
     SnmpV3User,
     convert_value,
 )
-from harness.config.secrets import Secret
-from harness.errors import AuthFailed, ConfigError, DeviceUnreachable
+from harness.base.errors import AuthFailed, ConfigError, DeviceUnreachable
+from harness.base.secrets import Secret
 from tests.conftest import free_port, require_tool
 from tests.snmpd import AUTH_KEY, PRIV_KEY, matrix_config, running_snmpd
 

@@ -20,15 +20,15 @@ import pytest
 from drivers.profile import load_profile
 from drivers.transport import snmp_ber as ber
 from drivers.transport.traps import Trap, TrapReceiver
-from harness.bench import Bench
+from harness.base.errors import ConfigError
+from harness.base.secrets import Secret
+from harness.base.units import Quantity
 from harness.config.lab import Lab, TrapSettings
-from harness.config.secrets import Secret
-from harness.errors import ConfigError
+from harness.config.monitors import AlarmMonitorSettings
+from harness.engine.bench import Bench
 from harness.monitors import TrialScope
 from harness.monitors.alarms import AlarmMonitor
-from harness.monitors.settings import AlarmMonitorSettings
 from harness.monitors.traps import TrapHub
-from harness.units import Quantity
 from tests.conftest import require_tool
 from tests.runner_helpers import FAST_LAB
 from tests.test_snmp_traps import CELL_DOWN, cli, collect, run
@@ -186,8 +186,8 @@ def test_trap_settings_listen_on_loopback_and_check_the_port() -> None:
 def test_simulated_gnodeb_traps_reach_the_hub_with_its_community(tmp_path: Path) -> None:
     """End to end: the bench gives each simulated gNodeB's receiver that device's community,
     and the virtual gNodeB's real v2c traps are accepted (none refused)."""
-    from harness.bench import open_bench
-    from harness.config.loader import load_model
+    from harness.base.loader import load_model
+    from harness.engine.bench import open_bench
 
     (tmp_path / "lab.yaml").write_text(FAST_LAB, encoding="utf-8")
     lab = load_model(tmp_path / "lab.yaml", Lab)

@@ -16,7 +16,7 @@ from pysnmp.proto.api import v2c
 from drivers.alarms import AlarmSpec, alarm_from_trap
 from drivers.profile import load_profile
 from drivers.transport.traps import Trap, TrapReceiver, TrapUser
-from harness.config.secrets import Secret
+from harness.base.secrets import Secret
 from tests.conftest import require_tool
 
 pytestmark = pytest.mark.interop

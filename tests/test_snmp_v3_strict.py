@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from drivers.transport.snmp import SnmpTarget, SnmpTransport, SnmpV3User
-from harness.config.secrets import Secret
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
+from harness.base.secrets import Secret
 from tests.snmpd import running_snmpd, snmpd_binary
 
 pytestmark = pytest.mark.interop

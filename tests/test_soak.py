@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers.host import TrafficHost
-from harness.errors import ConfigError, MeasurementError
+from drivers.hosts.host import TrafficHost
+from harness.base.errors import ConfigError, MeasurementError
+from harness.kinds.soak_probes import iperf3_probe, irtt_probe
 from harness.measure.soak import (
     LatencySample,
     ProbeRecord,
@@ -22,7 +23,6 @@ from harness.measure.soak import (
     probe_count,
     run_soak,
 )
-from harness.measure.soak_probes import iperf3_probe, irtt_probe
 from tests.conftest import free_port, require_tool
 
 

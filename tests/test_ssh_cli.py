@@ -18,9 +18,9 @@ from drivers.profile import load_profile
 from drivers.transport.snmp import SnmpTarget, SnmpTransport
 from drivers.transport.ssh import CliOptions, SshTarget, SshTransport
 from drivers.transport.ssh_cli import clean, split_reply
+from harness.base.errors import CommandFailed, ConfigError
+from harness.base.secrets import Secret
 from harness.cli import cli
-from harness.config.secrets import Secret
-from harness.errors import CommandFailed, ConfigError
 from harness.simlab.ssh_server import SshCliServer
 from tests.conftest import free_port
 from tests.sshd import Sshd, running_sshd

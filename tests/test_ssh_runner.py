@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers.host import TrafficHost
-from drivers.ssh_runner import SshRunner, remote_command
+from drivers.hosts.host import TrafficHost
+from drivers.hosts.iperf3 import Iperf3Options
+from drivers.hosts.ssh_runner import SshRunner, remote_command
 from drivers.transport.ssh import SshTransport
-from harness.errors import ToolMissing
-from harness.measure.iperf3 import Iperf3Options
+from harness.base.errors import ToolMissing
 from tests.conftest import free_port, require_tool
 from tests.sshd import Sshd, running_sshd
 

@@ -15,8 +15,8 @@ import paramiko
 import pytest
 
 from drivers.transport.ssh import CommandResult, SshTarget, SshTransport
-from harness.config.secrets import Secret
-from harness.errors import AuthFailed, DeviceUnreachable
+from harness.base.errors import AuthFailed, DeviceUnreachable
+from harness.base.secrets import Secret
 from harness.simlab.ssh_server import SshCliServer
 from tests.conftest import free_port, require_tool
 

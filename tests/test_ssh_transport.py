@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from drivers.devlog import DeviceLog, DeviceLogFiles
+from drivers.transport.devlog import DeviceLog, DeviceLogFiles
 from drivers.transport.ssh import CommandResult, HostKeyMismatch, SshTarget, SshTransport
-from harness.config.secrets import Secret
-from harness.errors import AuthFailed, CommandFailed, DeviceUnreachable
+from harness.base.errors import AuthFailed, CommandFailed, DeviceUnreachable
+from harness.base.secrets import Secret
 from tests.conftest import free_port, require_tool
 from tests.sshd import Sshd, keygen, running_sshd
 

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from harness.measure.batch_means import batch_means_ci
-from harness.measure.percentile_ci import percentile_ci
-from harness.measure.stats import (
+from harness.base.batch_means import batch_means_ci
+from harness.base.percentile_ci import percentile_ci
+from harness.base.stats import (
     mean_interval,
     percentile,
     summarize,

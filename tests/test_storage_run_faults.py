@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from harness.events import Event, Notice, TrialStarted
-from harness.runner import Runner, RunOutcome
-from harness.verdict import exit_code
+from harness.base.events import Event, Notice, TrialStarted
+from harness.base.verdict import exit_code
+from harness.engine.runner import Runner, RunOutcome
 from tests.conftest import require_tool
 from tests.runner_helpers import inputs, later, run_in_process
 from tests.tmpfs import bind_read_only, fill, small_tmpfs, unmount

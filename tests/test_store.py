@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from harness.base.sample import Sample, SampleError
 from harness.store.catalog import Catalog, RunNotFound
 from harness.store.compare import compare, direction_by_name, parse_threshold
 from harness.store.export import write_csv, write_json
-from harness.store.sample import Sample, SampleError
 from harness.store.sqlite import SqliteStore, StoreFormatError
 from harness.store.stats import t_two_sided_p, welch
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import StorageError
-from harness.store.sample import Sample
+from harness.base.errors import StorageError
+from harness.base.sample import Sample
 from harness.store.sqlite import SqliteStore
 from tests.tmpfs import fill, small_tmpfs
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from drivers.host import LocalRunner, TrafficHost
-from harness.errors import MeasurementError, ToolMissing
-from harness.measure.iperf3 import Iperf3Options, Iperf3Result
+from drivers.hosts.host import LocalRunner, TrafficHost
+from drivers.hosts.iperf3 import Iperf3Options, Iperf3Result
+from harness.base.errors import MeasurementError, ToolMissing
 from tests.conftest import free_port, require_tool
 
 

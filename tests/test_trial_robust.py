@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import harness.trial
+import harness.engine.trial
+from harness.engine.runner import RUN_LOG
 from harness.kinds import KindRegistry, KindRun, default_registry
-from harness.runner import RUN_LOG
 from tests.conftest import require_tool
 from tests.runner_helpers import inputs, run_in_process
 
@@ -60,7 +60,7 @@ def test_unexpected_exception_makes_that_trial_error_and_the_run_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     require_tool("iperf3")
     run_inputs = inputs(tmp_path, SCENARIO)
-    monkeypatch.setattr(harness.trial, "default_registry", _registry_with_failing_throughput)
+    monkeypatch.setattr(harness.engine.trial, "default_registry", _registry_with_failing_throughput)
     outcome, _ = run_in_process(run_inputs, tmp_path / "out")
     summary = json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))
     by_id = {t["id"]: t for t in summary["trials"]}

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from drivers.hosts.iperf3 import LOSS_GRACE_S, lost_packets, parse_result
+from harness.kinds.iperf3_probe import probe_result, udp_counts
 from harness.kinds.throughput import throughput_metrics
-from harness.measure.iperf3 import parse_result
-from harness.measure.probe import LOSS_GRACE_S, FrameSpec, lost_packets
-from harness.measure.udp_probe import probe_result, udp_counts
+from harness.measure.probe import FrameSpec
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iperf3"
 
@@ -102,8 +102,8 @@ def test_udp_trial_whose_cell_goes_down_half_way_reports_the_loss(tmp_path: Path
     fault: a `cell-outage` also stalls iperf3's TCP control connection, and the trial is ERROR
     when iperf3 never finishes): the trial reads the loss (≈ 36 % here) and FAILs its loss
     criterion. It read 0 % and PASSed on the old code."""
-    from harness.events import Event, TrialFinished, TrialStarted
-    from harness.runner import Runner
+    from harness.base.events import Event, TrialFinished, TrialStarted
+    from harness.engine.runner import Runner
     from tests.conftest import require_tool
     from tests.runner_helpers import inputs, later, run_in_process
 

@@ -1,4 +1,4 @@
-"""Unit parsing, conversion and arithmetic in harness.units."""
+"""Unit parsing, conversion and arithmetic in harness.base.units."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from harness.errors import HarnessError
-from harness.units import (
+from harness.base.errors import HarnessError
+from harness.base.units import (
     Quantity,
     UnitError,
     add,

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from drivers.host import TrafficHost
-from harness.errors import ConfigError
+from drivers.hosts.host import TrafficHost
+from harness.base.errors import ConfigError
+from harness.base.verdict import Verdict
+from harness.kinds.iperf3_probe import Iperf3UdpProbe, iperf3_udp_probe
 from harness.measure.probe import FrameSpec, Probe, ProbeResult, loss_percent
-from harness.measure.udp_probe import Iperf3UdpProbe, iperf3_udp_probe
 from harness.measure.y1564 import (
     Acceptance,
     ConfigurationResult,
@@ -35,7 +36,6 @@ from harness.measure.y1564 import (
 from harness.simlab.relay import TcpRelay
 from harness.simlab.shaper import Direction, RateLimiter
 from harness.simlab.udp_relay import UdpRelay
-from harness.verdict import Verdict
 from tests.conftest import free_port, require_tool
 from tests.test_rfc2544 import CELL_BPS, LOCAL, shaped_relay
 from tests.test_simlab_userplane import dual_port

@@ -44,8 +44,8 @@ from drivers.transport.snmp_values import (
     oid_text,
     oid_tuple,
 )
-from harness.config.secrets import Secret
-from harness.errors import AuthFailed, CommandFailed, ConfigError, DeviceUnreachable
+from harness.base.errors import AuthFailed, CommandFailed, ConfigError, DeviceUnreachable
+from harness.base.secrets import Secret
 
 __all__ = [
     "AUTH_PROTOCOLS",

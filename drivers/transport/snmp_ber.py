@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from drivers.transport.snmp_values import NoSuchValue, SetValue, SnmpValue, decode_octets
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
 
 __all__ = [
     "BULK",

@@ -1,7 +1,7 @@
 """One request/response channel to an agent: community (v1/v2c) over our own UDP socket.
 
 A session sends a PDU and returns the agent's reply or raises one of the internal errors
-below; `drivers.transport.snmp.SnmpTransport` turns those into `harness.errors` exceptions
+below; `drivers.transport.snmp.SnmpTransport` turns those into `harness.base.errors` exceptions
 with the device's name. The v3 session (pysnmp USM) lives in `snmp_usm.py`.
 """
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.config.secrets import Secret
-from harness.errors import CommandFailed
+from harness.base.errors import CommandFailed
+from harness.base.secrets import Secret
 
 __all__ = ["EngineInfo", "MalformedReply", "SnmpTarget", "SnmpV3User"]
 

@@ -9,7 +9,7 @@ from typing import Any
 from pyasn1.type import univ
 from pysnmp.proto import rfc1902, rfc1905
 
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
 
 __all__ = [
     "SET_TYPES",

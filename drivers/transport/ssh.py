@@ -18,7 +18,7 @@ from typing import TypeVar
 
 import paramiko
 
-from drivers.devlog import DeviceLog
+from drivers.transport.devlog import DeviceLog
 from drivers.transport.ssh_cli import CliOptions, CliSession
 from drivers.transport.ssh_connect import (
     HOST_KEY_MODES,
@@ -35,7 +35,7 @@ from drivers.transport.ssh_exec import (
     open_exec,
 )
 from drivers.transport.ssh_sftp import SftpOps, Transfer
-from harness.errors import ConfigError, DeviceUnreachable
+from harness.base.errors import ConfigError, DeviceUnreachable
 
 __all__ = [
     "HOST_KEY_MODES",

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import paramiko
 
-from drivers.devlog import DeviceLog
-from harness.errors import CommandFailed, DeviceUnreachable
+from drivers.transport.devlog import DeviceLog
+from harness.base.errors import CommandFailed, DeviceUnreachable
 
 DEFAULT_PROMPT = r"[\w.@()/:~-]+ ?[#>$%] ?$"
 _ANSI = re.compile(r"\x1b(\[[0-9;?]*[ -/]*[@-~]|\][^\x07]*\x07|[()][A-Za-z0-9]|[=>])")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import paramiko
 
-from drivers.devlog import DeviceLog
-from harness.config.secrets import Secret
-from harness.errors import AuthFailed, ConfigError, DeviceUnreachable
+from drivers.transport.devlog import DeviceLog
+from harness.base.errors import AuthFailed, ConfigError, DeviceUnreachable
+from harness.base.secrets import Secret
 
 HOST_KEY_MODES = ("verify", "accept-new", "ignore")
 _DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")

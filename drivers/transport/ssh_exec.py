@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from harness.errors import CommandFailed, DeviceUnreachable
+from harness.base.errors import CommandFailed, DeviceUnreachable
 
 _READ_CHUNK = 65536
 _POLL_S = 0.1

@@ -24,8 +24,8 @@ from typing import IO, Literal, cast
 
 import paramiko
 
-from drivers.devlog import DeviceLog
-from harness.errors import CommandFailed, ConfigError
+from drivers.transport.devlog import DeviceLog
+from harness.base.errors import CommandFailed, ConfigError
 
 Verify = Literal["read-back", "sha256sum"]
 VERIFY_MODES: tuple[Verify, ...] = ("read-back", "sha256sum")

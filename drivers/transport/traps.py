@@ -33,8 +33,8 @@ from pysnmp.proto import rfc1902
 from drivers.transport import snmp_ber as ber
 from drivers.transport.snmp_usm import AUTH_PROTOCOLS, PRIV_PROTOCOLS, Refusals
 from drivers.transport.snmp_values import SnmpValue, convert_value, oid_text
-from harness.config.secrets import Secret
-from harness.errors import ConfigError, DeviceUnreachable
+from harness.base.errors import ConfigError, DeviceUnreachable
+from harness.base.secrets import Secret
 
 __all__ = ["Trap", "TrapReceiver", "TrapUser"]
 

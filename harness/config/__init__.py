@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.config.loader import (
+from harness.base.loader import (
     ConfigErrors,
     FieldPath,
     HarnessLoader,
@@ -14,8 +14,7 @@ from harness.config.loader import (
     parse_yaml,
     validate_model,
 )
-from harness.config.secrets import Secret
-from harness.config.types import (
+from harness.base.schema import (
     Duration,
     FieldError,
     Identifier,
@@ -25,6 +24,7 @@ from harness.config.types import (
     StrictModel,
     parse_duration,
 )
+from harness.base.secrets import Secret
 
 __all__ = [
     "ConfigErrors",

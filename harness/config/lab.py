@@ -16,7 +16,8 @@ from pydantic import (
     model_validator,
 )
 
-from harness.config.types import (
+from harness.base.errors import ConfigError
+from harness.base.schema import (
     Duration,
     FieldError,
     Identifier,
@@ -29,7 +30,6 @@ from harness.config.types import (
     secret_fields,
     unknown_key_message,
 )
-from harness.errors import ConfigError
 
 AuthProtocol = Literal["none", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
 # AES-192/AES-256 localise keys as net-snmp does (Blumenthal); the -C forms as Cisco (Reeder).
@@ -181,7 +181,7 @@ class CellSpec(StrictModel):
 
     @model_validator(mode="after")
     def _valid_carrier(self) -> CellSpec:
-        from harness.measure.peak import frequency_range, n_prb, tdd_share
+        from harness.base.nr_peak import frequency_range, n_prb, tdd_share
 
         try:
             fr = frequency_range(self.band, self.scs_khz)

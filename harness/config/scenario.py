@@ -2,17 +2,25 @@
 
 Trials stay raw mappings here, checked only for a known `kind`: their fields may hold matrix
 placeholders (`direction: "{direction}"`), so each trial is validated against its kind's model
-(`harness.kinds`) after the matrix is expanded, in `harness.plan`.
+(`harness.kinds`) after the matrix is expanded, in `harness.engine.plan`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from harness.config.types import (
+from harness.base.schema import (
     Duration,
     FieldError,
     Identifier,
@@ -21,7 +29,7 @@ from harness.config.types import (
     WholeSeconds,
     at_least,
 )
-from harness.monitors.settings import MonitorSettings
+from harness.config.monitors import MonitorSettings
 
 Scalar = str | int | float | bool
 
@@ -53,7 +61,7 @@ class TrialDefaults(StrictModel):
     repetitions: Annotated[int, Field(ge=1, le=1000)] = 1
     kpi_interval: KpiInterval = 1.0
     timeout: TrialTimeout | None = None
-    # fewest samples an estimate's criterion accepts: 5 batches × 2 (harness/estimates.py)
+    # fewest samples an estimate's criterion accepts: 5 batches × 2 (harness/judge/estimates.py)
     min_samples: Annotated[int, Field(ge=1)] | None = 10
 
 
@@ -118,19 +126,23 @@ class DeviceAction(StrictModel):
 
 
 class PresetRef(StrictModel):
-    """A named set of criteria with cited sources (see harness/presets.py)."""
+    """A named set of criteria with cited sources (see harness/judge/presets.py)."""
 
     preset: NonEmptyStr
     params: dict[NonEmptyStr, float] = {}
 
     @field_validator("preset")
     @classmethod
-    def _known(cls, name: str) -> str:
-        from harness.presets import PRESETS
-
-        if name not in PRESETS:
-            raise ValueError(f"unknown preset {name!r} (presets: {', '.join(PRESETS)})")
+    def _known(cls, name: str, info: ValidationInfo) -> str:
+        presets = (info.context or {}).get("presets")  # the engine passes the known ones
+        if presets is not None and name not in presets:
+            raise ValueError(f"unknown preset {name!r} (presets: {', '.join(presets)})")
         return name
+
+
+def unknown_kind(kind: object, names: Sequence[str]) -> str:
+    """The message for a trial kind that no registered kind has."""
+    return f"unknown trial kind {kind!r} (kinds: {', '.join(names)})"
 
 
 class Scenario(StrictModel):
@@ -155,18 +167,18 @@ class Scenario(StrictModel):
 
     @field_validator("trials")
     @classmethod
-    def _known_kinds(cls, trials: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from harness.kinds import default_registry
-
-        names = default_registry().names()
+    def _known_kinds(cls, trials: list[dict[str, Any]],
+                     info: ValidationInfo) -> list[dict[str, Any]]:
+        # the engine passes the run's kind registry's names (`scenario_context`); the planner
+        # checks again with the same registry, so a scenario validated without them still is
+        names = (info.context or {}).get("kinds")
         for i, raw in enumerate(trials):
             kind = raw.get("kind")
             if kind is None:
-                raise FieldError(f"field required: give the trial a kind ({', '.join(names)})",
-                                 at=(i, "kind"))
-            if kind not in names:
-                raise FieldError(f"unknown trial kind {kind!r} (kinds: {', '.join(names)})",
-                                 at=(i, "kind"))
+                hint = f" ({', '.join(names)})" if names is not None else ""
+                raise FieldError(f"field required: give the trial a kind{hint}", at=(i, "kind"))
+            if names is not None and kind not in names:
+                raise FieldError(unknown_kind(kind, names), at=(i, "kind"))
         return trials
 
     @model_validator(mode="after")

@@ -11,11 +11,10 @@ import importlib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 
-from harness.config.lab import Lab
-from harness.errors import ConfigError
-from harness.kinds.base import KindRun, TrialBase
+from harness.base.errors import ConfigError
+from harness.kinds.base import KindRun, PlanContext, TrialBase
 
 __all__ = ["MONITOR_METRIC_PREFIXES", "KindRegistry", "KindRun", "TrialBase", "TrialKind",
            "default_registry"]
@@ -44,7 +43,8 @@ class TrialKind:
     peak_metrics: bool = False  # peak(gnb) makes sense in its criteria (traffic via a gNodeB)
     # checks of the spec against the lab beyond ue/dn/via (e.g. devices named in kind fields):
     # (field path inside the trial, message) per problem, reported with the file's position
-    check_lab: Callable[[TrialBase, Lab], list[tuple[tuple[str | int, ...], str]]] | None = None
+    check_lab: Callable[[TrialBase, PlanContext], list[tuple[tuple[str | int, ...], str]]] | None \
+        = None
     # the per-sample series a share() may count, by the name criteria use (`throughput` for
     # KindRun.series["throughput.mean"]); the series' unit is that `.mean` metric's
     series: Callable[[TrialBase], Iterable[str]] = lambda spec: ()
@@ -83,6 +83,21 @@ class KindRegistry:
         """Known kind names, in registration order."""
         return list(self._kinds)
 
+    def load_entry_points(self, eps: Iterable[EntryPoint]) -> None:
+        """Register the kinds published by `eps`; ConfigError naming a plugin that fails to
+        load or publishes something that is not a TrialKind."""
+        for ep in eps:
+            source = ep.dist.name if ep.dist is not None else ep.value
+            try:
+                kind = ep.load()
+            except Exception as exc:  # a broken plugin must say which one it is
+                raise ConfigError(f"cannot load trial kind {ep.name!r} from {source}: "
+                                  f"{type(exc).__name__}: {exc}") from None
+            if not isinstance(kind, TrialKind):
+                raise ConfigError(f"trial kind {ep.name!r} from {source} is not a TrialKind "
+                                  f"(got {type(kind).__name__})")
+            self.register(kind)
+
 
 _BUILTIN = ("throughput", "latency", "rfc2544", "y1564", "soak", "sharing", "firmware_upgrade")
 
@@ -92,9 +107,5 @@ def default_registry() -> KindRegistry:
     """The built-in kinds plus those plugins publish (built once per process, then read-only)."""
     registry = KindRegistry(
         importlib.import_module(f"harness.kinds.{name}").KIND for name in _BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        kind = ep.load()
-        if not isinstance(kind, TrialKind):
-            raise ConfigError(f"entry point {ep.name} in {ENTRY_POINT_GROUP} is not a TrialKind")
-        registry.register(kind)
+    registry.load_entry_points(entry_points(group=ENTRY_POINT_GROUP))
     return registry.freeze()

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from pydantic import BeforeValidator, Field, field_validator
 
-from harness.config.scenario import DeviceAction, PresetRef, TrialDuration, TrialTimeout
-from harness.config.types import (
+from harness.base.errors import HarnessError
+from harness.base.sample import Sample
+from harness.base.schema import (
     FieldError,
     Identifier,
     NonEmptyStr,
@@ -18,15 +19,15 @@ from harness.config.types import (
     TrialId,
     WholeSeconds,
 )
-from harness.criteria import CriterionResult
-from harness.errors import HarnessError
-from harness.measure.window import MeasuredWindow
-from harness.store.sample import Sample
-from harness.units import Quantity, UnitError, convert, dimension
+from harness.base.units import Quantity, UnitError, convert, dimension
+from harness.base.window import MeasuredWindow
+from harness.config.lab import Lab
+from harness.config.scenario import DeviceAction, PresetRef, TrialDuration, TrialTimeout
+from harness.judge.criteria import CriterionResult
 
 if TYPE_CHECKING:
-    from harness.bench import Bench
-    from harness.plan import PlannedTrial
+    from harness.kinds.bench_view import KindBench
+    from harness.kinds.planned import PlannedTrial
 
 
 def _quantity(value: object, unit: str, what: str, example: str) -> float:
@@ -84,7 +85,7 @@ class TrialBase(StrictModel):
     @field_validator("criteria")
     @classmethod
     def _parse_criteria(cls, exprs: list[str | PresetRef]) -> list[str | PresetRef]:
-        from harness.criteria import CriterionSyntaxError, parse_criterion
+        from harness.judge.criteria import CriterionSyntaxError, parse_criterion
 
         for i, expr in enumerate(exprs):
             if isinstance(expr, PresetRef):
@@ -107,6 +108,29 @@ class TrialBase(StrictModel):
         return names | set(self.monitor) | {a.device for a in self.setup}
 
 
+class ScenarioPlanner(Protocol):
+    """Plans a scenario file against a lab: the engine's planner, handed to the kinds that run
+    a scenario of their own (a firmware upgrade's regression); ConfigError when it does not
+    validate."""
+
+    def __call__(self, path: Path, lab: Lab) -> list[PlannedTrial]: ...
+
+
+class SubTrialRunner(Protocol):
+    """Runs one planned trial on the same bench, tagged with `tags` (the engine's TrialRun);
+    returns its summary entry."""
+
+    async def __call__(self, trial: PlannedTrial, tags: dict[str, str]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a kind's lab check gets: the lab and the engine's planner."""
+
+    lab: Lab
+    plan_file: ScenarioPlanner
+
+
 @dataclass
 class KindRun:
     """What a kind's measurement gets and fills: the trial, the bench, and places for results.
@@ -121,7 +145,7 @@ class KindRun:
     """
 
     trial: PlannedTrial
-    bench: Bench
+    bench: KindBench
     tags: dict[str, str]
     raw_dir: Path
     emit: Callable[[list[Sample]], None]
@@ -135,6 +159,8 @@ class KindRun:
     # prefix ("" or "dl."/"ul.") → the part of the traffic the figures under it cover
     windows: dict[str, MeasuredWindow] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific summary entries
+    plan_file: ScenarioPlanner | None = None  # the engine's planner, for a kind's own scenario
+    run_trial: SubTrialRunner | None = None  # runs one of those trials on this bench
 
     @property
     def spec(self) -> TrialBase:

@@ -1,7 +1,7 @@
 """`firmware_upgrade`: upload, install, wait for the device to come back, verify the version,
 then (optionally) run a named scenario again on the new firmware: a regression after upgrade.
 
-The procedure is harness/measure/firmware.py, through the gNodeB's `FirmwareControl`.
+The procedure is harness/kinds/firmware_steps.py, through the gNodeB's `FirmwareControl`.
 Built-in acceptance (part of the verdict with or without criteria): with `expect: upgraded`
 (the default) the device came back after the install (FAIL otherwise) and runs the expected
 version (FAIL otherwise); with `expect: refused` (a negative test, e.g. a corrupt image) the
@@ -31,18 +31,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from drivers.capabilities import FirmwareControl
+from harness.base.errors import ConfigError
+from harness.base.schema import Duration, FieldError, Identifier, NonEmptyStr
+from harness.base.units import Quantity
+from harness.base.verdict import Verdict, worst
 from harness.config.lab import Lab
-from harness.config.types import Duration, FieldError, Identifier, NonEmptyStr
-from harness.criteria import CriterionResult
-from harness.errors import ConfigError
+from harness.judge.criteria import CriterionResult
 from harness.kinds import TrialKind
-from harness.kinds.base import KindRun, TrialBase
-from harness.measure.firmware import UpgradeOptions, UpgradeResult, upgrade_firmware
-from harness.units import Quantity
-from harness.verdict import Verdict, worst
+from harness.kinds.base import KindRun, PlanContext, ScenarioPlanner, TrialBase
+from harness.kinds.firmware_steps import UpgradeOptions, UpgradeResult, upgrade_firmware
 
 if TYPE_CHECKING:
-    from harness.plan import PlannedTrial
+    from harness.kinds.planned import PlannedTrial
 
 _SOURCE = "firmware upgrade procedure (DESIGN.md: firmware come-back and version check)"
 
@@ -113,17 +113,12 @@ def firmware_units(spec: TrialBase) -> Mapping[str, str]:
     return {**_UNITS, **(_REGRESSION_UNITS if s.regression else {})}
 
 
-def plan_regression(spec: FirmwareUpgradeSpec, lab: Lab) -> list[PlannedTrial]:
+def plan_regression(spec: FirmwareUpgradeSpec, lab: Lab,
+                    plan_file: ScenarioPlanner) -> list[PlannedTrial]:
     """The regression scenario's trials planned against `lab` (ConfigError when it does not
     validate, or itself runs a regression)."""
-    from harness.config.loader import load_model, load_yaml
-    from harness.config.scenario import Scenario
-    from harness.plan import FileSource, plan
-
     path = Path(cast(str, spec.regression))
-    scenario = load_model(path, Scenario)
-    _, index = load_yaml(path)
-    trials = plan(scenario, lab, FileSource(path, index))
+    trials = plan_file(path, lab)
     for t in trials:
         if isinstance(t.spec, FirmwareUpgradeSpec) and t.spec.regression is not None:
             raise ConfigError(f"{path}: trial {t.id} runs a regression itself: a regression "
@@ -131,9 +126,9 @@ def plan_regression(spec: FirmwareUpgradeSpec, lab: Lab) -> list[PlannedTrial]:
     return trials
 
 
-def check_lab(spec: TrialBase, lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
+def check_lab(spec: TrialBase, ctx: PlanContext) -> list[tuple[tuple[str | int, ...], str]]:
     """The device is a gNodeB of the lab; the regression scenario plans against the lab."""
-    s = cast(FirmwareUpgradeSpec, spec)
+    s, lab = cast(FirmwareUpgradeSpec, spec), ctx.lab
     device = lab.devices.get(s.device)
     if device is None:
         return [(("device",), f"no device '{s.device}' in the lab "
@@ -142,7 +137,7 @@ def check_lab(spec: TrialBase, lab: Lab) -> list[tuple[tuple[str | int, ...], st
         return [(("device",), f"device '{s.device}' is a {device.role}, not a gnodeb")]
     if s.regression is not None:
         try:
-            plan_regression(s, lab)
+            plan_regression(s, lab, ctx.plan_file)
         except ConfigError as exc:
             return [(("regression",), f"the regression scenario does not validate: {exc}")]
     return []
@@ -160,7 +155,7 @@ async def measure(run: KindRun) -> None:
                           come_back_timeout_s=spec.come_back_timeout)
     result = await upgrade_firmware(gnb, opts)
     run.metrics.update(result.metrics())
-    run.exact |= {"firmware.", "regression."}  # checks and timings (harness/estimates.py)
+    run.exact |= {"firmware.", "regression."}  # checks and timings (harness/judge/estimates.py)
     run.notes.append(f"{result.device}: {result.old_version} → {result.new_version or '?'}")
     run.notes.append(result.error if result.error is not None else result.message.strip())
     run.extra["firmware"] = {"old_version": result.old_version,
@@ -198,17 +193,16 @@ def upgrade_acceptance(result: UpgradeResult, expect: str) -> list[CriterionResu
 
 
 async def _regression(run: KindRun, spec: FirmwareUpgradeSpec, *, ok: bool) -> None:
-    from harness.trial import TrialRun
-
-    trials = plan_regression(spec, run.bench.lab)
+    if run.plan_file is None or run.run_trial is None:
+        raise ConfigError("a firmware_upgrade with a regression needs the engine's planner")
+    trials = plan_regression(spec, run.bench.lab, run.plan_file)
     entries: list[dict[str, Any]] = []
     if ok:
         for sub in trials:
             renamed = dataclasses.replace(sub, id=f"{run.trial.id}.regression.{sub.id}")
             tags = {k: v for k, v in run.tags.items()
                     if k not in ("trial", "repetition", "kind", "direction", "protocol")}
-            entry = await TrialRun(renamed, run.bench, run_tags=tags, raw_dir=run.raw_dir,
-                                   emit=run.emit).run()
+            entry = await run.run_trial(renamed, tags)
             entries.append(entry)
             run.notes.append(f"regression {sub.id} r{sub.repetition}: {entry['verdict']}"
                              + (f" ({entry['error']})" if entry.get("error") else ""))

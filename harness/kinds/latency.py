@@ -26,17 +26,17 @@ from typing import Annotated, Literal, cast
 
 from pydantic import Field, model_validator
 
-from drivers.capabilities import LatencyEndpoint
-from harness.config.types import Duration, FieldError, Identifier, StrictModel
-from harness.errors import HarnessError, ToolMissing
+from drivers.capabilities import TrafficEndpoint
+from drivers.hosts.irtt import IrttOptions
+from drivers.hosts.ping import MIN_INTERVAL_S, PingOptions
+from harness.base.errors import HarnessError, ToolMissing
+from harness.base.sample import Sample
+from harness.base.schema import Duration, FieldError, Identifier, StrictModel
 from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, ByteSize, KindRun, TrialBase
 from harness.kinds.throughput import Direction, ThroughputSpec, run_iperf3, throughput_units
 from harness.kinds.throughput import Protocol as IpProtocol
-from harness.measure.irtt import IrttOptions
 from harness.measure.latency import LATENCY_UNITS, latency_metrics
-from harness.measure.ping import MIN_INTERVAL_S, PingOptions
-from harness.store.sample import Sample
 
 _LOAD_LEAD_S = 1.0  # the load runs at least this long before irtt starts
 
@@ -92,10 +92,6 @@ class LatencySpec(TrialBase):
         return None
 
 
-LatencyHost = LatencyEndpoint
-"""A traffic host that can run irtt and ping (the capability in drivers/capabilities.py)."""
-
-
 def latency_units(spec: TrialBase) -> Mapping[str, str]:
     """Metrics of a latency trial (and of its load, under `load.`)."""
     s = cast(LatencySpec, spec)
@@ -112,15 +108,11 @@ def _load_spec(spec: LatencySpec) -> ThroughputSpec:
                           streams=load.streams, bitrate=load.bitrate, window=load.window)
 
 
-def _host(run: KindRun, name: str) -> LatencyHost:
-    host = run.bench.hosts[name]
-    if not isinstance(host, LatencyHost):
-        raise HarnessError(f"host {name}: its driver cannot run irtt or ping "
-                           f"({type(host).__name__} lacks run_irtt_client/run_ping)")
-    return host
+def _host(run: KindRun, name: str) -> TrafficEndpoint:
+    return run.bench.hosts[name]
 
 
-async def _tool(spec: LatencySpec, ue: LatencyHost, dn: LatencyHost) -> str:
+async def _tool(spec: LatencySpec, ue: TrafficEndpoint, dn: TrafficEndpoint) -> str:
     """"ping" only when the scenario says so; else irtt, which must run on both hosts."""
     if spec.tool == "ping":
         return "ping"
@@ -171,7 +163,7 @@ async def _finish_load(task: asyncio.Task[None], run: KindRun) -> None:
         raise HarnessError(f"load flow: {exc}") from exc
 
 
-async def _irtt(run: KindRun, spec: LatencySpec, ue: LatencyHost, dn: LatencyHost) -> None:
+async def _irtt(run: KindRun, spec: LatencySpec, ue: TrafficEndpoint, dn: TrafficEndpoint) -> None:
     t, bench = run.trial, run.bench
     host, port = bench.endpoint(spec.dn, spec.via, ue=spec.ue, kind="irtt")
     opts = IrttOptions(host=host, port=port, interval_s=spec.interval,
@@ -192,7 +184,7 @@ async def _irtt(run: KindRun, spec: LatencySpec, ue: LatencyHost, dn: LatencyHos
               for p in result.packets])
 
 
-async def _ping(run: KindRun, spec: LatencySpec, ue: LatencyHost) -> None:
+async def _ping(run: KindRun, spec: LatencySpec, ue: TrafficEndpoint) -> None:
     t = run.trial
     interval = spec.interval  # at least MIN_INTERVAL_S: LatencySpec refuses less
     count = max(1, math.floor(t.duration_s / interval))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from pydantic import ConfigDict
 
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
 from harness.kinds import TrialKind
 from harness.kinds.base import KindRun, TrialBase
 

@@ -18,10 +18,10 @@ from typing import Annotated, Literal, cast
 
 from pydantic import BeforeValidator, Field, TypeAdapter, field_validator, model_validator
 
-from harness import jsonio
+from harness.base import jsonio
+from harness.base.errors import ConfigError, HarnessError
+from harness.base.schema import FieldError, Identifier
 from harness.config.scenario import TrialDuration
-from harness.config.types import FieldError, Identifier
-from harness.errors import ConfigError, HarnessError
 from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, KindRun, TrialBase
 from harness.kinds.udp_probes import recorded, save_runs, trial_probe

@@ -14,19 +14,13 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import Field, model_validator
 
-from harness.config.lab import Lab
-from harness.config.types import FieldError, Identifier, NonEmptyStr, StrictModel
+from harness.base.sample import Sample
+from harness.base.schema import FieldError, Identifier, NonEmptyStr, StrictModel
 from harness.kinds import TrialKind
-from harness.kinds.base import Bitrate, KindRun, TrialBase
+from harness.kinds.base import Bitrate, KindRun, PlanContext, TrialBase
+from harness.kinds.sharing_run import SharingOptions, operators_on_bench, run_sharing
 from harness.kinds.throughput import Protocol as IpProtocol
-from harness.measure.sharing import (
-    DEFAULT_CRITERIA,
-    SharingOptions,
-    metric_names,
-    operators_on_bench,
-    run_sharing,
-)
-from harness.store.sample import Sample
+from harness.measure.sharing import DEFAULT_CRITERIA, metric_names
 
 
 class OperatorLeg(StrictModel):
@@ -92,9 +86,9 @@ def sharing_units(spec: TrialBase) -> Mapping[str, str]:
     return units
 
 
-def check_lab(spec: TrialBase, lab: Lab) -> list[tuple[tuple[str | int, ...], str]]:
+def check_lab(spec: TrialBase, ctx: PlanContext) -> list[tuple[tuple[str | int, ...], str]]:
     """Each operator's hosts exist with the right roles and each UE host's PLMN has a share."""
-    s = cast(SharingSpec, spec)
+    s, lab = cast(SharingSpec, spec), ctx.lab
     problems: list[tuple[tuple[str | int, ...], str]] = []
     for i, leg in enumerate(s.operators):
         for field, role in (("ue", "ue-host"), ("dn", "dn-host")):
@@ -133,7 +127,7 @@ async def measure(run: KindRun) -> None:
 
     result = await run_sharing(operators, opts, keep_raw=keep)
     run.metrics.update(result.metrics)
-    run.exact.add("sharing.")  # whole-phase volume ratios (harness/estimates.py)
+    run.exact.add("sharing.")  # whole-phase volume ratios (harness/judge/estimates.py)
     samples: list[Sample] = []
     for (phase, plmn), iperf in result.results.items():
         tags = {**run.tags, "phase": phase, "plmn": plmn, "direction": spec.direction}

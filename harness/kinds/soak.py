@@ -1,7 +1,7 @@
 """`soak`: hours of periodic short throughput/latency probes, resumable.
 
 The algorithm (schedule, checkpoint, availability, summary) is harness/measure/soak.py; this
-module turns a scenario's fields into real probes (harness/measure/soak_probes.py) between the
+module turns a scenario's fields into real probes (harness/kinds/soak_probes.py) between the
 trial's UE-side and DN hosts. The checkpoint is a fixed file of the run directory's `raw/`
 (`ID-rN.soak-checkpoint.jsonl`), so `harness run --resume RUN_DIR` continues the soak without
 repeating finished probes. The trial's KPIs (`monitor:`) are polled for the whole soak by the
@@ -15,15 +15,15 @@ from typing import Annotated, Literal, cast
 
 from pydantic import Field, model_validator
 
+from harness.base.sample import Sample
+from harness.base.schema import Duration, FieldError, Identifier, StrictModel
 from harness.config.scenario import TrialDuration
-from harness.config.types import Duration, FieldError, Identifier, StrictModel
 from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, KindRun, TrialBase
+from harness.kinds.soak_probes import iperf3_probe, irtt_probe
 from harness.kinds.throughput import Direction
 from harness.kinds.throughput import Protocol as IpProtocol
 from harness.measure.soak import LatencyProbe, ProbeRecord, SoakCriteria, ThroughputProbe, run_soak
-from harness.measure.soak_probes import iperf3_probe, irtt_probe
-from harness.store.sample import Sample
 
 _UNITS: dict[str, str] = {
     "soak.probes": "", "soak.available": "", "soak.errors": "",

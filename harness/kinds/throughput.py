@@ -6,7 +6,7 @@ and per-second `median/p5/p95/p99/min/max/std/samples`, `throughput.bytes`; TCP:
 `tcp.rtt.mean`, `tcp.rtt.baseline`; UDP: `throughput.loss`, `throughput.jitter`,
 `throughput.lost_packets`, `throughput.packets` (UDP loss counts against the sender's packets:
 received = highest sequence seen − gaps; unreceived packets are lost unless sent within the last
-`harness.measure.probe.LOSS_GRACE_S` of the test). A run that stops early (server killed,
+`drivers.hosts.iperf3.LOSS_GRACE_S` of the test). A run that stops early (server killed,
 timeout, Ctrl-C) keeps its finished seconds as samples and `partial.*` metrics, never judged
 (`record_partial`).
 """
@@ -20,18 +20,18 @@ from typing import Annotated, Literal, cast
 
 from pydantic import BeforeValidator, Field, model_validator
 
-from harness.config.types import FieldError, Identifier
-from harness.errors import HarnessError, StorageError
+from drivers.hosts.iperf3 import Iperf3Options, Iperf3Result
+from drivers.hosts.iperf3_bidir import parse_bidir
+from drivers.hosts.iperf3_partial import Iperf3Partial, partial_of
+from harness.base.errors import HarnessError, StorageError
+from harness.base.sample import Sample
+from harness.base.schema import FieldError, Identifier
+from harness.base.stats import summarize
+from harness.base.units import Quantity
 from harness.kinds import TrialKind
 from harness.kinds.base import Bitrate, ByteSize, KindRun, TrialBase
-from harness.measure.iperf3 import Iperf3Options, Iperf3Result
-from harness.measure.iperf3_bidir import parse_bidir
-from harness.measure.iperf3_partial import Iperf3Partial, partial_of
 from harness.measure.rfc6349 import rfc6349_from_iperf3
-from harness.measure.stats import summarize
 from harness.store.files import write_text
-from harness.store.sample import Sample
-from harness.units import Quantity
 
 
 def _lower(value: object) -> object:

@@ -15,15 +15,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from drivers.capabilities import LatencyEndpoint, TrafficEndpoint
-from harness import jsonio
-from harness.errors import HarnessError, MeasurementError, ToolMissing
+from drivers.capabilities import TrafficEndpoint
+from drivers.hosts.irtt import IrttOptions
+from harness.base import jsonio
+from harness.base.errors import HarnessError, MeasurementError, ToolMissing
+from harness.base.sample import Sample
 from harness.kinds.base import KindRun
-from harness.measure.irtt import IrttOptions
+from harness.kinds.iperf3_probe import iperf3_udp_probe
 from harness.measure.latency import frame_delay_variation
 from harness.measure.probe import DelayReading, LatencyMeter, Probe, ProbeResult, with_latency
-from harness.measure.udp_probe import iperf3_udp_probe
-from harness.store.sample import Sample
 
 IRTT_INTERVAL_S = 0.01  # one irtt packet every 10 ms alongside a trial (≈ 100 packets/s)
 IRTT_MARGIN_S = 15.0
@@ -41,15 +41,6 @@ def hosts(run: KindRun) -> tuple[TrafficEndpoint, TrafficEndpoint]:
     """The trial's UE-side and DN hosts (the probe needs iperf3 client and server on them)."""
     ue, dn = host_names(run)
     return run.bench.hosts[ue], run.bench.hosts[dn]
-
-
-def latency_hosts(run: KindRun) -> tuple[LatencyEndpoint, LatencyEndpoint] | None:
-    """The UE-side and DN hosts as irtt runners, or None when a host's driver cannot run irtt
-    (asked through the LatencyEndpoint capability, never by casting to a driver class)."""
-    ue, dn = hosts(run)
-    if isinstance(ue, LatencyEndpoint) and isinstance(dn, LatencyEndpoint):
-        return ue, dn
-    return None
 
 
 class SharedProbe:
@@ -97,11 +88,7 @@ def recorded(probe: Probe, run: KindRun, measurement: str,
 
 async def irtt_available(run: KindRun) -> bool:
     """True when irtt runs on both hosts (else the latency figures are left out, with a note)."""
-    pair = latency_hosts(run)
-    if pair is None:
-        run.notes.append("a traffic host's driver cannot run irtt: no latency measured")
-        return False
-    ue, dn = pair
+    ue, dn = hosts(run)
     try:
         await ue.tool_version("irtt")
         await dn.tool_version("irtt")
@@ -119,10 +106,7 @@ def irtt_meter(run: KindRun, direction: str) -> LatencyMeter:
     delay. None when irtt received no reply.
     """
     ue_name, dn_name = host_names(run)
-    pair = latency_hosts(run)
-    if pair is None:
-        raise HarnessError(f"trial {run.trial.id}: a traffic host's driver cannot run irtt")
-    ue = pair[0]
+    ue = hosts(run)[0]
     host, port = run.bench.endpoint(dn_name, run.trial.via, ue=ue_name, kind="irtt")
 
     async def meter(duration_s: float) -> DelayReading | None:
@@ -165,7 +149,7 @@ async def trial_probe(run: KindRun, direction: str, *,
             iperf3_udp_probe(ue, dn, endpoint, bench.traffic_ports[dn_name], direction,
                              window_bytes=PROBE_WINDOW_BYTES))
         probe: Probe = base
-        pair = latency_hosts(run) if latency and await irtt_available(run) else None
+        pair = hosts(run) if latency and await irtt_available(run) else None
         if pair is not None:
             await stack.enter_async_context(
                 await pair[1].start_irtt_server(bench.irtt_ports[dn_name]))

@@ -7,8 +7,8 @@ import itertools
 import math
 from collections.abc import Sequence
 
-from harness.measure.stats import summarize
-from harness.units import Quantity
+from harness.base.stats import summarize
+from harness.base.units import Quantity
 
 
 def rfc3550_jitter(values_ms: Sequence[float | None]) -> float | None:

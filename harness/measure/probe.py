@@ -2,7 +2,7 @@
 
 A *probe* runs one fixed-rate trial and says what arrived. The test methods (`rfc2544`,
 `y1564`) are orchestration over an injected probe, so they run against real iperf3
-(`harness.measure.udp_probe`) or against a model link in tests.
+(`harness.kinds.iperf3_probe`) or against a model link in tests.
 
 Rates: a probe's `rate_bps` is the **L2 frame bit rate**, frames/s × frame size (with FCS) × 8,
 the rate MEF and Y.1564 call the information rate. From it `FrameSpec` derives the other
@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
 
 ETHERNET_OVERHEAD = 18  # bytes: 14 MAC header + 4 FCS (RFC 2544 frame sizes include the FCS)
 PREAMBLE_IFG = 20       # bytes on the wire between frames: 7 preamble + 1 SFD + 12 IFG
@@ -171,24 +171,6 @@ def with_latency(probe: Probe, meter: LatencyMeter) -> Probe:
         return dataclasses.replace(result, latency_ms=latency)
 
     return probe_with_latency
-
-
-LOSS_GRACE_S = 0.1
-"""Grace for residual packets (s): packets sent within this long before the end of a test and
-not yet received are taken as in flight, not lost; bounded, so a dead path cannot hide its loss.
-100 ms covers the simulated gNodeB's slot delay and queue (≈ 15 ms at capacity) with margin."""
-
-
-def lost_packets(sent: int, highest_seen: int, gaps: int, sent_seconds: float,
-                 grace_s: float = LOSS_GRACE_S) -> tuple[int, int]:
-    """(lost, in flight) of a UDP test from the sender's count: packets not received are lost
-    unless among those sent after the last one seen AND within `grace_s` of the end (at the
-    sender's mean packet rate over `sent_seconds`)."""
-    received = max(0, min(highest_seen, sent) - max(0, gaps))
-    tail = max(0, sent - highest_seen)
-    rate = sent / sent_seconds if sent_seconds > 0 else 0.0
-    in_flight = min(tail, math.ceil(rate * grace_s))
-    return max(0, sent - received - in_flight), in_flight
 
 
 def loss_percent(sent: int, lost: int) -> float:

@@ -21,8 +21,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.criteria import CriterionResult
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
+from harness.base.units import Quantity
+from harness.base.verdict import Verdict
+from harness.judge.criteria import CriterionResult
 from harness.measure.probe import RFC2544_FRAME_SIZES, FrameSpec, Probe
 from harness.measure.rfc2544_search import (
     SearchOptions,
@@ -31,8 +33,6 @@ from harness.measure.rfc2544_search import (
     judge_trial,
     zero_loss_search,
 )
-from harness.units import Quantity
-from harness.verdict import Verdict
 
 __all__ = ["FrameSizeResult", "LossCurve", "LossPoint", "Rfc2544Options", "Rfc2544Result",
            "SearchOptions", "SearchResult", "Trial", "frame_loss_curve", "judge_trial",

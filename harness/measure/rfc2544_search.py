@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from harness.errors import ConfigError, MeasurementError
+from harness.base.errors import ConfigError, MeasurementError
 from harness.measure.probe import FrameSpec, Probe, ProbeResult, check_rate
 
 MAX_ITERATIONS = 64

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import MeasurementError
+from harness.base.errors import MeasurementError
 
 _US_PER_MS = 1000.0
 

@@ -8,7 +8,7 @@ starts, so a resumed run (same checkpoint path) skips what is done. A probe that
 down, tool error) is recorded as unavailable with its error: that is what a soak looks for.
 
 Probes are injected, so the schedule, checkpointing and summary are testable in milliseconds;
-`iperf3_probe` and `irtt_probe` (harness/measure/soak_probes.py) build real ones.
+`iperf3_probe` and `irtt_probe` (harness/kinds/soak_probes.py) build real ones.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness import jsonio
-from harness.errors import ConfigError, HarnessError
-from harness.measure.stats import summarize, wilson_interval
-from harness.units import Quantity
+from harness.base import jsonio
+from harness.base.errors import ConfigError, HarnessError
+from harness.base.stats import summarize, wilson_interval
+from harness.base.units import Quantity
 
 CHECKPOINT_FORMAT = "ran-harness-soak-checkpoint"
 CHECKPOINT_VERSION = 1

@@ -40,12 +40,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.criteria import CriterionResult
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
+from harness.base.units import Quantity
+from harness.base.verdict import Verdict, worst
+from harness.judge.criteria import CriterionResult
 from harness.measure.probe import FrameSpec, Probe, ProbeResult, check_rate
 from harness.measure.y1564_sac import SOURCE, step_acceptance
-from harness.units import Quantity
-from harness.verdict import Verdict, worst
 
 FORMAT_VERSION = 1
 CIR_STEPS_PERCENT = (25.0, 50.0, 75.0, 100.0)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.criteria import CriterionResult
-from harness.units import Quantity
-from harness.verdict import Verdict
+from harness.base.units import Quantity
+from harness.base.verdict import Verdict
+from harness.judge.criteria import CriterionResult
 
 if TYPE_CHECKING:
     from harness.measure.y1564 import Check, StepResult

@@ -15,10 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from harness.criteria import CriterionResult
-from harness.measure.window import MeasuredWindow
-from harness.store.sample import Sample
-from harness.units import Quantity
+from harness.base.sample import Sample
+from harness.base.units import Quantity
+from harness.base.window import MeasuredWindow
+from harness.judge.criteria import CriterionResult
 
 __all__ = ["Monitor", "MonitorFactory", "MonitorGroup", "MonitorReport", "TrialScope"]
 

@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING
 from drivers.alarms import alarm_from_trap
 from drivers.capabilities import AlarmEvent, AlarmSource
 from drivers.transport.traps import Trap
-from harness.errors import HarnessError
-from harness.measure.window import MeasuredWindow
+from harness.base.errors import HarnessError
+from harness.base.sample import Sample
+from harness.base.units import Quantity
+from harness.base.window import MeasuredWindow
+from harness.config.monitors import AlarmMonitorSettings
 from harness.monitors import MonitorFactory, MonitorReport, TrialScope, periodic
-from harness.monitors.settings import AlarmMonitorSettings
-from harness.store.sample import Sample
-from harness.units import Quantity
 
 if TYPE_CHECKING:
-    from harness.bench import Bench
+    from harness.monitors.bench_view import MonitorBench
 
 SEVERITY_METRICS = ("critical", "major", "minor", "warning")
 AlarmKey = tuple[str, str, str, str]  # device, severity, source, text
@@ -52,7 +52,8 @@ class AlarmMonitor:
 
     name = "alarms"
 
-    def __init__(self, bench: Bench, scope: TrialScope, settings: AlarmMonitorSettings) -> None:
+    def __init__(self, bench: MonitorBench, scope: TrialScope,
+                 settings: AlarmMonitorSettings) -> None:
         self.bench = bench
         self.scope = scope
         self.settings = settings
@@ -148,7 +149,7 @@ class AlarmMonitor:
         return report
 
 
-def alarm_monitors(bench: Bench, settings: AlarmMonitorSettings) -> MonitorFactory:
+def alarm_monitors(bench: MonitorBench, settings: AlarmMonitorSettings) -> MonitorFactory:
     """The factory the runner hands trials: an alarm monitor over the trial's devices."""
     def build(scope: TrialScope) -> AlarmMonitor | None:
         if not settings.enabled:

@@ -36,17 +36,17 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from drivers.capabilities import KpiReading, KpiSource
-from harness.criteria import CriterionResult
-from harness.errors import HarnessError
-from harness.measure.kpi import counter_step
-from harness.measure.window import MeasuredWindow
+from harness.base.errors import HarnessError
+from harness.base.units import Quantity, UnitError, convert
+from harness.base.verdict import Verdict
+from harness.base.window import MeasuredWindow
+from harness.config.monitors import DEFAULT_TOLERANCE, CrosscheckSettings
+from harness.judge.criteria import CriterionResult
 from harness.monitors import MonitorFactory, MonitorReport, TrialScope
-from harness.monitors.settings import DEFAULT_TOLERANCE, CrosscheckSettings
-from harness.units import Quantity, UnitError, convert
-from harness.verdict import Verdict
+from harness.monitors.kpi import counter_step
 
 if TYPE_CHECKING:
-    from harness.bench import Bench
+    from harness.monitors.bench_view import MonitorBench
 
 __all__ = [
     "CounterPoint",
@@ -295,7 +295,7 @@ class CrosscheckMonitor:
         return report
 
 
-def crosscheck_monitors(bench: Bench, settings: CrosscheckSettings) -> MonitorFactory:
+def crosscheck_monitors(bench: MonitorBench, settings: CrosscheckSettings) -> MonitorFactory:
     """The factory the runner hands trials: a cross-check on the trial's `via` gNodeB, when
     its profile has the volume counter."""
     def build(scope: TrialScope) -> CrosscheckMonitor | None:

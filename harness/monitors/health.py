@@ -15,16 +15,16 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from drivers.capabilities import KpiSource
-from harness.errors import HarnessError
-from harness.measure.stats import summarize
-from harness.measure.window import MeasuredWindow
+from harness.base.errors import HarnessError
+from harness.base.sample import Sample
+from harness.base.stats import summarize
+from harness.base.units import Quantity
+from harness.base.window import MeasuredWindow
+from harness.config.monitors import HealthMonitorSettings
 from harness.monitors import MonitorFactory, MonitorReport, TrialScope, periodic
-from harness.monitors.settings import HealthMonitorSettings
-from harness.store.sample import Sample
-from harness.units import Quantity
 
 if TYPE_CHECKING:
-    from harness.bench import Bench
+    from harness.monitors.bench_view import MonitorBench
 
 _ASPECTS = (("cpu", re.compile(r"cpu", re.I)), ("memory", re.compile(r"mem", re.I)),
             ("temperature", re.compile(r"temp", re.I)))
@@ -99,7 +99,7 @@ class HealthMonitor:
         return report
 
 
-def health_monitors(bench: Bench, settings: HealthMonitorSettings) -> MonitorFactory:
+def health_monitors(bench: MonitorBench, settings: HealthMonitorSettings) -> MonitorFactory:
     """The factory the runner hands trials: a health monitor over the trial's devices."""
     def build(scope: TrialScope) -> HealthMonitor | None:
         if not settings.enabled:

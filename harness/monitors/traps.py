@@ -20,8 +20,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from drivers.transport.traps import Trap, TrapReceiver, TrapUser
+from harness.base.secrets import Secret
 from harness.config.lab import Lab, TrapSettings
-from harness.config.secrets import Secret
 
 TrapListener = Callable[[str, Trap], None]
 """Called with (device name, or the sender's address when no device has it; trap)."""

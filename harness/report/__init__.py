@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.base.sample import Sample
 from harness.report.html import write_html
 from harness.report.junit import write_junit
 from harness.report.plots import write_trial_plots
-from harness.store.sample import Sample
 
 __all__ = ["ReportFiles", "write_junit", "write_report"]
 

@@ -17,9 +17,9 @@ from typing import Any
 import jinja2
 import markupsafe
 
+from harness.base.verdict import Verdict
 from harness.report import i18n, verdict_rules
 from harness.report.plots import Plot, TrialKey, slugify
-from harness.verdict import Verdict
 
 TEMPLATE = "report.html.j2"
 _DASH = "—"

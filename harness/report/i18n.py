@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-from harness.verdict import Verdict
+from harness.base.verdict import Verdict
 
 #: Separator between the Vietnamese and the English text of a bilingual label.
 SEPARATOR = " / "

@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from harness.base.verdict import Verdict
 from harness.report.i18n import parse_verdict
-from harness.verdict import Verdict
 
 #: Characters XML 1.0 cannot carry at all (tool output may hold NULs or terminal escapes).
 _INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -20,8 +20,8 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from harness.base.sample import Sample
 from harness.report.i18n import text
-from harness.store.sample import Sample
 
 DPI = 150
 #: Series longer than this are decimated (min/max per bucket, so peaks and dips survive).

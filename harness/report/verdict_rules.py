@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from harness.verdict import Verdict
+from harness.base.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ COMMON = _rules(
         "share of samples, a loss percentage) for which no interval can be computed, or a "
         "metric that rests on fewer than `min_samples` samples (default 10); exact "
         "observations (counts, byte totals, counter deltas, observed min/max, alarm counts) "
-        "need no interval (harness/estimates.py lists both)",
+        "need no interval (harness/judge/estimates.py lists both)",
         "the UE-side volume and the gNodeB's PDCP SDU volume counter over the same window "
         "differ by more than the cross-check tolerance (default 5 %, settable in the scenario "
         "and in lab.yaml)",

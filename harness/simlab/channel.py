@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
 
 Request = dict[str, Any]
 Handler = Callable[[Request], Awaitable[dict[str, Any]]]

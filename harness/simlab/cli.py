@@ -6,8 +6,8 @@ import dataclasses
 import shlex
 from collections.abc import Callable
 
-from harness.errors import ConfigError
-from harness.measure.peak import MODULATION_ORDER
+from harness.base.errors import ConfigError
+from harness.base.nr_peak import MODULATION_ORDER
 from harness.simlab.gnb import CellConfig, VirtualGnb
 from harness.simlab.mgmt import CommandError
 from harness.simlab.mgmt_cli import HELP as MGMT_HELP

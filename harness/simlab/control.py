@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
 from harness.simlab import channel
 from harness.simlab.spec import SimLabSpec
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
 from harness.simlab.core import CoreIdentity, CorePlan, VirtualCore
 from harness.simlab.core_cli import CoreCli
 from harness.simlab.core_mib import snapshot

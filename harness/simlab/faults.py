@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
 from harness.simlab.alarms import Severity
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.errors import ConfigError
-from harness.measure.peak import Carrier, frequency_range, n_prb, tdd_share
+from harness.base.errors import ConfigError
+from harness.base.nr_peak import Carrier, frequency_range, n_prb, tdd_share
 from harness.simlab.faults import FaultController
 from harness.simlab.mgmt import Management
 from harness.simlab.radio import AirParams, RadioLink

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from harness.measure.peak import numerology
+from harness.base.nr_peak import numerology
 from harness.simlab.oids import (
     PLMN_PM_COLUMNS,
     PM_COLUMNS,

@@ -34,8 +34,8 @@ import math
 import random
 from dataclasses import dataclass
 
-from harness.errors import ConfigError
-from harness.measure.peak import numerology
+from harness.base.errors import ConfigError
+from harness.base.nr_peak import numerology
 
 HARQ_RTT_SLOTS = 4
 MAX_HARQ_TX = 4

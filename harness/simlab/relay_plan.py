@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
 from harness.simlab.spec import SimCell, SimGnbSpec, SimRelay
 
 KINDS = ("traffic", "irtt")

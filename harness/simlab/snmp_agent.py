@@ -22,7 +22,7 @@ from pysnmp.proto.api import v2c
 from pysnmp.smi import error as smi_error
 from pysnmp.smi import instrum
 
-from harness.errors import ConfigError, HarnessError
+from harness.base.errors import ConfigError, HarnessError
 
 __all__ = ["AgentCredentials", "MibProvider", "MibValue", "SnmpAgent", "make_value"]
 

@@ -27,7 +27,7 @@ from paramiko.common import (
     OPEN_SUCCEEDED,
 )
 
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
 from harness.simlab.sftp_server import add_sftp
 
 CommandHandler = Callable[[str], tuple[str, int]]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.base.errors import HarnessError
 
 STATE_FORMAT_VERSION = 1
 STATE_FILE = "state.json"

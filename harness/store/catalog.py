@@ -9,15 +9,15 @@ so a catalog of an older format is simply rebuilt, and one of a newer format is 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
-from harness.store.sample import Sample
+from harness.base.errors import HarnessError
+from harness.base.sample import Sample
+from harness.base.summary import SummaryError, read_summary
 from harness.store.sqlite import SqliteStore, StoreFormatError
 
 FORMAT_VERSION = 1
@@ -61,8 +61,7 @@ class RunInfo:
 
     def summary(self) -> dict[str, Any]:
         """The run's summary.json."""
-        data: dict[str, Any] = json.loads((self.path / SUMMARY).read_text(encoding="utf-8"))
-        return data
+        return read_summary(self.path / SUMMARY).as_dict()
 
 
 class Catalog:
@@ -109,10 +108,10 @@ class Catalog:
         """Index (or re-index) one run directory; None when it has no readable summary."""
         summary_path = run_dir / SUMMARY
         try:
-            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            summary = read_summary(summary_path).as_dict()  # a newer format is not indexed
             mtime = summary_path.stat().st_mtime_ns
             run_id = str(summary["run_id"])
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, SummaryError):
             return None
         devices = [d for d in summary.get("devices") or () if isinstance(d, dict)]
         self._db.execute("BEGIN IMMEDIATE")
@@ -242,7 +241,7 @@ class Catalog:
 
 def _info_from_dir(run_dir: Path) -> RunInfo:
     """A RunInfo read straight from a run directory outside the catalog's reports dir."""
-    summary = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
+    summary = read_summary(run_dir / SUMMARY).as_dict()
     return RunInfo(str(summary["run_id"]), str((summary.get("scenario") or {}).get("name", "")),
                    str((summary.get("lab") or {}).get("name", "")),
                    str(summary.get("verdict", "")), summary.get("started"),

@@ -24,10 +24,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.base.verdict import Verdict, worst
 from harness.store.judged import EITHER, HIGHER, direction_by_name, judged_metrics
 from harness.store.noise import floor_of
 from harness.store.stats import welch
-from harness.verdict import Verdict, worst
 
 __all__ = ["Comparison", "MetricDiff", "TrialComparison", "compare", "direction_by_name",
            "format_table", "parse_threshold"]

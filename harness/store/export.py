@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from harness import jsonio
-from harness.store.sample import Sample
+from harness.base import jsonio
+from harness.base.sample import Sample
 from harness.store.sqlite import SqliteStore
 
 EXPORT_FORMAT_VERSION = 1

@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.errors import StorageError
+from harness.base.errors import StorageError
 
 __all__ = ["fallback_dirs", "storage_errors", "write_text"]
 

@@ -20,8 +20,8 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from harness.config.types import check_http_url
-from harness.errors import ConfigError, HarnessError
+from harness.base.errors import ConfigError, HarnessError
+from harness.base.schema import check_http_url
 from harness.store.spool import Destination, Spool
 
 if TYPE_CHECKING:

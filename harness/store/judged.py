@@ -15,8 +15,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.criteria import parse_criterion
-from harness.errors import ConfigError
+from harness.base.errors import ConfigError
+from harness.judge.criteria import parse_criterion
 
 HIGHER, LOWER, EITHER = "higher", "lower", "either"
 

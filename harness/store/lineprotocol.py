@@ -7,7 +7,7 @@ Escaping follows the InfluxDB reference: commas and spaces in measurements; comm
 equals signs in tag keys, tag values and field keys; double quotes and backslashes inside string
 field values. Integers carry the `i` suffix, booleans are `true`/`false`, floats are written
 with Python's shortest round-trip repr. What line protocol cannot carry faithfully is refused
-with a SampleError (see `harness.store.sample.check_sample`): NaN and infinity, line breaks,
+with a SampleError (see `harness.base.sample.check_sample`): NaN and infinity, line breaks,
 backslashes in names (InfluxDB and VictoriaMetrics unescape them differently), empty names.
 Tags are written sorted by key (what InfluxDB recommends); an empty tag value means no tag.
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from harness.store.sample import (
+from harness.base.sample import (
     INT64_MAX,
     INT64_MIN,
     Sample,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harness.units import (
+from harness.base.units import (
     COUNT,
     DATA,
     PERCENT,

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.base.sample import SampleError, check_sample
 from harness.store.influx import (
     InfluxTarget,
     InfluxWriter,
@@ -17,7 +18,6 @@ from harness.store.influx import (
     send_pending,
 )
 from harness.store.lineprotocol import LineEncoder
-from harness.store.sample import SampleError, check_sample
 from harness.store.spool import Spool
 from harness.store.sqlite import SqliteStore
 

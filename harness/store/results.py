@@ -11,7 +11,6 @@ the reason in `rejected-samples.jsonl`, so the two stores never disagree and not
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,10 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness import jsonio
-from harness.config.lab import Lab
-from harness.errors import HarnessError, StorageError
-from harness.events import (
+from harness.base import jsonio
+from harness.base.errors import HarnessError, StorageError
+from harness.base.events import (
     Event,
     Notice,
     RunStarted,
@@ -31,14 +29,16 @@ from harness.events import (
     TrialFinished,
     TrialStarted,
 )
+from harness.base.sample import Sample, SampleError, check_sample, normalized
+from harness.base.summary import SummaryError, read_summary
+from harness.base.verdict import Verdict, worst
+from harness.config.lab import Lab
 from harness.store.catalog import Catalog
 from harness.store.compare import compare
 from harness.store.files import storage_errors
 from harness.store.influx import InfluxTarget
-from harness.store.sample import Sample, SampleError, check_sample, normalized
 from harness.store.sink import InfluxSink
 from harness.store.sqlite import SqliteStore
-from harness.verdict import Verdict, worst
 
 DEVICE_TAGS = ("role", "vendor", "model", "firmware")
 
@@ -286,7 +286,12 @@ class RunResults:
                 self._emit(Notice(f"no baseline comparison: {self.options.baseline_note}",
                                   "warning"))
             return
-        baseline = json.loads((base.run_dir / "summary.json").read_text(encoding="utf-8"))
+        try:
+            baseline = read_summary(base.run_dir).as_dict()
+        except SummaryError as exc:
+            summary["baseline"] = {"run_id": None, "note": f"baseline unreadable: {exc}"}
+            self._emit(Notice(f"no baseline comparison: {exc}", "warning"))
+            return
         result = compare(baseline, summary, threshold=base.threshold, alpha=base.alpha)
         summary["baseline"] = {**result.as_json(), "run_id": result.baseline_run}
         for diff in [*result.regressions, *result.inconclusive]:

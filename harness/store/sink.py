@@ -18,7 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.events import Event, SamplesRecorded
+from harness.base.events import Event, SamplesRecorded
+from harness.base.sample import Sample, SampleError
 from harness.store.influx import (
     ACK_SAVE_S,
     DEFAULT_BATCH_BYTES,
@@ -30,7 +31,6 @@ from harness.store.influx import (
     post_split,
 )
 from harness.store.lineprotocol import LineEncoder
-from harness.store.sample import Sample, SampleError
 from harness.store.spool import Spool, SpoolBusy, SpoolError, peek
 
 MAX_FUTURE_S = 86_400.0

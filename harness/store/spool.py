@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from harness import jsonio
-from harness.errors import HarnessError
+from harness.base import jsonio
+from harness.base.errors import HarnessError
 
 FORMAT_VERSION = 1
 DATA_NAME = "influx-spool.lp"

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
-from harness.errors import HarnessError, StorageError
-from harness.events import Event, SamplesRecorded
-from harness.store.sample import FieldValue, Sample, check_sample
+from harness.base.errors import HarnessError, StorageError
+from harness.base.events import Event, SamplesRecorded
+from harness.base.sample import FieldValue, Sample, check_sample
 
 FORMAT_VERSION = 2
 _WIDE = 8  # field values kept in columns; the rest go to `more`
