@@ -8,11 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.base.events import Event, EventBus
+from harness.base.sinks import RunSink
 from harness.engine.inputs import load_inputs
 from harness.engine.runner import RunInputs, Runner, RunOptions, RunOutcome
 
@@ -55,12 +56,13 @@ def inputs(tmp: Path, scenario: str, lab: str = FAST_LAB) -> RunInputs:
 
 def run_in_process(run_inputs: RunInputs, out: Path, *, options: RunOptions | None = None,
                    on_event: Callable[[Runner, Event], None] | None = None,
-                   timeout_s: float = 90) -> tuple[RunOutcome, list[Event]]:
+                   timeout_s: float = 90,
+                   sinks: Sequence[RunSink] | None = None) -> tuple[RunOutcome, list[Event]]:
     """Run the Runner with asyncio.run; `on_event(runner, event)` sees every event (it may
     schedule work on the running loop, e.g. inject a fault through `runner.bench.sim`)."""
     events: list[Event] = []
     bus = EventBus()
-    runner = Runner(run_inputs, out, bus, options=options)
+    runner = Runner(run_inputs, out, bus, options=options, sinks=sinks)
 
     def seen(event: Event) -> None:
         events.append(event)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from harness.base.summary import WrittenSummary, parse_summary
 from tests.conftest import require_tool
-from harness.base.summary import parse_summary
 from tests.test_e2e_smoke import capacity_mbps, load_run, run_harness
 
 pytestmark = pytest.mark.e2e
@@ -100,7 +100,7 @@ def test_verdict_is_inconclusive_only_because_of_min_samples(kinds_run: Any) -> 
     # 1 s of ping at 0.2 s gives 5 replies, fewer than min_samples: 10
     assert kinds_run.returncode == 3, kinds_run.stderr
     _, summary, by_id = _trials(kinds_run)
-    parse_summary(summary)
+    parse_summary(summary, model=WrittenSummary)
     assert summary["verdict"] == "INCONCLUSIVE"
     verdicts = {tid: [t["verdict"] for t in trials] for tid, trials in by_id.items()}
     assert verdicts == {"tput-bidir": ["PASS"], "tput-udp-dl": ["PASS"],

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from harness.base.nr_peak import Carrier, tdd_share
+from harness.base.summary import WrittenSummary, parse_summary
 from tests.conftest import require_tool
-from harness.base.summary import parse_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
@@ -54,7 +54,7 @@ def test_smoke_exits_0_and_summary_matches_contract(smoke_run: Any) -> None:
     proc, _ = smoke_run
     assert proc.returncode == 0, proc.stderr
     run_dir, summary = load_run(proc.stdout)
-    parse_summary(summary)
+    parse_summary(summary, model=WrittenSummary)
     assert summary["verdict"] == "PASS"
     assert summary["scenario"]["name"] == "smoke"
     gnb = next(d for d in summary["devices"] if d["name"] == "gnb1")

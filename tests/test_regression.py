@@ -187,7 +187,7 @@ def judge_with_results(tmp_path: Path, base: dict[str, Any],
                          options=ResultsOptions(baseline=Baseline(base_dir)), emit=lambda e: None)
     summary = json.loads(json.dumps(cand))
     results.finish(summary)
-    results.store.close()
+    results.close()
     return summary
 
 

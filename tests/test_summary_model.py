@@ -17,6 +17,7 @@ from harness.base.summary import (
     SUMMARY_FORMAT_VERSION,
     Summary,
     SummaryError,
+    WrittenSummary,
     parse_summary,
     read_summary,
     summary_json,
@@ -79,7 +80,7 @@ def test_older_format_is_upgraded() -> None:
 @pytest.mark.parametrize(("change", "message"), [
     ({"verdict": "MAYBE"}, "verdict"),
     ({"trials": [{"id": "t", "repetition": "one", "verdict": "PASS"}]}, "trials.0.repetition"),
-    ({"devices": [{"name": "g", "role": "gnodeb"}]}, "devices.0.vendor"),
+    ({"devices": [{"name": "g", "vendor": 7}]}, "devices.0.vendor"),
     ({"format_version": "1"}, "format_version '1' is not a format number"),
     ({"format_version": True}, "format_version True is not a format number"),
 ])
@@ -87,6 +88,22 @@ def test_a_summary_that_breaks_the_contract_is_refused(change: dict[str, Any],
                                                        message: str) -> None:
     with pytest.raises(SummaryError, match=message):
         parse_summary(_summary(**change))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"devices": [{"name": "g", "role": "gnodeb"}]}, "devices.0.vendor"),
+    ({"scenario": {"name": "t"}}, "scenario.sha256"),
+    ({"trials": [{"id": "t", "repetition": 1, "metrics": {}, "criteria": [],
+                  "error": None}]}, "trials.0.verdict"),
+])
+def test_the_writer_holds_the_full_contract_readers_take_partial_ones(
+        change: dict[str, Any], message: str) -> None:
+    data = _summary(**change)
+    parse_summary(data)  # a reader takes what a trimmed summary has
+    with pytest.raises(SummaryError, match=message):
+        summary_json(data)
+    with pytest.raises(SummaryError, match=message):
+        parse_summary(data, model=WrittenSummary)
 
 
 def test_unreadable_files_say_what(tmp_path: Path) -> None:
@@ -99,3 +116,28 @@ def test_unreadable_files_say_what(tmp_path: Path) -> None:
     bad.write_text("[1, 2]")
     with pytest.raises(SummaryError, match="not a run summary"):
         read_summary(bad)
+
+
+def test_an_unreadable_baseline_is_inconclusive_not_pass(tmp_path: Path) -> None:
+    """--baseline asked for and the baseline cannot be read: the regression cannot be judged,
+    so the run is INCONCLUSIVE (the old code raised out of the run's end)."""
+    from harness.base.loader import load_model
+    from harness.config.lab import Lab
+    from harness.store.results import Baseline, ResultsOptions, RunResults
+
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    (base_dir / "summary.json").write_text('{"run_id": "A", "trials": [', encoding="utf-8")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lab = load_model(Path(__file__).resolve().parent.parent / "lab.yaml", Lab)
+    results = RunResults(run_dir, run_id="B", scenario="smoke", lab=lab,
+                         options=ResultsOptions(baseline=Baseline(base_dir)), emit=lambda e: None)
+    summary = _summary()
+    results.finish(summary)
+    results.close()
+    assert summary["verdict"] == "INCONCLUSIVE"
+    assert summary["baseline"]["verdict"] == "INCONCLUSIVE"
+    assert "baseline unreadable" in summary["baseline"]["note"]
+    assert summary["verdict_reasons"][1] == {"reason": "regression", "verdict": "INCONCLUSIVE",
+                                             "against": None, "note": "baseline unreadable"}

@@ -74,20 +74,44 @@ Subscriber = Callable[[Event], None]
 
 
 class EventBus:
-    """Delivers every event to every subscriber, in subscription order."""
+    """Delivers every event to every subscriber, in subscription order.
+
+    Result sinks are not subscribers (`harness.store.results.RunResults` is the one that
+    feeds them and accounts for their failures); a subscriber that raises — a display, a
+    hook — is logged, recorded in `failures` and said to the other subscribers as an error
+    notice, once per subscriber: never a silent log line.
+    """
 
     def __init__(self) -> None:
         self._subscribers: list[Subscriber] = []
+        self.failures: list[str] = []  # "subscriber: error", the first of each subscriber
+        self._failed: set[int] = set()
+        self._saying = False
 
     def subscribe(self, subscriber: Subscriber) -> None:
         """Add a subscriber; it sees events emitted from now on."""
         self._subscribers.append(subscriber)
 
     def emit(self, event: Event) -> None:
-        """Hand `event` to every subscriber; one that fails is logged, the others still run."""
-        for subscriber in self._subscribers:
+        """Hand `event` to every subscriber; one that fails is said, the others still run."""
+        for subscriber in list(self._subscribers):
             try:
                 subscriber(event)
-            except Exception:
+            except Exception as exc:
                 _log.exception("event subscriber %r failed on %s", subscriber,
                                type(event).__name__)
+                self._said(subscriber, exc)
+
+    def _said(self, subscriber: Subscriber, exc: Exception) -> None:
+        if id(subscriber) in self._failed or self._saying:
+            return
+        self._failed.add(id(subscriber))
+        name = getattr(subscriber, "__qualname__", type(subscriber).__qualname__)
+        text = f"{name}: {type(exc).__name__}: {exc}"
+        self.failures.append(text)
+        self._saying = True
+        try:
+            self.emit(Notice(f"an event subscriber failed ({text}); it may miss events",
+                             "error"))
+        finally:
+            self._saying = False

@@ -1,7 +1,8 @@
 """The typed model of `summary.json`, with flent-style format versioning.
 
-Every writer serialises the run's summary through `Summary` (`summary_json`) and every reader
-goes through `read_summary` / `parse_summary`: a summary written by a newer ran-harness is
+Every writer serialises the run's summary through `WrittenSummary` (`summary_json`: the full
+contract) and every reader goes through `read_summary` / `parse_summary` (`Summary`: what
+readers rely on): a summary written by a newer ran-harness is
 refused ("upgrade ran-harness"), an older one is upgraded step by step (`UPGRADES`) before it is
 validated. The model types what readers rely on and keeps every other key as written
 (`extra="allow"`), so a field added by a newer minor version survives a round trip.
@@ -27,6 +28,7 @@ __all__ = [
     "Summary",
     "SummaryError",
     "TrialEntry",
+    "WrittenSummary",
     "parse_summary",
     "read_summary",
     "summary_json",
@@ -49,8 +51,8 @@ class _Part(BaseModel):
 class FileRef(_Part):
     """The scenario or lab file a run used."""
 
-    name: str
-    sha256: str
+    name: str | None = None
+    sha256: str | None = None
     file: str | None = None
 
 
@@ -58,11 +60,11 @@ class DeviceEntry(_Part):
     """One device's facts as the run found them."""
 
     name: str
-    role: str
-    vendor: str  # "" when the device could not say (its `error` says why)
-    model: str
-    serial: str
-    firmware: str
+    role: str | None = None
+    vendor: str | None = None
+    model: str | None = None
+    serial: str | None = None
+    firmware: str | None = None
 
 
 class Value(_Part):
@@ -78,7 +80,7 @@ class CriterionEntry(_Part):
     expr: str
     observed: Value | None = None
     threshold: Value | None = None
-    verdict: VerdictName
+    verdict: VerdictName | None = None
     source: str | None = None
 
 
@@ -88,7 +90,7 @@ class TrialEntry(_Part):
     id: str
     repetition: int
     kind: str | None = None
-    verdict: VerdictName
+    verdict: VerdictName | None = None
     metrics: dict[str, Value] = {}
     criteria: list[CriterionEntry] = []
     error: str | None = None
@@ -97,15 +99,17 @@ class TrialEntry(_Part):
 
 
 class Summary(_Part):
-    """A run's summary.json."""
+    """A run's summary.json as readers take it: every part they read is typed and checked
+    when present; what a test or an older tool left out reads as absent, and every key the
+    writer wrote is kept as it is."""
 
     format_version: int
-    harness_version: str
     run_id: str
-    verdict: VerdictName
-    scenario: FileRef
-    lab: FileRef
-    started: str
+    verdict: VerdictName | None = None
+    harness_version: str | None = None
+    scenario: FileRef | None = None
+    lab: FileRef | None = None
+    started: str | None = None
     finished: str | None = None
     interrupted: bool = False
     complete: bool = False
@@ -121,6 +125,52 @@ class Summary(_Part):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
+class WrittenFileRef(FileRef):
+    """A file reference as a run writes it."""
+
+    name: str
+    sha256: str
+
+
+class WrittenDevice(DeviceEntry):
+    """A device as a run writes it: "" for a fact the device could not give (`error` says)."""
+
+    role: str
+    vendor: str
+    model: str
+    serial: str
+    firmware: str
+
+
+class WrittenCriterion(CriterionEntry):
+    """A criterion as a run writes it."""
+
+    verdict: VerdictName
+    source: str | None
+
+
+class WrittenTrial(TrialEntry):
+    """A trial entry as a run writes it."""
+
+    verdict: VerdictName
+    metrics: dict[str, Value]
+    criteria: list[WrittenCriterion]  # type: ignore[assignment]
+    error: str | None
+
+
+class WrittenSummary(Summary):
+    """What `harness run` writes: the DESIGN.md contract, every part present."""
+
+    verdict: VerdictName
+    harness_version: str
+    scenario: WrittenFileRef
+    lab: WrittenFileRef
+    started: str
+    finished: str | None
+    devices: list[WrittenDevice]  # type: ignore[assignment]
+    trials: list[WrittenTrial]  # type: ignore[assignment]
+
+
 def _from_unversioned(data: dict[str, Any]) -> dict[str, Any]:
     """Format 0 (development builds before the format was numbered) → 1: same keys, numbered."""
     return {**data, "format_version": 1}
@@ -130,8 +180,10 @@ UPGRADES: Mapping[int, Callable[[dict[str, Any]], dict[str, Any]]] = {0: _from_u
 """format N → the function that turns a format-N summary into format N + 1."""
 
 
-def parse_summary(data: object, *, where: str = "summary.json") -> Summary:
-    """Validate a loaded summary, upgrading an older format; SummaryError says what is wrong."""
+def parse_summary(data: object, *, where: str = "summary.json",
+                  model: type[Summary] = Summary) -> Summary:
+    """Validate a loaded summary, upgrading an older format; SummaryError says what is wrong.
+    `model=WrittenSummary` holds it to the full contract (what a run must write)."""
     if not isinstance(data, dict):
         raise SummaryError(f"{where}: not a run summary (a JSON object is expected)")
     raw = data.get("format_version", 0)
@@ -145,7 +197,7 @@ def parse_summary(data: object, *, where: str = "summary.json") -> Summary:
         upgraded = UPGRADES[version](upgraded)
         version += 1
     try:
-        return Summary.model_validate(upgraded)
+        return model.model_validate(upgraded)
     except ValidationError as exc:
         first = exc.errors()[0]
         place = ".".join(str(p) for p in first["loc"]) or "(top)"
@@ -169,5 +221,6 @@ def read_summary(path: Path) -> Summary:
 def summary_json(summary: Mapping[str, Any] | Summary) -> str:
     """The text of summary.json: validated through the model (a writer cannot produce a
     summary its readers refuse), strict JSON, keys as written."""
-    model = summary if isinstance(summary, Summary) else parse_summary(dict(summary))
+    model = summary if isinstance(summary, Summary) else parse_summary(
+        dict(summary), model=WrittenSummary)
     return jsonio.dumps(model.as_dict(), what="summary.json", indent=2, ensure_ascii=False)

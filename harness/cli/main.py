@@ -41,6 +41,9 @@ def cli() -> None:
               default=Path("reports"), show_default=True, help="Where run directories go.")
 @click.option("--junit", "junit", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Also write JUnit XML here.")
+@click.option("--sink", "sinks", multiple=True, metavar="NAME",
+              help="Also send the results to this plugin result sink (entry-point group "
+                   "ran_harness.sinks); repeatable.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--progress", "progress_mode", type=click.Choice(["auto", "live", "lines", "json"]),
               default="auto", show_default=True,
@@ -66,7 +69,8 @@ def cli() -> None:
 def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path | None,
         quiet: bool, progress_mode: str, retries: int, max_parallel: int | None,
         resume_dir: Path | None, influx_url: str | None, influx_org: str | None,
-        influx_bucket: str | None, baseline: str | None, threshold: str) -> None:
+        influx_bucket: str | None, baseline: str | None, threshold: str,
+        sinks: tuple[str, ...]) -> None:
     """Run SCENARIO on the lab; prints the run directory; the exit code tells the verdict.
 
     \b
@@ -82,7 +86,8 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
     from harness.engine.inputs import input_warnings, load_inputs
     from harness.engine.resume import ResumeState, load_resume, resume_paths
     from harness.engine.runner import Runner, RunOptions
-    from harness.report import write_junit
+    from harness.engine.sinks import SinkOptions, compose_sinks
+    from harness.report.sink import JunitSink
 
     resume: ResumeState | None = None
     try:
@@ -99,6 +104,7 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         results = run_results_options(inputs, out_dir, influx_url=influx_url,
                                       influx_org=influx_org, influx_bucket=influx_bucket,
                                       baseline=baseline, threshold=threshold)
+        outputs = compose_sinks(SinkOptions(results, junit=junit, plugins=sinks))
     except ConfigError as exc:
         _fail_input(exc)
     bus = EventBus()
@@ -110,7 +116,7 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         else:
             bus.emit(Notice(warning, "warning"))
     options = RunOptions(retries=retries, max_parallel=max_parallel, resume=resume)
-    runner = Runner(inputs, out_dir, bus, results, options)
+    runner = Runner(inputs, out_dir, bus, results, options, sinks=outputs)
     try:
         outcome = asyncio.run(runner.run())
     except KeyboardInterrupt:
@@ -118,12 +124,10 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         sys.exit(EXIT_INTERRUPTED)
     except ConfigError as exc:
         _fail_input(exc)
-    if junit is not None:
-        try:
-            write_junit(junit, outcome.summary)
-        except OSError as exc:
-            click.echo(f"error: cannot write {junit}: {exc.strerror or exc}", err=True)
     click.echo(str(outcome.run_dir))
+    for sink in outputs:
+        if isinstance(sink, JunitSink) and sink.error and quiet:  # said by the display else
+            click.echo(f"error: {sink.error}", err=True)
     if outcome.storage_error:  # one clear line, and where the summary went
         click.echo(f"error: {outcome.storage_error}", err=True)
         if outcome.summary_path is None:

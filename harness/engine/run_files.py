@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from harness.base.errors import StorageError
+from harness.base.sinks import Sink
 from harness.base.summary import SummaryError, summary_json
 from harness.base.verdict import Verdict
 from harness.engine.trial import dump_json_text
-from harness.store.files import fallback_dirs, storage_errors, write_text
+from harness.store.files import fallback, storage_errors, write_text
 
 log = logging.getLogger(__name__)
 
@@ -106,30 +107,39 @@ def write_summary(run_dir: Path, run_id: str, summary: dict[str, Any],
     except StorageError as exc:
         on_fault(exc)
     note(summary)
-    return fallback(run_dir, run_id, summary, "summary.json", None, say)
+    return summary_fallback(run_dir, run_id, summary, say)
 
 
-def fallback(run_dir: Path, run_id: str, summary: dict[str, Any], name: str,
-             write: Callable[[Path], Path | None] | None,
-             say: Callable[[str], None]) -> Path | None:
-    """Write `name` (the summary, or with `write` another file) into a fallback directory
-    outside the run directory; say where on the console."""
-    for directory in fallback_dirs(run_id):
-        summary.setdefault("fallback", {})[name] = str(directory / name)
-        try:
-            if write is not None:
-                if write(directory) is None:
-                    continue
-            else:
-                with storage_errors(directory):
-                    directory.mkdir(parents=True, exist_ok=True)
-                write_text(directory / name, _summary_text(directory / name, summary))
-        except StorageError as exc:
-            say(f"fallback failed too: {exc}")
-            continue
-        say(f"{name} written to {directory / name} instead of the run directory {run_dir}")
-        return directory / name
-    summary.get("fallback", {}).pop(name, None)
-    say(f"{name} could not be written anywhere (tried the run directory and "
-        f"{', '.join(map(str, fallback_dirs(run_id)))})")
-    return None
+def summary_fallback(run_dir: Path, run_id: str, summary: dict[str, Any],
+                     say: Callable[[str], None]) -> Path | None:
+    """summary.json into the first fallback directory that takes it (said on the console)."""
+    def write(directory: Path) -> Path:
+        with storage_errors(directory):
+            directory.mkdir(parents=True, exist_ok=True)
+        write_text(directory / "summary.json", _summary_text(directory / "summary.json", summary))
+        return directory / "summary.json"
+
+    return fallback(run_dir, run_id, summary, "summary.json", write, say)
+
+
+class SummarySink(Sink):
+    """summary.json, written through its typed model, in the run directory or — when that
+    cannot take it or has vanished — in a fallback directory named on the console."""
+
+    name = "summary"
+
+    def __init__(self) -> None:
+        self.summary_path: Path | None = None  # where it went (None: nowhere could take it)
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Write summary.json (the last sink but the catalog sees the final summary)."""
+        run = self.run
+
+        def say(text: str) -> None:
+            run.notice(text, "error")
+
+        if not run.run_dir.is_dir():  # never recreate it: write elsewhere
+            self.summary_path = summary_fallback(run.run_dir, run.run_id, summary, say)
+        else:
+            self.summary_path = write_summary(run.run_dir, run.run_id, summary, say,
+                                              run.storage_fault, run.note_faults)

@@ -10,6 +10,7 @@ import logging
 import secrets
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from harness.base.events import (
     TrialFinished,
     TrialStarted,
 )
+from harness.base.sinks import RunSink, SummaryWriter
 from harness.base.summary import SUMMARY_FORMAT_VERSION
 from harness.base.verdict import Verdict, worst
 from harness.config.lab import Lab
@@ -36,11 +38,10 @@ from harness.engine.resume import ResumeState, trial_finished
 from harness.engine.run_files import (
     RUN_LOG,
     close_run_log,
-    fallback,
     open_run_log,
     storage_entry,
-    write_summary,
 )
+from harness.engine.sinks import SinkOptions, compose_sinks
 from harness.engine.snapshot import (
     UNKNOWN,
     CellConfig,
@@ -59,7 +60,6 @@ from harness.monitors import MonitorFactory, MonitorGroup, TrialScope
 from harness.monitors.alarms import alarm_monitors
 from harness.monitors.crosscheck import crosscheck_monitors
 from harness.monitors.health import health_monitors
-from harness.report import write_report
 from harness.store.files import storage_errors
 from harness.store.results import ResultsOptions, RunResults
 
@@ -134,10 +134,14 @@ class Runner:
 
     def __init__(self, inputs: RunInputs, out_dir: Path, bus: EventBus,
                  results: ResultsOptions | None = None,
-                 options: RunOptions | None = None) -> None:
+                 options: RunOptions | None = None,
+                 sinks: Sequence[RunSink] | None = None) -> None:
         self.inputs = inputs
         self.options = options or RunOptions()
         self.results_options = results or ResultsOptions()
+        # where results go beyond samples.sqlite, as the command line composed them
+        self.sinks = list(sinks) if sinks is not None else \
+            compose_sinks(SinkOptions(self.results_options))
         self.bus = bus
         resume = self.options.resume
         self.run_id = resume.run_id if resume else new_run_id(inputs.scenario.name)
@@ -184,19 +188,33 @@ class Runner:
                 (self.run_dir / "raw").mkdir(parents=True,
                                              exist_ok=self.options.resume is not None)
             log_handler = open_run_log(self.run_dir, self.run_id, self._storage_fault)
-            self.results = RunResults(
-                self.run_dir, run_id=self.run_id, scenario=inputs.scenario.name,
-                lab=inputs.lab, options=self.results_options, emit=self.bus.emit,
-                on_fault=self._storage_fault)
         except StorageError as exc:  # nothing touched yet: no device to restore
             self._storage_fault(exc)
-            summary = self._summary_start()
-            summary["setup_error"] = f"the run could not start: {exc}"
-            return self._finish(summary, None, [], False)
+            self.results = self._new_results()
+            return self._cannot_start(exc)
         try:
+            self.results = self._new_results()
+            if self.results.start_error is not None:
+                return self._cannot_start(self.results.start_error)
             return await self._run(inputs, self.results)
         finally:
             close_run_log(log_handler)
+
+    def _new_results(self) -> RunResults:
+        """The run's result router, with samples.sqlite and the composed sinks started."""
+        return RunResults(
+            self.run_dir, run_id=self.run_id, scenario=self.inputs.scenario.name,
+            lab=self.inputs.lab, options=self.results_options, emit=self.bus.emit,
+            on_fault=self._storage_fault, sinks=self.sinks, note_faults=self._note_storage,
+            resumed=self.options.resume is not None)
+
+    def _cannot_start(self, exc: StorageError) -> RunOutcome:
+        """The run directory or samples.sqlite cannot be written: no device touched; the
+        summary still goes out (in a fallback directory when the run directory refuses it)."""
+        summary = self._summary_start()
+        summary["setup_error"] = f"the run could not start: {exc}"
+        assert self.results is not None
+        return self._finish(summary, self.results, False)
 
     def _storage_fault(self, exc: StorageError) -> None:
         """A run file could not be written: said once per file and reason; the first one
@@ -219,10 +237,7 @@ class Runner:
         return self.storage_error is not None
 
     async def _run(self, inputs: RunInputs, results: RunResults) -> RunOutcome:
-        samples: list[Any] = []
         self.bus.subscribe(results)
-        self.bus.subscribe(lambda e: samples.extend(e.samples)
-                           if isinstance(e, SamplesRecorded) else None)
         summary = self._summary_start()
         planned = sum(t.duration_s for t in inputs.trials)
         self.bus.emit(RunStarted(self.run_id, inputs.scenario.name, inputs.lab.name,
@@ -260,9 +275,9 @@ class Runner:
             self.bus.emit(Notice(f"run stopped: {summary['setup_error']}", "error"))
         finally:
             shutil.rmtree(work, ignore_errors=True)
-        return self._finish(summary, results, samples, interrupted)
+        return self._finish(summary, results, interrupted)
 
-    def _finish(self, summary: dict[str, Any], results: RunResults | None, samples: list[Any],
+    def _finish(self, summary: dict[str, Any], results: RunResults,
                 interrupted: bool) -> RunOutcome:
         trials = self._ordered()
         complete = len(trials) == len(self.inputs.trials) and all(
@@ -275,38 +290,25 @@ class Runner:
                        aggregates=aggregates,
                        interrupted=interrupted, complete=complete and not interrupted)
         summary["sessions"][-1]["finished"] = summary["finished"]
-        rescue = False
-        if results is not None:
-            self._note_storage(summary)
-            results.finish(summary)  # baseline judgement, verdict samples, InfluxDB flush
-            rescue = results.check() is not None and not results.store.path.exists()
-            if rescue:  # the run directory vanished: keep the samples SQLite still holds
-                fallback(self.run_dir, self.run_id, summary, "samples.sqlite", results.rescue,
-                         self._say)
-            results.close_store()
-        vanished = not self.run_dir.is_dir()  # never recreate it: say it, write elsewhere
-        if vanished:
-            self._storage_fault(StorageError(self.run_dir, "the run directory vanished during "
-                                             "the run", code="ENOENT"))
-        self._note_storage(summary)
-        try:
-            if not vanished:
-                with storage_errors(self.run_dir):
-                    write_report(self.run_dir, summary, samples,
-                                 junit_path=self.run_dir / "junit.xml")
-        except StorageError as exc:
-            self._storage_fault(exc)
-        summary_path = (fallback(self.run_dir, self.run_id, summary, "summary.json", None,
-                                 self._say) if vanished
-                        else write_summary(self.run_dir, self.run_id, summary, self._say,
-                                           self._storage_fault, self._note_storage))
-        if results is not None and summary_path == self.run_dir / "summary.json":
-            results.register()  # files the run in the reports catalog
+        # every sink in the composed order: SQLite, InfluxDB, plugins, report, JUnit,
+        # summary.json, catalog (each sees the storage faults noted so far)
+        results.finish(summary, prepare=self._before_output)
+        results.close()
+        summary_path = next((s.summary_path for s in self.sinks
+                             if isinstance(s, SummaryWriter)), None)
         verdict = Verdict(summary["verdict"])
         self.bus.emit(RunFinished(self.run_id, verdict))
         return RunOutcome(self.run_dir, verdict, interrupted, summary,
                           str(self.storage_error) if self.storage_error else None,
                           summary_path)
+
+    def _before_output(self, summary: dict[str, Any]) -> None:
+        """Before each sink writes: a vanished run directory is a storage fault (never
+        recreated), and the storage faults so far go into the summary."""
+        if not self.run_dir.is_dir():
+            self._storage_fault(StorageError(self.run_dir, "the run directory vanished during "
+                                             "the run", code="ENOENT"))
+        self._note_storage(summary)
 
     def _say(self, text: str) -> None:
         self.bus.emit(Notice(text, "error"))

@@ -1,7 +1,8 @@
 """What a trial kind reaches through the bench: devices by capability, ports and paths.
 
 The engine's `Bench` is one; kinds never import it (layers: engine → kinds), so a kind can be
-written and tested against any object with these members.
+written and tested against any object with these members. It is the monitors' view (lab,
+gNodeBs, cores, trap receivers) plus the traffic hosts and their paths.
 """
 
 from __future__ import annotations
@@ -9,29 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from drivers.capabilities import CoreDevice, GnodebDevice, TrafficEndpoint
-from harness.config.lab import Lab
+from drivers.capabilities import TrafficEndpoint
+from harness.monitors.bench_view import MonitorBench
 
 __all__ = ["KindBench"]
 
 
-class KindBench(Protocol):
+class KindBench(MonitorBench, Protocol):
     """The bench as a kind sees it."""
-
-    @property
-    def lab(self) -> Lab:
-        """The lab file's model."""
-        ...
-
-    @property
-    def gnbs(self) -> Mapping[str, GnodebDevice]:
-        """gNodeBs by lab name."""
-        ...
-
-    @property
-    def cores(self) -> Mapping[str, CoreDevice]:
-        """5G cores by lab name."""
-        ...
 
     @property
     def hosts(self) -> Mapping[str, TrafficEndpoint]:

@@ -7,13 +7,7 @@ phases, all operators saturating their path (TCP, or UDP above their share):
 1. **alone**: the victim operator (default: the first) runs by itself;
 2. **together**: every operator runs at once (`asyncio.gather` of the iperf3 clients).
 
-Shares are stated, like the gNodeB's configuration, as fractions of the cell capacity C (they
-may add up to less than 1). C is the scenario's `capacity_mbps` when given, else estimated
-from the together phase as Σ throughput / Σ configured shares (every operator saturated gets
-its share). Then, per operator, measured share = throughput / C, compared with the configured
-one in percentage points; and isolation = the victim's throughput together ÷ what it is
-guaranteed, min(alone, share × C): a gNodeB that lets another PLMN's load eat into a
-guaranteed share shows isolation below 100 %.
+How shares, capacity and isolation are computed: harness/measure/sharing.py.
 """
 
 from __future__ import annotations

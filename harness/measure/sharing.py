@@ -1,11 +1,6 @@
 """Multi-operator RAN sharing (MOCN) arithmetic (pure): each PLMN's share and their isolation.
 
-One operator = one PLMN with its own UE-side host (its `plmn:` in lab.yaml) and DN host; its
-traffic goes through the gNodeB's path for that PLMN (`Bench.endpoint(dn, via, ue=ue)`). Two
-phases, all operators saturating their path (TCP, or UDP above their share):
-
-1. **alone**: the victim operator (default: the first) runs by itself;
-2. **together**: every operator runs at once (`asyncio.gather` of the iperf3 clients).
+One operator = one PLMN with its own UE-side and DN host (the run: kinds/sharing_run.py).
 
 Shares are stated, like the gNodeB's configuration, as fractions of the cell capacity C (they
 may add up to less than 1). C is the scenario's `capacity_mbps` when given, else estimated

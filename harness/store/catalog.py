@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.base.errors import HarnessError
 from harness.base.sample import Sample
+from harness.base.sinks import Sink
 from harness.base.summary import SummaryError, read_summary
 from harness.store.sqlite import SqliteStore, StoreFormatError
 
@@ -249,3 +250,25 @@ def _info_from_dir(run_dir: Path) -> RunInfo:
                    len(summary.get("trials") or ()), run_dir,
                    {str(d.get("name")): str(d.get("firmware") or "")
                     for d in summary.get("devices") or ()})
+
+
+class CatalogSink(Sink):
+    """Files the run in its reports directory's catalog once summary.json is there (an index:
+    a failure is a warning, `harness runs` rebuilds it)."""
+
+    name = "catalog"
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Register the run directory (after the summary sink wrote summary.json in it)."""
+        run_dir = self.run.run_dir
+        if not (run_dir / SUMMARY).is_file():
+            return
+        try:
+            catalog = Catalog(run_dir.parent)
+            try:
+                catalog.register(run_dir)
+            finally:
+                catalog.close()
+        except Exception as exc:  # the catalog is an index: never lose a run over it
+            self.run.notice(f"could not add the run to {run_dir.parent}/catalog.sqlite: {exc} "
+                            "(`harness runs` rebuilds it)", "warning")

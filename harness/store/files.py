@@ -7,12 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from harness.base.errors import StorageError
 
-__all__ = ["fallback_dirs", "storage_errors", "write_text"]
+__all__ = ["fallback", "fallback_dirs", "storage_errors", "write_text"]
 
 
 @contextlib.contextmanager
@@ -54,3 +55,24 @@ def fallback_dirs(run_id: str) -> list[Path]:
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return [Path(cache) / "ran-harness" / "unsaved" / run_id,
             Path(tempfile.gettempdir()) / "ran-harness-unsaved" / run_id]
+
+
+def fallback(run_dir: Path, run_id: str, summary: dict[str, Any], name: str,
+             write: Callable[[Path], Path | None], say: Callable[[str], None]) -> Path | None:
+    """Write run file `name` with `write(directory)` into the first fallback directory outside
+    the run directory that takes it (recorded in `summary["fallback"]`, said on the console);
+    None when none does (said too)."""
+    for directory in fallback_dirs(run_id):
+        summary.setdefault("fallback", {})[name] = str(directory / name)
+        try:
+            if write(directory) is None:
+                continue
+        except StorageError as exc:
+            say(f"fallback failed too: {exc}")
+            continue
+        say(f"{name} written to {directory / name} instead of the run directory {run_dir}")
+        return directory / name
+    summary.get("fallback", {}).pop(name, None)
+    say(f"{name} could not be written anywhere (tried the run directory and "
+        f"{', '.join(map(str, fallback_dirs(run_id)))})")
+    return None

@@ -1,17 +1,16 @@
-"""Where a run's results go: one event subscriber that feeds the embedded store and, when one
-is configured, InfluxDB, with the same points; that turns verdicts and notices into `verdict`
-and `event` samples; that judges the run against a baseline; and that files the run in the
-reports directory's catalog.
+"""Where a run's results go: one event subscriber that feeds every result sink
+(`harness.base.sinks.RunSink`: SQLite first, then InfluxDB, the report, summary.json, the
+catalog and plugins, as the command line composed them) the same points; that turns verdicts
+and notices into `verdict` and `event` samples; and that judges the run against a baseline.
 
 Every sample is normalised once (fixed field types, empty tags dropped), tagged with the run's
 lab and site and with the facts of its device (role, vendor, model, firmware), and checked;
-a sample no store can hold (NaN, a line break in a tag...) goes to neither, but is kept with
-the reason in `rejected-samples.jsonl`, so the two stores never disagree and nothing vanishes.
+a sample no store can hold (NaN, a line break in a tag...) goes to no sink, but is kept with
+the reason in `rejected-samples.jsonl`, so the sinks never disagree and nothing vanishes.
 """
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.base import jsonio
-from harness.base.errors import HarnessError, StorageError
+from harness.base.errors import StorageError
 from harness.base.events import (
     Event,
     Notice,
@@ -30,15 +29,15 @@ from harness.base.events import (
     TrialStarted,
 )
 from harness.base.sample import Sample, SampleError, check_sample, normalized
+from harness.base.sinks import RunContext, RunSink
 from harness.base.summary import SummaryError, read_summary
 from harness.base.verdict import Verdict, worst
 from harness.config.lab import Lab
-from harness.store.catalog import Catalog
 from harness.store.compare import compare
 from harness.store.files import storage_errors
 from harness.store.influx import InfluxTarget
-from harness.store.sink import InfluxSink
 from harness.store.sqlite import SqliteStore
+from harness.store.sqlite_sink import SqliteSink
 
 DEVICE_TAGS = ("role", "vendor", "model", "firmware")
 
@@ -72,27 +71,45 @@ def iso_to_ns(text: str | None) -> int:
 
 
 class RunResults:
-    """The results of one run (an event subscriber); `finish` then `close` at the end."""
+    """The results of one run (an event subscriber): feeds every sink the same points.
+
+    The embedded SQLite store (`SqliteSink`) always comes first; `sinks` are the others the
+    command line composed (InfluxDB, the report, JUnit, summary.json, the catalog, plugins).
+    A sink that raises StorageError is a storage fault of the run (`on_fault`); one that raises
+    anything else is said once and recorded in summary.json `sink_errors`; either way the
+    points it did not take are counted and the run is ERROR. `finish`, then `close`.
+    """
 
     def __init__(self, run_dir: Path, *, run_id: str, scenario: str, lab: Lab,
                  options: ResultsOptions, emit: Callable[[Event], None],
-                 on_fault: Callable[[StorageError], None] | None = None) -> None:
+                 on_fault: Callable[[StorageError], None] | None = None,
+                 sinks: Sequence[RunSink] = (),
+                 note_faults: Callable[[dict[str, Any]], None] | None = None,
+                 resumed: bool = False) -> None:
         self.run_dir = run_dir
         self.options = options
         self._emit = emit
         self._on_fault = on_fault
         self.fault: StorageError | None = None  # the first storage fault; SQLite stops then
-        self.unsaved = 0  # samples not stored in samples.sqlite because of it
-        self.store = SqliteStore(run_dir / "samples.sqlite")  # StorageError when it cannot
-        self._store_id = _file_id(self.store.path)
-        self._store_closed = False
-        self.sink: InfluxSink | None = None
-        if options.influx is not None:
-            try:
-                self.sink = InfluxSink(options.influx, run_dir, replay_from=run_dir.parent)
-            except (HarnessError, OSError) as exc:  # the run goes on; samples are in SQLite
-                emit(Notice(f"InfluxDB sink not started: {exc}; `harness push "
-                            f"{run_dir.name}` can send the samples later", "error"))
+        self.sqlite = SqliteSink()
+        self.context = RunContext(run_id, run_dir, scenario, lab.name,
+                                  notice=lambda text, level: emit(Notice(text, level)),
+                                  storage_fault=self._failed,
+                                  note_faults=note_faults or (lambda summary: None),
+                                  resumed=resumed)
+        self.sinks: list[RunSink] = []
+        self.start_error: StorageError | None = None  # samples.sqlite cannot be opened
+        try:
+            self.sqlite.start(self.context)
+            self.sinks.append(self.sqlite)
+        except StorageError as exc:  # the run cannot start; the other sinks still report it
+            self.start_error = exc
+            self._failed(exc)
+        self.lost: dict[str, int] = {}  # sink name → points it did not take
+        self.sink_errors: dict[str, str] = {}  # sink name → what went wrong (not storage)
+        for sink in sinks:
+            if self._guard(sink, sink.start, self.context):
+                self.sinks.append(sink)
         site = {k.lower(): str(v) for k, v in lab.site.items()}
         self.run_tags = {"run_id": run_id, "scenario": scenario, "lab": lab.name,
                          "site": site.get("name") or site.get("location", ""),
@@ -100,7 +117,18 @@ class RunResults:
         self._devices: dict[str, dict[str, str]] = {}
         self._last_event_ns = 0
         self._finished = False
+        self._closed: set[str] = set()  # sinks closed
         self._rejected = 0
+
+    @property
+    def store(self) -> SqliteStore:
+        """The run's samples.sqlite."""
+        return self.sqlite.store
+
+    @property
+    def unsaved(self) -> int:
+        """Samples not stored in samples.sqlite because of a storage fault."""
+        return self.lost.get(self.sqlite.name, 0)
 
     # --- events -----------------------------------------------------------------------
     def __call__(self, event: Event) -> None:
@@ -119,7 +147,9 @@ class RunResults:
                                      f"{event.trials} trial(s) planned")])
         elif isinstance(event, Notice):
             self.record([self._event("notice", event.level, event.text)])
-        self._relay_sink_messages()
+        for sink in self.sinks:
+            if sink.name not in self.sink_errors:
+                self._guard(sink, sink.event, event)
 
     def set_devices(self, devices: Sequence[Mapping[str, Any]]) -> None:
         """Device facts (summary.json `devices`) that samples of each device are tagged with."""
@@ -127,7 +157,7 @@ class RunResults:
                          for d in devices if d.get("name")}
 
     def record(self, samples: Sequence[Sample]) -> None:
-        """Normalise, tag and check samples, then hand the same points to every store."""
+        """Normalise, tag and check samples, then hand the same points to every sink."""
         ready: list[Sample] = []
         for sample in samples:
             sample = self._tagged(normalized(sample))
@@ -139,15 +169,27 @@ class RunResults:
             ready.append(sample)
         if not ready:
             return
-        if self.fault is None:
-            try:
-                self.store.write(ready)
-            except StorageError as exc:
-                self._failed(exc)
-        if self.fault is not None:
-            self.unsaved += len(ready)
-        if self.sink is not None:
-            self.sink.write(ready)
+        for sink in self.sinks:
+            stopped = sink.name in self.sink_errors or (sink is self.sqlite
+                                                        and self.fault is not None)
+            if stopped or not self._guard(sink, sink.samples, ready):
+                self.lost[sink.name] = self.lost.get(sink.name, 0) + len(ready)
+
+    def _guard(self, sink: RunSink, step: Callable[..., object], *args: Any) -> bool:
+        """Run one step of a sink; False (said, recorded) when it failed."""
+        try:
+            step(*args)
+        except StorageError as exc:
+            self._failed(exc)
+            return False
+        except Exception as exc:  # a plugin sink's defect must not end the run, nor vanish
+            if sink.name not in self.sink_errors:
+                self.sink_errors[sink.name] = f"{type(exc).__name__}: {exc}"
+                self._emit(Notice(f"result sink {sink.name!r} failed: {type(exc).__name__}: "
+                                  f"{exc}; it receives nothing more and the run is ERROR",
+                                  "error"))
+            return False
+        return True
 
     def _failed(self, exc: StorageError) -> None:
         """The first storage fault: kept, handed to the runner (which stops the run); the
@@ -160,23 +202,15 @@ class RunResults:
     def check(self) -> StorageError | None:
         """A storage fault not seen yet: samples.sqlite vanished (or replaced) under the run,
         where SQLite itself would go on writing into a deleted file."""
-        if self.fault is None and _file_id(self.store.path) != self._store_id:
-            self._failed(StorageError(self.store.path, "the file vanished during the run",
-                                      code="ENOENT"))
+        if self.fault is None:
+            vanished = self.sqlite.check()
+            if vanished is not None:
+                self._failed(vanished)
         return self.fault
 
     def rescue(self, directory: Path) -> Path | None:
-        """Copy what samples.sqlite committed to `directory` (when the run directory lost it);
-        the copy's path, or None when that failed too (said as a notice)."""
-        target = directory / "samples.sqlite"
-        try:
-            with storage_errors(directory):
-                directory.mkdir(parents=True, exist_ok=True)
-            self.store.backup_to(target)
-        except StorageError as exc:
-            self._emit(Notice(f"could not copy the samples to {target}: {exc}", "error"))
-            return None
-        return target
+        """Copy what samples.sqlite committed to `directory` (when the run directory lost it)."""
+        return self.sqlite.rescue(directory)
 
     def _tagged(self, sample: Sample) -> Sample:
         extra = {k: v for k, v in self.run_tags.items() if v and k not in sample.tags}
@@ -239,16 +273,12 @@ class RunResults:
                                   cfields))
         return samples
 
-    def _relay_sink_messages(self) -> None:
-        if self.sink is None:
-            return
-        for level, text in self.sink.messages():
-            self._emit(Notice(text, level))
-
     # --- the end of the run -------------------------------------------------------------
-    def finish(self, summary: dict[str, Any]) -> None:
-        """Judge against the baseline, store the run's verdict, flush InfluxDB, and note in
-        `summary` (results, baseline) what happened. Call before summary.json is written."""
+    def finish(self, summary: dict[str, Any],
+               prepare: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """Judge against the baseline, store the run's verdict, then let every sink finish in
+        order (SQLite counts and closes, InfluxDB flushes, the report, summary.json…);
+        `prepare(summary)` runs before each sink's turn (the runner notes storage faults)."""
         self._judge_baseline(summary)
         verdict = Verdict(summary["verdict"])
         self.record([Sample(iso_to_ns(summary.get("finished")), "verdict", {"level": "run"},
@@ -257,20 +287,30 @@ class RunResults:
                              "trials": len(summary.get("trials") or ())})])
         self._finished = True
         self.check()
-        results: dict[str, Any] = {"samples": self._count(),
-                                   "rejected_samples": self._rejected}
+        summary["results"] = {"samples": None, "rejected_samples": self._rejected}
+        for sink in self.sinks:
+            self._note(summary)
+            if prepare is not None:
+                prepare(summary)
+            if sink.name not in self.sink_errors:
+                self._guard(sink, sink.finish, summary)
+            if sink is self.sqlite:
+                self._close(sink)
+        self._note(summary)
+        if prepare is not None:
+            prepare(summary)
+
+    def _note(self, summary: dict[str, Any]) -> None:
+        """What the sinks lost so far, into summary.json; lost data makes the run ERROR."""
+        results = summary.setdefault("results", {})
         if self.fault is not None:
             results["unsaved_samples"] = self.unsaved
             results["storage_error"] = str(self.fault)
-        if self.sink is not None:
-            timeout = 5.0 if summary.get("interrupted") else self.options.flush_timeout_s
-            status = self.sink.close(timeout)
-            self._relay_sink_messages()
-            results["influxdb"] = status.as_json()
-            if status.pending:
-                self._emit(Notice(f"{status.pending} point(s) wait in the run's InfluxDB spool: "
-                                  f"`harness push {self.run_dir.name}` sends them", "warning"))
-        summary["results"] = results
+        if self.sink_errors:
+            summary["sink_errors"] = [{"sink": name, "error": error,
+                                       "lost_samples": self.lost.get(name, 0)}
+                                      for name, error in self.sink_errors.items()]
+            summary["verdict"] = worst([Verdict(summary["verdict"]), Verdict.ERROR]).value
 
     def _judge_baseline(self, summary: dict[str, Any]) -> None:
         """Record what a comparison judges (`regression`), compare with the baseline, and make
@@ -288,9 +328,16 @@ class RunResults:
             return
         try:
             baseline = read_summary(base.run_dir).as_dict()
-        except SummaryError as exc:
-            summary["baseline"] = {"run_id": None, "note": f"baseline unreadable: {exc}"}
-            self._emit(Notice(f"no baseline comparison: {exc}", "warning"))
+        except SummaryError as exc:  # asked for and not judged: never a silent PASS
+            summary["baseline"] = {"run_id": None, "verdict": Verdict.INCONCLUSIVE.value,
+                                   "note": f"baseline unreadable: {exc.reason}"}
+            self._emit(Notice(f"no baseline comparison: {exc.reason}", "error"))
+            measured = Verdict(summary["verdict"])
+            summary["verdict_reasons"] = [
+                {"reason": "trials", "verdict": measured.value},
+                {"reason": "regression", "verdict": Verdict.INCONCLUSIVE.value,
+                 "against": None, "note": "baseline unreadable"}]
+            summary["verdict"] = worst([measured, Verdict.INCONCLUSIVE]).value
             return
         result = compare(baseline, summary, threshold=base.threshold, alpha=base.alpha)
         summary["baseline"] = {**result.as_json(), "run_id": result.baseline_run}
@@ -307,50 +354,13 @@ class RunResults:
              "inconclusive": len(result.inconclusive)}]
         summary["verdict"] = worst([measured, result.verdict]).value
 
-    def _count(self) -> int | None:
-        try:
-            return self.store.count()
-        except Exception as exc:
-            self._emit(Notice(f"could not count the samples in {self.store.path}: {exc}",
-                              "warning"))
-            return None
-
-    def close_store(self) -> None:
-        """Stop the sink and close samples.sqlite; a failing close is a storage fault."""
-        self._finished = True
-        if self.sink is not None and not self.sink.closed:
-            self.sink.close(self.options.flush_timeout_s)
-        if self._store_closed:
-            return
-        self._store_closed = True
-        try:
-            self.store.close()
-        except StorageError as exc:
-            self._failed(exc)
+    def _close(self, sink: RunSink) -> None:
+        if sink.name not in self._closed:
+            self._closed.add(sink.name)
+            self._guard(sink, sink.close)
 
     def close(self) -> None:
-        """Close the store and file the run in the catalog (after summary.json is written)."""
-        self.close_store()
-        self.register()
-
-    def register(self) -> None:
-        """File the run in the reports directory's catalog (an index: a failure is a
-        warning, `harness runs` rebuilds it)."""
-        try:
-            catalog = Catalog(self.run_dir.parent)
-            try:
-                catalog.register(self.run_dir)
-            finally:
-                catalog.close()
-        except Exception as exc:  # the catalog is an index: never lose a run over it
-            self._emit(Notice(f"could not add the run to {self.run_dir.parent}/catalog.sqlite: "
-                              f"{exc} (`harness runs` rebuilds it)", "warning"))
-
-
-def _file_id(path: Path) -> tuple[int, int] | None:
-    """(device, inode) of a file, None when it is gone."""
-    try:
-        found = os.stat(path)
-    except OSError:
-        return None
-    return found.st_dev, found.st_ino
+        """Close every sink not closed yet (after `finish`, or after the run failed to)."""
+        self._finished = True
+        for sink in self.sinks:
+            self._close(sink)

@@ -1,0 +1,57 @@
+"""The report and JUnit XML as run sinks: written from the final summary and the run's points."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.base.sample import Sample
+from harness.base.sinks import Sink
+from harness.report import write_junit, write_report
+from harness.store.files import storage_errors
+
+__all__ = ["JunitSink", "ReportSink"]
+
+
+class ReportSink(Sink):
+    """plots/, report.html and junit.xml in the run directory (not when it has vanished)."""
+
+    name = "report"
+
+    def __init__(self) -> None:
+        self._samples: list[Sample] = []
+
+    def samples(self, samples: Sequence[Sample]) -> None:
+        """Keep the points the plots draw."""
+        self._samples.extend(samples)
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Render; a file the disk refuses is a StorageError (a storage fault of the run)."""
+        run_dir = self.run.run_dir
+        if not run_dir.is_dir():
+            return
+        with storage_errors(run_dir):
+            write_report(run_dir, summary, self._samples, junit_path=run_dir / "junit.xml")
+
+    def close(self) -> None:
+        """Let the points go."""
+        self._samples = []
+
+
+class JunitSink(Sink):
+    """JUnit XML at a path of the user's choosing (`harness run --junit FILE`)."""
+
+    name = "junit"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.error: str | None = None  # why it could not be written
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Write it; a path that cannot be written is said, the run goes on."""
+        try:
+            write_junit(self.path, summary)
+        except OSError as exc:
+            self.error = f"cannot write {self.path}: {exc.strerror or exc}"
+            self.run.notice(self.error, "error")
