@@ -14,6 +14,7 @@ from harness.cli_devices import devices
 from harness.cli_results import RESULT_COMMANDS, run_results_options
 from harness.cli_sim import sim
 from harness.cli_types import HTTP_URL, RUN_REF
+from harness.cli_verify import verify
 from harness.errors import ConfigError, HarnessError
 from harness.verdict import exit_code
 
@@ -226,6 +227,7 @@ def peak(bandwidth_mhz: int, scs_khz: int, layers: int, modulation: str, directi
 
 cli.add_command(sim)
 cli.add_command(devices)
+cli.add_command(verify)
 for _command in RESULT_COMMANDS:
     cli.add_command(_command)
 

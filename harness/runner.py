@@ -21,7 +21,7 @@ from harness.aggregate import aggregate_trials, run_verdict
 from harness.bench import Bench, open_bench
 from harness.config.lab import Lab
 from harness.config.scenario import DeviceAction, Scenario
-from harness.errors import HarnessError, StorageError
+from harness.errors import ConfigError, HarnessError, StorageError
 from harness.events import (
     EventBus,
     Notice,
@@ -57,7 +57,9 @@ from harness.snapshot import (
     take_snapshot,
 )
 from harness.store.files import storage_errors
+from harness.store.manifest import write_manifest
 from harness.store.results import ResultsOptions, RunResults
+from harness.store.signing import Signer, lab_signer, signing_entry
 from harness.trial import TrialRun, unexpected, utc_now
 from harness.verdict import Verdict, worst
 
@@ -287,6 +289,7 @@ class Runner:
             self._storage_fault(StorageError(self.run_dir, "the run directory vanished during "
                                              "the run", code="ENOENT"))
         self._note_storage(summary)
+        signer = None if vanished else self._signer(summary)
         try:
             if not vanished:
                 with storage_errors(self.run_dir):
@@ -298,6 +301,11 @@ class Runner:
                                  self._say) if vanished
                         else write_summary(self.run_dir, self.run_id, summary, self._say,
                                            self._storage_fault, self._note_storage))
+        if signer is not None and summary_path == self.run_dir / "summary.json":
+            try:  # last: every file of the run directory, hashed and signed
+                write_manifest(self.run_dir, self.run_id, signer)
+            except StorageError as exc:
+                self._storage_fault(exc)
         if results is not None and summary_path == self.run_dir / "summary.json":
             results.register()  # files the run in the reports catalog
         verdict = Verdict(summary["verdict"])
@@ -305,6 +313,22 @@ class Runner:
         return RunOutcome(self.run_dir, verdict, interrupted, summary,
                           str(self.storage_error) if self.storage_error else None,
                           summary_path)
+
+    def _signer(self, summary: dict[str, Any]) -> Signer | None:
+        """The lab's signing key, its fingerprint into the summary; None (said, and kept in
+        summary.json `signing.error`) when it cannot be had: the run stays unsigned."""
+        lab = self.inputs.lab
+        try:
+            signer = lab_signer(lab.name, lab.signing.key if lab.signing else None)
+        except ConfigError as exc:
+            summary["signing"] = {"error": str(exc)}
+            self._say(f"the run directory is not signed: {exc}")
+            return None
+        summary["signing"] = signing_entry(signer)
+        if signer.generated:
+            self.bus.emit(Notice(f"new signing key for lab {lab.name}: {signer.origin}, "
+                                 f"fingerprint {signer.fingerprint}", "warning"))
+        return signer
 
     def _say(self, text: str) -> None:
         self.bus.emit(Notice(text, "error"))
