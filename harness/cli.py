@@ -63,10 +63,14 @@ def cli() -> None:
 @click.option("--threshold", default="5%", show_default=True,
               help="Relative change that may count as a regression against --baseline (never "
                    "below the metric's noise floor; a scenario's regression.threshold wins).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run's summary (summary.json) on stdout instead of the run "
+                   "directory (its path is the summary's run_dir).")
 def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path | None,
         quiet: bool, progress_mode: str, retries: int, max_parallel: int | None,
         resume_dir: Path | None, influx_url: str | None, influx_org: str | None,
-        influx_bucket: str | None, baseline: str | None, threshold: str) -> None:
+        influx_bucket: str | None, baseline: str | None, threshold: str,
+        as_json: bool) -> None:
     """Run SCENARIO on the lab; prints the run directory; the exit code tells the verdict.
 
     \b
@@ -82,6 +86,7 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
     from harness.report import write_junit
     from harness.resume import ResumeState, load_resume, resume_paths
     from harness.runner import SUMMARY_FORMAT_VERSION, Runner, RunOptions
+    from harness.store.signing import lab_signer
 
     resume: ResumeState | None = None
     try:
@@ -98,8 +103,13 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         results = run_results_options(inputs, out_dir, influx_url=influx_url,
                                       influx_org=influx_org, influx_bucket=influx_bucket,
                                       baseline=baseline, threshold=threshold)
+        signer = lab_signer(inputs.lab.name, inputs.lab.signing.key if inputs.lab.signing
+                            else None)  # before any device: a bad key is bad input
     except ConfigError as exc:
         _fail_input(exc)
+    if signer.generated:  # said once, when the lab's key is made
+        click.echo(f"new signing key for lab {inputs.lab.name}: {signer.origin} (public key "
+                   f"beside it), fingerprint {signer.fingerprint}", err=True)
     bus = EventBus()
     if not quiet:
         bus.subscribe(make_progress(progress_mode, Console(stderr=True)))
@@ -122,7 +132,11 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
             write_junit(junit, outcome.summary)
         except OSError as exc:
             click.echo(f"error: cannot write {junit}: {exc.strerror or exc}", err=True)
-    click.echo(str(outcome.run_dir))
+    if as_json:
+        click.echo(jsonio.dumps({**outcome.summary, "run_dir": str(outcome.run_dir)},
+                                indent=2, ensure_ascii=False))
+    else:
+        click.echo(str(outcome.run_dir))
     if outcome.storage_error:  # one clear line, and where the summary went
         click.echo(f"error: {outcome.storage_error}", err=True)
         if outcome.summary_path is None:
