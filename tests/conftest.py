@@ -36,3 +36,13 @@ def tcp_port() -> int:
 @pytest.fixture
 def udp_port() -> int:
     return free_port(socket.SOCK_DGRAM)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _lab_keys_out_of_home(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """Runs sign their manifests with a lab key generated on first use under
+    $XDG_CONFIG_HOME/ran-harness/keys: the tests' keys go to a temporary directory (child
+    processes inherit it), never into the home of whoever runs the suite."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+        yield None

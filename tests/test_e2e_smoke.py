@@ -105,7 +105,9 @@ def test_smoke_samples_stored(smoke_run: Any) -> None:
 def test_smoke_junit_written_where_asked(smoke_run: Any) -> None:
     _, junit = smoke_run
     text = junit.read_text(encoding="utf-8")
-    assert 'tests="1"' in text and 'failures="0"' in text
+    # a testcase per criterion (two) and per built-in acceptance (the UE/gNodeB cross-check)
+    assert 'tests="3"' in text and 'failures="0"' in text and 'errors="0"' in text
+    assert "throughput-dl-tcp #1: acceptance: |crosscheck.deviation|" in text
 
 
 def test_setup_changes_bandwidth_over_ssh(tmp_path: Path) -> None:

@@ -260,21 +260,27 @@ def test_junit_counts_and_outcomes(report: tuple[ReportFiles, str, _TextAndImage
     assert root.tag == "testsuites"
     (suite,) = root.findall("testsuite")
     assert suite.get("name") == "smoke"
-    for element in (root, suite):
-        assert (element.get("tests"), element.get("failures"), element.get("errors"),
-                element.get("skipped")) == ("3", "1", "1", "0")
+    # one testcase per trial x criterion (a repetition without criteria: one for itself)
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"),
+            suite.get("skipped")) == ("4", "1", "1", "0")
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("4", "1", "1")
+    assert root.get("skipped") is None  # junit-10.xsd has no `skipped` on <testsuites>
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == [
-        "throughput-dl-tcp #1", "throughput-ul/udp #1", "latency-loaded #1"]
-    assert {c.get("classname") for c in cases} == {"smoke"}
+        "throughput-dl-tcp #1: throughput.mean >= 0.6 * peak(gnb1)",
+        "throughput-dl-tcp #1: throughput.p5 >= 100 Mbit/s",
+        "throughput-ul/udp #1: throughput.mean >= 0.6 * peak(gnb1)", "latency-loaded #1"]
+    assert [c.get("classname") for c in cases] == [
+        "smoke.throughput-dl-tcp", "smoke.throughput-dl-tcp", "smoke.throughput-ul/udp",
+        "smoke.latency-loaded"]
     assert cases[0].get("time") == "5.500"
     assert list(cases[0]) == []
-    failure = cases[1].find("failure")
+    failure = cases[2].find("failure")
     assert failure is not None
     message = failure.get("message") or ""
     assert "throughput.mean >= 0.6 * peak(gnb1)" in message
     assert "512.5 Mbit/s" in message and "987.65 Mbit/s" in message
-    error = cases[2].find("error")
+    error = cases[3].find("error")
     assert error is not None and error.get("message") == EVIL
 
 
@@ -287,6 +293,7 @@ def test_junit_inconclusive_skipped_and_control_characters(tmp_path: Path) -> No
         _trial("c", "ERROR", [], error="iperf3: \x1b[31mboom\x00\n  at line 2"),
         _trial("d", "PASS", []),
     ]
+    summary["verdict"] = "ERROR"
     path = write_junit(tmp_path / "out" / "junit.xml", summary)
     suite = ET.parse(path).getroot().find("testsuite")
     assert suite is not None
@@ -309,7 +316,7 @@ def test_zero_samples_renders_without_plots(tmp_path: Path) -> None:
     html = files.html.read_text(encoding="utf-8")
     assert "<img" not in html
     assert "Không đạt / FAIL" in html
-    assert ET.parse(files.junit).getroot().get("tests") == "3"
+    assert ET.parse(files.junit).getroot().get("tests") == "4"
 
 
 def test_minimal_summary_renders(tmp_path: Path) -> None:

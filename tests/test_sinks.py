@@ -140,7 +140,7 @@ def test_the_cli_refuses_an_unknown_sink_before_touching_a_device(tmp_path: Path
 
 def test_default_sinks_in_order() -> None:
     names = [s.name for s in compose_sinks(SinkOptions(junit=Path("j.xml")))]
-    assert names == ["report", "junit", "summary", "catalog"]
+    assert names == ["report", "junit", "manifest", "summary", "catalog"]
 
 
 def test_a_failing_subscriber_is_said_to_the_others() -> None:

@@ -17,6 +17,7 @@ from harness.cli.devices import devices
 from harness.cli.params import HTTP_URL, RUN_REF
 from harness.cli.results import RESULT_COMMANDS, run_results_options
 from harness.cli.sim import sim
+from harness.cli.verify import verify
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -66,11 +67,14 @@ def cli() -> None:
 @click.option("--threshold", default="5%", show_default=True,
               help="Relative change that may count as a regression against --baseline (never "
                    "below the metric's noise floor; a scenario's regression.threshold wins).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run's summary (summary.json) on stdout instead of the run "
+                   "directory (its path is the summary's run_dir).")
 def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path | None,
         quiet: bool, progress_mode: str, retries: int, max_parallel: int | None,
         resume_dir: Path | None, influx_url: str | None, influx_org: str | None,
         influx_bucket: str | None, baseline: str | None, threshold: str,
-        sinks: tuple[str, ...]) -> None:
+        sinks: tuple[str, ...], as_json: bool) -> None:
     """Run SCENARIO on the lab; prints the run directory; the exit code tells the verdict.
 
     \b
@@ -88,6 +92,7 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
     from harness.engine.runner import Runner, RunOptions
     from harness.engine.sinks import SinkOptions, compose_sinks
     from harness.report.sink import JunitSink
+    from harness.store.signing import lab_signer
 
     resume: ResumeState | None = None
     try:
@@ -104,9 +109,15 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         results = run_results_options(inputs, out_dir, influx_url=influx_url,
                                       influx_org=influx_org, influx_bucket=influx_bucket,
                                       baseline=baseline, threshold=threshold)
-        outputs = compose_sinks(SinkOptions(results, junit=junit, plugins=sinks))
+        signer = lab_signer(inputs.lab.name, inputs.lab.signing.key if inputs.lab.signing
+                            else None)  # before any device: a bad key is bad input
+        outputs = compose_sinks(SinkOptions(results, junit=junit, plugins=sinks,
+                                            signer=signer))
     except ConfigError as exc:
         _fail_input(exc)
+    if signer.generated:  # said once, when the lab's key is made
+        click.echo(f"new signing key for lab {inputs.lab.name}: {signer.origin} (public key "
+                   f"beside it), fingerprint {signer.fingerprint}", err=True)
     bus = EventBus()
     if not quiet:
         bus.subscribe(make_progress(progress_mode, Console(stderr=True)))
@@ -124,10 +135,14 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         sys.exit(EXIT_INTERRUPTED)
     except ConfigError as exc:
         _fail_input(exc)
-    click.echo(str(outcome.run_dir))
     for sink in outputs:
         if isinstance(sink, JunitSink) and sink.error and quiet:  # said by the display else
             click.echo(f"error: {sink.error}", err=True)
+    if as_json:
+        click.echo(jsonio.dumps({**outcome.summary, "run_dir": str(outcome.run_dir)},
+                                indent=2, ensure_ascii=False))
+    else:
+        click.echo(str(outcome.run_dir))
     if outcome.storage_error:  # one clear line, and where the summary went
         click.echo(f"error: {outcome.storage_error}", err=True)
         if outcome.summary_path is None:
@@ -232,6 +247,7 @@ def peak(bandwidth_mhz: int, scs_khz: int, layers: int, modulation: str, directi
 
 cli.add_command(sim)
 cli.add_command(devices)
+cli.add_command(verify)
 for _command in RESULT_COMMANDS:
     cli.add_command(_command)
 

@@ -320,7 +320,7 @@ def export(run: str, out_dir: Path, fmt: str, output: Path | None,
     if output is not None and output.exists() and not output.is_file():
         _fail(f"cannot write {output}: not a regular file")
     created = output is not None and not output.exists()
-    store = SqliteStore(db, create=False)
+    store = SqliteStore(db, read_only=True)
     try:
         with (open(output, "w", encoding="utf-8", newline="") if output
               else _stdout()) as out:

@@ -371,6 +371,14 @@ class LabCrosscheck(StrictModel):
         return value
 
 
+class SigningSettings(StrictModel):
+    """The Ed25519 key that signs each run's manifest, by reference (PEM PKCS#8 or a base64
+    32-byte seed); left out, the lab's own key is generated on first use
+    (`~/.config/ran-harness/keys/<lab>.key`)."""
+
+    key: SecretStr
+
+
 class Lab(StrictModel):
     """The bench, as lab.yaml describes it."""
 
@@ -385,6 +393,7 @@ class Lab(StrictModel):
     profiles: NonEmptyStr | None = None  # folder of the lab's own vendor profiles, likewise
     traps: TrapSettings | None = None
     crosscheck: LabCrosscheck | None = None  # UE/gNodeB cross-check tolerance of this bench
+    signing: SigningSettings | None = None  # the run manifests' signing key (a secret)
 
     @field_validator("mibs", "profiles", mode="after")
     @classmethod

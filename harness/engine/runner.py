@@ -141,7 +141,7 @@ class Runner:
         self.results_options = results or ResultsOptions()
         # where results go beyond samples.sqlite, as the command line composed them
         self.sinks = list(sinks) if sinks is not None else \
-            compose_sinks(SinkOptions(self.results_options))
+            compose_sinks(SinkOptions(self.results_options, lab=inputs.lab))
         self.bus = bus
         resume = self.options.resume
         self.run_id = resume.run_id if resume else new_run_id(inputs.scenario.name)

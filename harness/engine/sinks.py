@@ -1,7 +1,9 @@
 """Which sinks a run's results go to, and in what order: the built-ins and the plugins.
 
 Built in, in this order: InfluxDB (when configured), the report (plots, report.html,
-junit.xml), JUnit at `--junit FILE`, summary.json, the reports catalog. Plugins publish a
+junit.xml), JUnit at `--junit FILE`, the manifest (the signer's fingerprint into the summary;
+manifest.json/.sig/.pub written when the sinks close, after every file), summary.json, the
+reports catalog. Plugins publish a
 factory in the `ran_harness.sinks` entry-point group and are asked for by name
 (`harness run --sink NAME`); they come after InfluxDB and before the report, so the files
 written last (summary.json, then the catalog) see everything the others noted. SQLite is not
@@ -17,11 +19,14 @@ from pathlib import Path
 
 from harness.base.errors import ConfigError
 from harness.base.sinks import ENTRY_POINT_GROUP, RunSink
+from harness.config.lab import Lab
 from harness.engine.run_files import SummarySink
 from harness.report.sink import JunitSink, ReportSink
 from harness.store.catalog import CatalogSink
 from harness.store.influx_run import InfluxRunSink
+from harness.store.manifest import ManifestSink
 from harness.store.results import ResultsOptions
+from harness.store.signing import Signer
 
 __all__ = ["SinkFactory", "SinkOptions", "compose_sinks", "plugin_sinks"]
 
@@ -33,6 +38,8 @@ class SinkOptions:
     results: ResultsOptions = field(default_factory=ResultsOptions)
     junit: Path | None = None
     plugins: tuple[str, ...] = ()
+    signer: Signer | None = None  # resolved by the command line before any device
+    lab: Lab | None = None  # else the manifest sink resolves the lab's key at the end
 
 
 SinkFactory = Callable[[SinkOptions], RunSink | None]
@@ -45,6 +52,9 @@ _BEFORE_PLUGINS: Mapping[str, SinkFactory] = {
 _AFTER_PLUGINS: Mapping[str, SinkFactory] = {
     "report": lambda o: ReportSink(),
     "junit": lambda o: JunitSink(o.junit) if o.junit is not None else None,
+    "manifest": lambda o: ManifestSink(
+        o.signer, o.lab.name if o.lab else "",
+        o.lab.signing.key if o.lab is not None and o.lab.signing is not None else None),
     "summary": lambda o: SummarySink(),
     "catalog": lambda o: CatalogSink(),
 }

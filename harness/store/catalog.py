@@ -228,7 +228,7 @@ class Catalog:
             db_path = info.path / "samples.sqlite"
             if not db_path.is_file():
                 continue
-            store = SqliteStore(db_path, create=False)
+            store = SqliteStore(db_path, read_only=True)
             try:
                 yield from store.query(measurement=measurement, tags=tags, start_ns=start_ns,
                                        end_ns=end_ns)

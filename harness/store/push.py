@@ -48,7 +48,7 @@ def _fill_from_store(spool: Spool, run_dir: Path, report: PushReport) -> None:
     db = run_dir / "samples.sqlite"
     if not db.is_file():
         return
-    store = SqliteStore(db, create=False)
+    store = SqliteStore(db, read_only=True)
     encoder = LineEncoder()
     batch: list[str] = []
     try:

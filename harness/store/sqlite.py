@@ -71,12 +71,20 @@ class SqliteStore:
     """Appends samples to `path` and reads them back; also an event subscriber for
     SamplesRecorded. Opening a file of an older format upgrades it in place."""
 
-    def __init__(self, path: Path, *, create: bool = True) -> None:
+    def __init__(self, path: Path, *, create: bool = True, read_only: bool = False) -> None:
         self.path = path
-        if not create and not path.is_file():
+        self.read_only = read_only
+        if (read_only or not create) and not path.is_file():
             raise HarnessError(f"{path}: no such sample store")
         self._series: dict[SeriesKey, tuple[int, int]] = {}
         self._by_text: dict[tuple[str, str, str, int], int] = {}
+        if read_only:  # evidence: never a byte changed (harness/store/readonly.py)
+            from harness.store.readonly import open_read_only
+
+            self._db = open_read_only(path, self._upgrade_in)
+            for sid, meas, tags, keys, bools in self._db.execute("SELECT * FROM series"):
+                self._by_text[(meas, tags, keys, bools)] = sid
+            return
         try:
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
         except sqlite3.Error as exc:
@@ -121,6 +129,11 @@ class SqliteStore:
             raise
         for sid, meas, tags, keys, bools in self._db.execute("SELECT * FROM series"):
             self._by_text[(meas, tags, keys, bools)] = sid
+
+    def _upgrade_in(self, db: sqlite3.Connection) -> None:
+        """Upgrade a private (in-memory) copy of an older store, for a read-only reader."""
+        self._db = db
+        self._open()
 
     def _upgrade_v1(self) -> None:
         """Format 1 kept tags and fields as JSON text per row."""
@@ -289,7 +302,8 @@ class SqliteStore:
         """Checkpoint and close the file (closed even when the checkpoint fails: then a
         StorageError; the committed samples stay in the -wal file beside it)."""
         try:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if not self.read_only:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
             raise StorageError.from_sqlite(self.path, exc) from exc
         finally:
