@@ -120,7 +120,8 @@ def plot_traffic_kpis(writer: PlotWriter, source: SampleSource, key: TrialKey,
     if top:
         ax = axes[0]
         for i, (label, times, values) in enumerate(top):
-            ax.plot(times / div, values, linewidth=1.0, color=colour(i), label=label)
+            ax.plot(times / div, values, linewidth=1.0, color=colour(i), label=label,
+                    marker="." if len(times) < 60 else None)
         ax.set_ylabel(axis_label(*THROUGHPUT[:2], THROUGHPUT[2], lang), fontsize=7)
         ax.set_ylim(bottom=0)
         legend(ax)
