@@ -153,6 +153,7 @@ class PlotWriter:
         self.files.add(stem.lower())
         png, svg = self.folder / f"{stem}.png", self.folder / f"{stem}.svg"
         figure.savefig(png, format="png", dpi=DPI)
+        figure.set_layout_engine("none")  # laid out once, for the PNG: the SVG keeps it
         with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": stem}):
             figure.savefig(svg, format="svg")
         figure.clear()

@@ -28,6 +28,7 @@ Series = tuple[IntArray, FloatArray]
 
 _WIDE = 8  # the store keeps the first 8 field values in columns f0..f7 (harness/store/sqlite.py)
 _STORE_FORMAT = 2
+_ROW = np.dtype([("series", np.int64), ("time", np.int64), ("value", np.float64)])
 
 
 class SampleSource(Protocol):
@@ -175,20 +176,25 @@ class StoreSource:
         parts: dict[tuple[str, ...], list[tuple[IntArray, FloatArray]]] = defaultdict(list)
         for expr in sorted(set(column.values())):
             ids = [sid for sid, e in column.items() if e == expr]
-            rows = self._db.execute(
+            cursor = self._db.execute(
                 f"SELECT series, time_ns, {expr} FROM points WHERE series IN "
                 f"({','.join('?' * len(ids))}) AND typeof({expr}) IN ('real', 'integer')",
-                ids).fetchall()
-            if not rows:
+                ids)
+            table = np.fromiter(cursor, dtype=_ROW)  # no list of 1.7 M tuples in between
+            if not len(table):
                 continue
-            table = np.array(rows, dtype=np.float64)  # series and time come back exact below
-            sids = table[:, 0].astype(np.int64)
-            times = np.array([r[1] for r in rows], dtype=np.int64)
-            for sid in np.unique(sids):
-                mask = sids == sid
-                parts[tag_of[int(sid)]].append((times[mask], table[mask, 2]))
+            order = np.argsort(table["series"], kind="stable")  # rows come in time order
+            table = table[order]
+            sids, starts = np.unique(table["series"], return_index=True)
+            ends = np.append(starts[1:], len(table))
+            for sid, lo, hi in zip(sids.tolist(), starts.tolist(), ends.tolist(), strict=True):
+                parts[tag_of[sid]].append((table["time"][lo:hi], table["value"][lo:hi]))
         out: dict[tuple[str, ...], Series] = {}
         for tag, chunks in sorted(parts.items()):
+            if len(chunks) == 1:
+                out[tag] = (np.ascontiguousarray(chunks[0][0]),
+                            np.ascontiguousarray(chunks[0][1]))
+                continue
             t = np.concatenate([c[0] for c in chunks])
             v = np.concatenate([c[1] for c in chunks])
             order = np.argsort(t, kind="stable")

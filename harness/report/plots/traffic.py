@@ -114,7 +114,7 @@ def plot_traffic_kpis(writer: PlotWriter, source: SampleSource, key: TrialKey,
                  + [(t, v) for _, t, v in top])
     div, _, _ = time_axis(span)
     rows = len(panels) + (1 if top else 0)
-    figure = new_figure(8.0, 0.9 + 1.6 * rows)
+    figure = new_figure(8.0, 0.9 + (1.6 if rows <= 6 else 1.15) * rows)
     axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
     index = 0
     if top:
