@@ -57,6 +57,11 @@ def bi(vi: str, en: str, lang: Lang = "both") -> str:
     return f"{vi} / {en}"
 
 
+def lines(vi: str, en: str, lang: Lang = "both") -> str:
+    """A long bilingual label on two lines (Vietnamese first), or one language alone."""
+    return f"{vi}\n{en}" if lang == "both" and vi != en else bi(vi, en, lang)
+
+
 def axis_label(vi: str, en: str, unit: str = "", lang: Lang = "both") -> str:
     """An axis label with its unit: `Thông lượng / Throughput (Mbit/s)`."""
     text = bi(vi, en, lang)

@@ -55,7 +55,7 @@ def plot_soak(writer: PlotWriter, source: SampleSource, key: TrialKey, t0_ns: in
         marked = bad & ok
         if marked.any():
             ax.scatter(times[marked] / div, values[marked], color=_BAD, s=12, zorder=3,
-                       label=bi("không sẵn sàng / lỗi", "unavailable / failed", lang))
+                       label=bi("không sẵn sàng hoặc lỗi", "unavailable or failed", lang))
         for t in times[bad & ~ok]:  # a failed probe has no value: mark its time
             ax.axvline(t / div, color=_BAD, linewidth=0.6, alpha=0.6)
         ax.set_ylabel(axis_label(vi, en, unit, lang), fontsize=8)
@@ -63,10 +63,10 @@ def plot_soak(writer: PlotWriter, source: SampleSource, key: TrialKey, t0_ns: in
         legend(ax)
         style(ax)
     bottom.set_xlabel(time_label(div, lang), fontsize=9)
-    available = int((~bad).sum())
-    vi, en = "Diễn biến phép đo dài hạn", "Soak timeline"
-    writer.title(figure, vi, en, f"{key[0]} #{key[1]} — {available}/{len(rows)} "
-                 + bi("lần đo sẵn sàng", "probes available", lang))
+    counts = f"{int((~bad).sum())}/{len(rows)}"
+    vi = f"Diễn biến phép đo dài hạn ({counts} lần đo sẵn sàng)"
+    en = f"Soak timeline ({counts} probes available)"
+    writer.title(figure, vi, en, f"{key[0]} #{key[1]}")
     return writer.save(figure, f"{stem}-soak", "soak", vi, en)
 
 

@@ -16,6 +16,7 @@ from harness.report.plots.base import (
     bi,
     colour,
     legend,
+    lines,
     metric,
     new_figure,
     number,
@@ -132,9 +133,9 @@ def plot_y1564(writer: PlotWriter, source: SampleSource, key: TrialKey,
                 label=bi("tốc độ đặt", "rate offered", lang))
         ax.set_xticks(x, [str(i) for i in x])
         ax.set_ylabel(axis_label("Tốc độ", "Rate", "Mbit/s", lang), fontsize=7)
-        ax.set_xlabel(bi("Bước (cấu hình: CIR 25–100 %, EIR, kiểm soát; rồi hiệu năng)",
-                         "Step (configuration: CIR 25–100 %, EIR, policing; then performance)",
-                         lang), fontsize=7)
+        ax.set_xlabel(lines("Bước (cấu hình: CIR 25–100 %, EIR, kiểm soát; rồi hiệu năng)",
+                            "Step (configuration: CIR 25–100 %, EIR, policing; then "
+                            "performance)", lang), fontsize=7)
         verdict = ((trial.get("y1564") or {}).get("services") or {}).get(service)
         ax.set_title(f"{service}" + (f" — {verdict}" if verdict else ""), fontsize=8, loc="left")
         twin = ax.twinx()

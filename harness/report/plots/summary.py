@@ -12,7 +12,7 @@ from harness.report.plots.base import (
     VERDICT_COLOURS,
     Plot,
     PlotWriter,
-    bi,
+    lines,
     new_figure,
     number,
     style,
@@ -60,9 +60,9 @@ def plot_summary(writer: PlotWriter, summary: Mapping[str, Any]) -> Plot | None:
                   fontsize=6)
     ax.invert_yaxis()
     ax.set_xlim(0, _CLIP * 1.25)
-    ax.set_xlabel(bi("Giá trị đo ÷ ngưỡng (1 = đúng ngưỡng; màu: kết quả đánh giá)",
-                     "Measured value ÷ threshold (1 = at the threshold; colour: verdict)",
-                     lang) + " (×)", fontsize=8)
+    ax.set_xlabel(lines("Giá trị đo ÷ ngưỡng (1 = đúng ngưỡng; màu: kết quả đánh giá)",
+                        "Measured value ÷ threshold (1 = at the threshold; colour: verdict)",
+                        lang), fontsize=8)
     style(ax)
     vi, en = "Giá trị đo so với ngưỡng", "Observed value against threshold"
     writer.title(figure, vi, en)
