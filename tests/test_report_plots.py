@@ -175,3 +175,15 @@ def test_a_spike_in_a_day_long_kpi_reaches_the_svg(tmp_path: Path) -> None:
     assert line.count("L") <= 2 * BUCKETS
     ys = [float(y) for y in re.findall(r"[ML] [-\d.]+ ([-\d.]+)", line)]
     assert min(ys) < sorted(ys)[len(ys) // 2] - 50  # far above the plateau (SVG y grows down)
+
+
+def test_y1564_steps_are_named_in_the_methods_order_not_the_summarys() -> None:
+    from harness.report.plots.methods import _step_names
+
+    # summary.json lists metrics sorted by name; the probe trials ran cir25 … perf
+    metrics = {f"y1564.web.{s}.ir": {"value": 1.0, "unit": "Mbit/s"}
+               for s in ("cir100", "cir25", "cir50", "cir75", "eir", "perf", "policing")}
+    metrics["y1564.voice.cir100.ir"] = {"value": 1.0, "unit": "Mbit/s"}
+    assert _step_names({"metrics": metrics}, "web", 7) == [
+        "cir25", "cir50", "cir75", "cir100", "eir", "policing", "perf"]
+    assert _step_names({"metrics": metrics}, "web", 5) == ["1", "2", "3", "4", "5"]

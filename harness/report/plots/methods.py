@@ -108,6 +108,23 @@ def plot_rfc2544(writer: PlotWriter, source: SampleSource, key: TrialKey,
     return writer.save(figure, f"{stem}-rfc2544", "rfc2544", vi, en)
 
 
+def _step_order(step: str) -> tuple[int, float]:
+    """Y.1564's order: the CIR steps by percentage, then EIR, policing, performance."""
+    if step.startswith("cir") and step[3:].replace("_", ".").replace(".", "", 1).isdigit():
+        return (0, float(step[3:].replace("_", ".")))
+    return ({"eir": 1, "policing": 2, "perf": 3}.get(step, 4), 0.0)
+
+
+def _step_names(trial: Mapping[str, Any], service: str, count: int) -> list[str]:
+    """The steps' names (`cir25`… `eir`, `policing`, `perf`) from the service's `.ir` metrics,
+    in the order the method runs them; numbers when they do not match the probe trials one to
+    one."""
+    pattern = re.compile(rf"y1564\.{re.escape(service)}\.([A-Za-z0-9_]+)\.ir$")
+    names = sorted((m.group(1) for name in trial.get("metrics") or {}
+                    if (m := pattern.match(str(name)))), key=_step_order)
+    return names if len(names) == count else [str(i) for i in range(1, count + 1)]
+
+
 def plot_y1564(writer: PlotWriter, source: SampleSource, key: TrialKey,
                trial: Mapping[str, Any], stem: str) -> Plot | None:
     """Per service: each step's rate asked (step line) and information rate received (bars),
@@ -131,7 +148,7 @@ def plot_y1564(writer: PlotWriter, source: SampleSource, key: TrialKey,
                label=bi("tốc độ nhận (IR)", "information rate received (IR)", lang))
         ax.step(x, asked, where="mid", color="#b3261e", linewidth=1.2,
                 label=bi("tốc độ đặt", "rate offered", lang))
-        ax.set_xticks(x, [str(i) for i in x])
+        ax.set_xticks(x, _step_names(trial, service, len(rows)))
         ax.set_ylabel(axis_label("Tốc độ", "Rate", "Mbit/s", lang), fontsize=7)
         ax.set_xlabel(lines("Bước (cấu hình: CIR 25–100 %, EIR, kiểm soát; rồi hiệu năng)",
                             "Step (configuration: CIR 25–100 %, EIR, policing; then "
