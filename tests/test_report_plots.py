@@ -164,11 +164,17 @@ def test_a_spike_in_a_day_long_kpi_reaches_the_svg(tmp_path: Path) -> None:
     samples = [Sample(T0 + i * 1_000_000_000, "kpi",
                       {"trial": "soak", "repetition": "1", "device": "gnb1", "kpi": "CPU",
                        "unit": "%"}, {"value": float(values[i])}) for i in range(n)]
+    samples += [Sample(T0 + i * 1_000_000_000, "soak", {"trial": "soak", "repetition": "1"},
+                       {"probe": i // 60, "available": True, "throughput_mbps": 300.0})
+                for i in range(0, n, 60)]
     trial = {"id": "soak", "repetition": 1, "kind": "soak", "verdict": "PASS"}
     plots = write_trial_plots(tmp_path / "plots", [trial], samples)
+    assert [p.kind for p in plots[("soak", "1")]] == ["soak", "kpi"]
     kpi = next(p for p in plots[("soak", "1")] if p.kind == "kpi")
     svg = (kpi.svg or Path()).read_text(encoding="utf-8")
-    assert "Thời gian (h) / Time (h)" in _svg_text(kpi.svg or Path())
+    text = _svg_text(kpi.svg or Path())
+    assert "Thời gian (h) / Time (h)" in text
+    assert "Thông lượng / Throughput (Mbit/s)" in text  # the soak's probes above the KPIs
     # the KPI line is the clipped path with most vertices; the spike is one of them
     paths = re.findall(r'<path d="([^"]+)"[^>]*clip-path', svg)
     line = max(paths, key=lambda d: d.count("L"))

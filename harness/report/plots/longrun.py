@@ -99,6 +99,7 @@ def plot_sharing(writer: PlotWriter, source: SampleSource, key: TrialKey,
     for (phase, plmn), line in series.items():
         t, v = relative(line, t0_ns, 1e-6)
         left.plot(t, v, linewidth=1.0, color=colour(plmns.index(plmn)),
+                  marker="." if len(t) < 60 else None,
                   linestyle="--" if phase == "alone" else "-",
                   label=f"{plmn} " + (bi("một mình", "alone", lang) if phase == "alone"
                                       else bi("đồng thời", "together", lang)))
@@ -113,7 +114,8 @@ def plot_sharing(writer: PlotWriter, source: SampleSource, key: TrialKey,
                   label=bi("cấu hình", "configured", lang))
         right.bar(x + 0.2, [m for _, _, m in shares], 0.4, color=colour(0),
                   label=bi("đo được", "measured", lang))
-        right.set_xticks(x, [p.replace("_", "-") for p, _, _ in shares], fontsize=7)
+        right.set_xticks(x, [p.replace("_", "-").removeprefix("plmn-") for p, _, _ in shares],
+                         fontsize=7)
     right.set_xlabel("PLMN", fontsize=8)
     right.set_ylabel(axis_label("Tỷ phần của ô", "Share of the cell", "%", lang), fontsize=8)
     legend(right)

@@ -34,6 +34,13 @@ _TO_MBITS: Mapping[str, float] = {
 }
 THROUGHPUT = ("Thông lượng", "Throughput", "Mbit/s")
 RTT = ("Thời gian trễ khứ hồi (RTT)", "Round-trip time (RTT)", "ms")
+#: Where a trial's traffic is, for the top panel of its KPI figure: (measurement, field,
+#: scale to Mbit/s, tags that split it into lines).
+TRAFFIC: tuple[tuple[str, str, float, tuple[str, ...]], ...] = (
+    ("throughput", "bits_per_second", 1e-6, ("direction", "protocol")),
+    ("sharing", "bits_per_second", 1e-6, ("phase", "plmn")),
+    ("soak", "throughput_mbps", 1.0, ()),
+)
 
 
 def throughput_thresholds(criteria: Iterable[Mapping[str, Any]]) -> list[tuple[str, float]]:
@@ -104,11 +111,16 @@ def plot_traffic_kpis(writer: PlotWriter, source: SampleSource, key: TrialKey,
     kpis = source.series(key, "kpi", "value", ("kpi", "unit", "device"))
     if not kpis:
         return None
-    traffic = source.series(key, "throughput", "bits_per_second", ("direction", "protocol"))
+    top: list[tuple[str, FloatArray, FloatArray]] = []
+    for measurement, field, scale, by in TRAFFIC:  # the first measurement the trial has
+        traffic = source.series(key, measurement, field, by)
+        top = [(_label(tag, measurement), *relative(s, t0_ns, scale))
+               for tag, s in traffic.items()]
+        if top:
+            break
     panels: dict[tuple[str, str], list[tuple[str, FloatArray, FloatArray]]] = {}
     for (kpi, unit, device), series in kpis.items():
         panels.setdefault((kpi, unit), []).append((device or kpi, *relative(series, t0_ns)))
-    top = [(_label(tag, "throughput"), *relative(s, t0_ns, 1e-6)) for tag, s in traffic.items()]
     lang = writer.lang
     span = _span([(t, v) for lines in panels.values() for _, t, v in lines]
                  + [(t, v) for _, t, v in top])
@@ -148,8 +160,9 @@ def plot_repetitions(writer: PlotWriter, source: SampleSource, trial_id: str,
     """Every repetition's throughput overlaid, each from its own start, with the thresholds."""
     curves = []
     for key, _ in runs:
-        start = source.start_ns(key)
         found = source.series(key, "throughput", "bits_per_second", ("direction",))
+        firsts = [int(s[0][0]) for s in found.values() if len(s[0])]
+        start = min(firsts) if firsts else None  # each repetition from its first interval
         for tag, series in found.items():
             if start is not None and len(series[0]):
                 label = f"#{key[1]}" + (f" {tag[0]}" if tag[0] else "")
@@ -161,10 +174,12 @@ def plot_repetitions(writer: PlotWriter, source: SampleSource, trial_id: str,
     figure = new_figure(8.0, 3.8)
     ax = figure.add_subplot()
     for i, (label, times, values) in enumerate(curves):
-        ax.plot(times / div, values, linewidth=1.0, alpha=0.85, color=colour(i), label=label)
+        ax.plot(times / div, values, linewidth=1.0, alpha=0.85, color=colour(i), label=label,
+                marker="." if len(times) < 60 else None)
     _thresholds(ax, runs[-1][1])
     ax.set_ylim(bottom=0)
-    ax.set_xlabel(bi("Thời gian từ đầu lần lặp", "Time since the repetition's start", lang)
+    ax.set_xlabel(bi("Thời gian từ khoảng đo đầu tiên của lần lặp",
+                     "Time since the repetition's first interval", lang)
                   + f" ({'s' if div == 1 else 'min' if div == 60 else 'h'})", fontsize=9)
     ax.set_ylabel(axis_label(*THROUGHPUT[:2], THROUGHPUT[2], lang), fontsize=9)
     legend(ax, "lower right")
