@@ -174,7 +174,9 @@ def test_a_spike_in_a_day_long_kpi_reaches_the_svg(tmp_path: Path) -> None:
     svg = (kpi.svg or Path()).read_text(encoding="utf-8")
     text = _svg_text(kpi.svg or Path())
     assert "Thời gian (h) / Time (h)" in text
-    assert "Thông lượng / Throughput (Mbit/s)" in text  # the soak's probes above the KPIs
+    # the soak's probes above the KPIs, its label one line per language
+    assert "Thông lượng (Mbit/s)" in text and "Throughput (Mbit/s)" in text
+    assert "mỗi lần đo / each probe" in text
     # the KPI line is the clipped path with most vertices; the spike is one of them
     paths = re.findall(r'<path d="([^"]+)"[^>]*clip-path', svg)
     line = max(paths, key=lambda d: d.count("L"))

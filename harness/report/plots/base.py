@@ -90,9 +90,11 @@ def metric(trial: Mapping[str, Any], name: str) -> float | None:
     return number(entry.get("value")) if isinstance(entry, Mapping) else None
 
 
-def new_figure(width_in: float, height_in: float) -> Figure:
-    """A figure on its own Agg canvas, laid out by matplotlib's constrained layout."""
-    figure = Figure(figsize=(width_in, height_in), dpi=DPI, layout="constrained")
+def new_figure(width_in: float, height_in: float, *, constrained: bool = True) -> Figure:
+    """A figure on its own Agg canvas, laid out by matplotlib's constrained layout (or, for
+    tall many-panel figures where that layout is the slowest part, by fixed margins)."""
+    figure = Figure(figsize=(width_in, height_in), dpi=DPI,
+                    layout="constrained" if constrained else None)
     FigureCanvasAgg(figure)
     return figure
 
@@ -144,7 +146,8 @@ class PlotWriter:
         lines = [vi, en] if self.lang == "both" and vi != en else [bi(vi, en, self.lang)]
         if subject:
             lines = [f"{line} — {subject}" for line in lines]
-        figure.suptitle("\n".join(lines), fontsize=10)
+        height = figure.get_figheight()
+        figure.suptitle("\n".join(lines), fontsize=10, y=1 - 0.08 / height, va="top")
 
     def save(self, figure: Figure, base: str, kind: str, vi: str, en: str) -> Plot:
         """Write `figure` as `<stem>.png` and `<stem>.svg`; the Plot carries both."""

@@ -18,6 +18,7 @@ from harness.report.plots.base import (
     bi,
     colour,
     legend,
+    lines,
     new_figure,
     number,
     style,
@@ -34,6 +35,7 @@ _TO_MBITS: Mapping[str, float] = {
 }
 THROUGHPUT = ("Thông lượng", "Throughput", "Mbit/s")
 RTT = ("Thời gian trễ khứ hồi (RTT)", "Round-trip time (RTT)", "ms")
+_FIXED_LAYOUT_PANELS = 6  # more panels than this: fixed margins (constrained layout is slow)
 #: Where a trial's traffic is, for the top panel of its KPI figure: (measurement, field,
 #: scale to Mbit/s, tags that split it into lines).
 TRAFFIC: tuple[tuple[str, str, float, tuple[str, ...]], ...] = (
@@ -111,36 +113,44 @@ def plot_traffic_kpis(writer: PlotWriter, source: SampleSource, key: TrialKey,
     kpis = source.series(key, "kpi", "value", ("kpi", "unit", "device"))
     if not kpis:
         return None
+    lang = writer.lang
     top: list[tuple[str, FloatArray, FloatArray]] = []
     for measurement, field, scale, by in TRAFFIC:  # the first measurement the trial has
         traffic = source.series(key, measurement, field, by)
-        top = [(_label(tag, measurement), *relative(s, t0_ns, scale))
+        top = [(_label(tag, bi("mỗi lần đo", "each probe", lang)),
+                *relative(s, t0_ns, scale))
                for tag, s in traffic.items()]
         if top:
             break
     panels: dict[tuple[str, str], list[tuple[str, FloatArray, FloatArray]]] = {}
     for (kpi, unit, device), series in kpis.items():
         panels.setdefault((kpi, unit), []).append((device or kpi, *relative(series, t0_ns)))
-    lang = writer.lang
-    span = _span([(t, v) for lines in panels.values() for _, t, v in lines]
+    span = _span([(t, v) for curves in panels.values() for _, t, v in curves]
                  + [(t, v) for _, t, v in top])
     div, _, _ = time_axis(span)
     rows = len(panels) + (1 if top else 0)
-    figure = new_figure(8.0, 0.9 + (1.6 if rows <= 6 else 1.15) * rows)
+    many = rows > _FIXED_LAYOUT_PANELS
+    panel = 1.15 if many else 1.6
+    height = 0.9 + panel * rows
+    figure = new_figure(8.0, height, constrained=not many)
     axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    if many:  # fixed margins in inches: a panel title above each, two title lines on top
+        figure.subplots_adjust(left=0.1, right=0.98, top=1 - 0.7 / height,
+                               bottom=0.5 / height, hspace=0.32 / (panel - 0.32))
     index = 0
     if top:
         ax = axes[0]
         for i, (label, times, values) in enumerate(top):
             ax.plot(times / div, values, linewidth=1.0, color=colour(i), label=label,
                     marker="." if len(times) < 60 else None)
-        ax.set_ylabel(axis_label(*THROUGHPUT[:2], THROUGHPUT[2], lang), fontsize=7)
+        ax.set_ylabel(lines(f"{THROUGHPUT[0]} ({THROUGHPUT[2]})",
+                            f"{THROUGHPUT[1]} ({THROUGHPUT[2]})", lang), fontsize=7)
         ax.set_ylim(bottom=0)
         legend(ax)
         style(ax)
         index = 1
-    for ax, ((kpi, unit), lines) in zip(axes[index:], sorted(panels.items()), strict=True):
-        for i, (device, times, values) in enumerate(lines):
+    for ax, ((kpi, unit), curves) in zip(axes[index:], sorted(panels.items()), strict=True):
+        for i, (device, times, values) in enumerate(curves):
             ax.plot(times / div, values, linewidth=1.0, color=colour(i + 3),
                     marker="." if len(times) < 60 else None, label=device)
         ax.set_title(f"{kpi} ({unit})" if unit else kpi, fontsize=8, loc="left")
