@@ -18,19 +18,22 @@ under this trial's `regression` key; metrics `regression.trials`, `regression.pa
 `regression.failed` (trials not PASS; all of them when the upgrade failed and the regression
 could not run). The worst verdict of the regression's trials is an acceptance result of this
 trial, so a regression FAIL (or ERROR, INCONCLUSIVE) reaches its verdict; a regression that
-could not run (the upgrade failed) is INCONCLUSIVE.
+could not run (the upgrade failed) is INCONCLUSIVE. The summary's `firmware.timeline` lists
+every call the procedure made to the device (facts polls, upload, install) with its start, end
+and outcome, for the report's upgrade timeline.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import time
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from drivers.capabilities import FirmwareControl
+from drivers.capabilities import DeviceFacts, FirmwareControl, UploadedImage
 from harness.base.errors import ConfigError
 from harness.base.schema import Duration, FieldError, Identifier, NonEmptyStr
 from harness.base.units import Quantity
@@ -39,7 +42,12 @@ from harness.config.lab import Lab
 from harness.judge.criteria import CriterionResult
 from harness.kinds import TrialKind
 from harness.kinds.base import KindRun, PlanContext, ScenarioPlanner, TrialBase
-from harness.kinds.firmware_steps import UpgradeOptions, UpgradeResult, upgrade_firmware
+from harness.kinds.firmware_steps import (
+    UpgradableDevice,
+    UpgradeOptions,
+    UpgradeResult,
+    upgrade_firmware,
+)
 
 if TYPE_CHECKING:
     from harness.kinds.planned import PlannedTrial
@@ -153,17 +161,68 @@ async def measure(run: KindRun) -> None:
     opts = UpgradeOptions(image=Path(spec.image), expected_version=spec.version,
                           expected_sha256=spec.sha256,
                           come_back_timeout_s=spec.come_back_timeout)
-    result = await upgrade_firmware(gnb, opts)
+    timed = _Timed(gnb)
+    result = await upgrade_firmware(timed, opts)
     run.metrics.update(result.metrics())
     run.exact |= {"firmware.", "regression."}  # checks and timings (harness/judge/estimates.py)
     run.notes.append(f"{result.device}: {result.old_version} → {result.new_version or '?'}")
     run.notes.append(result.error if result.error is not None else result.message.strip())
     run.extra["firmware"] = {"old_version": result.old_version,
                              "new_version": result.new_version,
-                             "image_sha256": result.image_sha256, "polls": result.polls}
+                             "image_sha256": result.image_sha256, "polls": result.polls,
+                             "timeline": timed.steps}
     run.acceptance.extend(upgrade_acceptance(result, spec.expect))
     if spec.regression is not None:
         await _regression(run, spec, ok=result.error is None and result.version_ok)
+
+
+_T = TypeVar("_T")
+
+
+class _Timed:
+    """The device as the upgrade procedure sees it, recording each call's start and end
+    (seconds since the first call) and outcome, for the report's upgrade timeline."""
+
+    def __init__(self, device: UpgradableDevice) -> None:
+        self._device = device
+        self._t0: float | None = None
+        self.steps: list[dict[str, Any]] = []
+
+    @property
+    def name(self) -> str:
+        """The device's name."""
+        return self._device.name
+
+    async def _call(self, step: str, call: Awaitable[_T]) -> _T:
+        now = time.monotonic()
+        if self._t0 is None:
+            self._t0 = now
+        entry: dict[str, Any] = {"step": step, "start_s": round(now - self._t0, 4)}
+        try:
+            value = await call
+        except BaseException:
+            entry.update(end_s=round(time.monotonic() - self._t0, 4), ok=False)
+            self.steps.append(entry)
+            raise
+        entry.update(end_s=round(time.monotonic() - self._t0, 4), ok=True)
+        if isinstance(value, DeviceFacts):
+            entry["firmware"] = value.firmware
+        self.steps.append(entry)
+        return value
+
+    async def facts(self) -> DeviceFacts:
+        """The device's facts (each poll recorded)."""
+        return await self._call("facts", self._device.facts())
+
+    async def upload_firmware(self, image: Path, *,
+                              expected_sha256: str | None = None) -> UploadedImage:
+        """Upload the image (recorded)."""
+        return await self._call("upload", self._device.upload_firmware(
+            image, expected_sha256=expected_sha256))
+
+    async def install_firmware(self, remote: str) -> str:
+        """Install the uploaded image (recorded)."""
+        return await self._call("install", self._device.install_firmware(remote))
 
 
 def upgrade_acceptance(result: UpgradeResult, expect: str) -> list[CriterionResult]:

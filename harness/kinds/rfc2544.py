@@ -171,7 +171,8 @@ async def measure(run: KindRun) -> None:
                              "may measure the sender, not the path")
     run.extra["rfc2544"] = {f"f{f.search.frame.frame_bytes}": {
         "outcome": f.search.outcome, "converged": f.search.converged,
-        "throughput_bps": f.search.throughput_bps} for f in result.frames}
+        "throughput_bps": f.search.throughput_bps,
+        "history": f.search.history()} for f in result.frames}  # the report's search plot
 
 
 def _json(doc: object) -> str:

@@ -11,6 +11,7 @@ from harness.base.sample import Sample
 from harness.report.html import write_html
 from harness.report.junit import write_junit
 from harness.report.plots import write_trial_plots
+from harness.report.plots.source import SampleSource
 
 __all__ = ["ReportFiles", "write_junit", "write_report"]
 
@@ -27,7 +28,7 @@ class ReportFiles:
 def write_report(
     run_dir: Path,
     summary: Mapping[str, Any],
-    samples: Sequence[Sample],
+    samples: Sequence[Sample] | SampleSource,
     *,
     junit_path: Path | None = None,
 ) -> ReportFiles:

@@ -2,41 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.base.errors import HarnessError
 from harness.base.sample import Sample
 from harness.base.sinks import Sink
 from harness.report import write_junit, write_report
+from harness.report.plots.source import StoreSource
 from harness.store.files import storage_errors
 
 __all__ = ["JunitSink", "ReportSink"]
 
 
 class ReportSink(Sink):
-    """plots/, report.html and junit.xml in the run directory (not when it has vanished)."""
+    """plots/, report.html and junit.xml in the run directory (not when it has vanished). The
+    plots read the points back from samples.sqlite (read-only, one query per trial and
+    measurement: a 24 h soak is never held in memory); the SQLite sink has closed it by then."""
 
     name = "report"
-
-    def __init__(self) -> None:
-        self._samples: list[Sample] = []
-
-    def samples(self, samples: Sequence[Sample]) -> None:
-        """Keep the points the plots draw."""
-        self._samples.extend(samples)
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Render; a file the disk refuses is a StorageError (a storage fault of the run)."""
         run_dir = self.run.run_dir
         if not run_dir.is_dir():
             return
-        with storage_errors(run_dir):
-            write_report(run_dir, summary, self._samples, junit_path=run_dir / "junit.xml")
-
-    def close(self) -> None:
-        """Let the points go."""
-        self._samples = []
+        source: StoreSource | list[Sample] = []
+        store = run_dir / "samples.sqlite"
+        if store.is_file():
+            try:
+                source = StoreSource(store)
+            except HarnessError as exc:  # the report still states every verdict
+                self.run.notice(f"report without plots: {exc}", "error")
+        try:
+            with storage_errors(run_dir):
+                write_report(run_dir, summary, source, junit_path=run_dir / "junit.xml")
+        finally:
+            if isinstance(source, StoreSource):
+                source.close()
 
 
 class JunitSink(Sink):
