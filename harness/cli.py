@@ -11,6 +11,7 @@ from rich.console import Console
 
 from harness import __version__, jsonio
 from harness.cli_devices import devices
+from harness.cli_report import report, report_lang, report_options
 from harness.cli_results import RESULT_COMMANDS, run_results_options
 from harness.cli_sim import sim
 from harness.cli_types import HTTP_URL, RUN_REF
@@ -62,10 +63,12 @@ def cli() -> None:
 @click.option("--threshold", default="5%", show_default=True,
               help="Relative change that may count as a regression against --baseline (never "
                    "below the metric's noise floor; a scenario's regression.threshold wins).")
+@report_options
 def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path | None,
         quiet: bool, progress_mode: str, retries: int, max_parallel: int | None,
         resume_dir: Path | None, influx_url: str | None, influx_org: str | None,
-        influx_bucket: str | None, baseline: str | None, threshold: str) -> None:
+        influx_bucket: str | None, baseline: str | None, threshold: str, lang: str,
+        pdf: bool) -> None:
     """Run SCENARIO on the lab; prints the run directory; the exit code tells the verdict.
 
     \b
@@ -107,7 +110,8 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
             click.echo(f"warning: {warning}", err=True)
         else:
             bus.emit(Notice(warning, "warning"))
-    options = RunOptions(retries=retries, max_parallel=max_parallel, resume=resume)
+    options = RunOptions(retries=retries, max_parallel=max_parallel, resume=resume,
+                         report_lang=report_lang(lang), report_pdf=pdf)
     runner = Runner(inputs, out_dir, bus, results, options)
     try:
         outcome = asyncio.run(runner.run())
@@ -228,6 +232,9 @@ cli.add_command(sim)
 cli.add_command(devices)
 for _command in RESULT_COMMANDS:
     cli.add_command(_command)
+
+
+cli.add_command(report)
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ from harness.monitors.alarms import alarm_monitors
 from harness.monitors.crosscheck import crosscheck_monitors
 from harness.monitors.health import health_monitors
 from harness.plan import PlannedTrial
-from harness.report import write_report
+from harness.report import Lang, write_report
 from harness.resume import ResumeState, trial_finished
 from harness.run_files import (
     RUN_LOG,
@@ -83,6 +83,8 @@ class RunOptions:
     retries: int = 0
     max_parallel: int | None = None  # None: the scenario's max_parallel
     resume: ResumeState | None = None
+    report_lang: Lang = "both"  # the report's language(s): vi, en or both
+    report_pdf: bool = True  # report.pdf beside report.html
 
 
 @dataclass
@@ -155,7 +157,11 @@ class Runner:
             "run_id": self.run_id, "verdict": Verdict.ERROR.value,
             "scenario": {"name": inputs.scenario.name, "sha256": _sha256(inputs.scenario_path),
                          "title": inputs.scenario.title.model_dump(),
-                         "file": str(inputs.scenario_path)},
+                         "file": str(inputs.scenario_path),
+                         "description": inputs.scenario.description,
+                         "purpose": inputs.scenario.purpose,
+                         "operator": inputs.scenario.operator,
+                         "references": list(inputs.scenario.references)},
             "lab": {"name": inputs.lab.name, "sha256": _sha256(inputs.lab_path),
                     "site": dict(inputs.lab.site), "file": str(inputs.lab_path)},
             "started": utc_now(), "finished": None, "interrupted": False, "complete": False,
@@ -290,8 +296,12 @@ class Runner:
         try:
             if not vanished:
                 with storage_errors(self.run_dir):
-                    write_report(self.run_dir, summary, samples,
-                                 junit_path=self.run_dir / "junit.xml")
+                    files = write_report(self.run_dir, summary, samples,
+                                         junit_path=self.run_dir / "junit.xml",
+                                         lang=self.options.report_lang,
+                                         pdf=self.options.report_pdf, final=False)
+                if files.pdf_error:
+                    self.bus.emit(Notice(files.pdf_error, "warning"))
         except StorageError as exc:
             self._storage_fault(exc)
         summary_path = (fallback(self.run_dir, self.run_id, summary, "summary.json", None,
