@@ -246,3 +246,22 @@ def test_harness_report_refuses_what_is_not_a_run(tmp_path: Path) -> None:
         {"format_version": 99, "run_id": "r", "trials": []}), encoding="utf-8")
     proc = run_harness("report", str(tmp_path))
     assert proc.returncode == 2 and "newer than this harness reads" in proc.stderr
+
+
+@pytest.mark.e2e
+def test_harness_run_writes_the_report_in_the_language_asked(tmp_path: Path) -> None:
+    require_tool("iperf3")
+    scenario = tmp_path / "short.yaml"
+    scenario.write_text(
+        "name: short\ntitle: {vi: Ngắn, en: Short}\ndefaults: {duration: 2s, repetitions: 1}\n"
+        "trials:\n"
+        "  - {id: t, kind: throughput, ue: ue1, dn: dn1, via: gnb1, direction: dl,\n"
+        "     min_samples: 1, criteria: ['throughput.max >= 1 Mbit/s']}\n", encoding="utf-8")
+    proc = run_harness("run", str(scenario), "--lab", "lab.yaml", "--out", str(tmp_path / "out"),
+                       "--quiet", "--lang", "en", "--no-pdf")
+    assert proc.stdout.strip(), proc.stderr
+    run_dir, _ = load_run(proc.stdout)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in html and "Results per criterion" in html
+    assert "Kết quả theo từng chỉ tiêu" not in html
+    assert not (run_dir / "report.pdf").exists()
