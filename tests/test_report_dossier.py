@@ -215,6 +215,8 @@ def test_every_label_is_translated_in_both_languages() -> None:
         "Dịch vụ internet, phép đo hiệu năng: tỷ lệ mất khung (FLR) / "
         "Service internet, performance test: frame loss ratio (FLR)")
     assert metric_text("dl.throughput.mean").endswith("Throughput, mean, downlink")
+    assert metric_text("gnb1.RRC.ConnEstabSucc.delta").endswith(
+        "gnb1: KPI RRC.ConnEstabSucc, increase during the trial")
     with pytest.raises(ValueError, match="fr"):
         Translator("fr")  # type: ignore[arg-type]
 

@@ -175,6 +175,12 @@ def _special(name: str) -> Pair | None:
                 "throughput": ("thông lượng", "throughput")}.get(parts[2])
         if what is not None:
             return (f"PLMN {plmn}: {what[0]}", f"PLMN {plmn}: {what[1]}")
+    if len(parts) >= 3 and any(c.isupper() for c in parts[1]):  # device.KPI….statistic
+        statistic = _statistic(parts[-1])
+        if statistic is not None:
+            kpi = ".".join(parts[1:-1])
+            return (f"{parts[0]}: KPI {kpi}, {statistic[0]}", f"{parts[0]}: KPI {kpi}, "
+                    f"{statistic[1]}")
     if parts[0] == "health" and len(parts) == 4:
         aspect, statistic = _HEALTH.get(parts[2]), _statistic(parts[3])
         if aspect is not None and statistic is not None:
