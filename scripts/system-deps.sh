@@ -5,16 +5,25 @@ set -euo pipefail
 mode="${1:-run}"
 # tool:package pairs; the test suite also needs real net-snmp and OpenSSH servers.
 needs=(iperf3:iperf3 irtt:irtt ping:iputils-ping)
+# report.pdf: WeasyPrint prints with pango and embeds DejaVu (Vietnamese diacritics)
+needs+=(/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core)
+needs+=("/usr/lib/*/libpango-1.0.so.0:libpango-1.0-0")
 if [ "$mode" = test ]; then
   needs+=(snmpd:snmpd snmpget:snmp snmptrap:snmp snmpinform:snmp sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client)
   needs+=(snmptrapd:snmptrapd)  # the simulated gNodeB's traps are received by net-snmp's
   needs+=(ssh-agent:openssh-client openssl:openssl unshare:util-linux)  # SSH auth tests
   needs+=(victoria-metrics:victoria-metrics)  # serves InfluxDB's v2 write API to sink tests
+  needs+=(pdftotext:poppler-utils pdffonts:poppler-utils)  # the PDF report's text and fonts
+  needs+=(chromium:chromium)  # screenshot of report.html at 1280 px
 fi
 missing=()
 for pair in "${needs[@]}"; do
   tool="${pair%%:*}"; pkg="${pair##*:}"
-  if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then
+  if [ "${tool#/}" != "$tool" ]; then  # a file (glob) the package installs
+    present=$(compgen -G "$tool" >/dev/null && echo yes || echo no)
+  elif command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ]; then present=yes
+  else present=no; fi
+  if [ "$present" = no ]; then
     case " ${missing[*]-} " in *" $pkg "*) ;; *) missing+=("$pkg") ;; esac
   fi
 done

@@ -15,6 +15,7 @@ from harness.base.errors import ConfigError, HarnessError
 from harness.base.verdict import exit_code
 from harness.cli.devices import devices
 from harness.cli.params import HTTP_URL, RUN_REF
+from harness.cli.report import report, report_lang, report_options
 from harness.cli.results import RESULT_COMMANDS, run_results_options
 from harness.cli.sim import sim
 from harness.cli.verify import verify
@@ -70,11 +71,12 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run's summary (summary.json) on stdout instead of the run "
                    "directory (its path is the summary's run_dir).")
+@report_options
 def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path | None,
         quiet: bool, progress_mode: str, retries: int, max_parallel: int | None,
         resume_dir: Path | None, influx_url: str | None, influx_org: str | None,
         influx_bucket: str | None, baseline: str | None, threshold: str,
-        sinks: tuple[str, ...], as_json: bool) -> None:
+        sinks: tuple[str, ...], as_json: bool, lang: str, pdf: bool) -> None:
     """Run SCENARIO on the lab; prints the run directory; the exit code tells the verdict.
 
     \b
@@ -112,7 +114,8 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         signer = lab_signer(inputs.lab.name, inputs.lab.signing.key if inputs.lab.signing
                             else None)  # before any device: a bad key is bad input
         outputs = compose_sinks(SinkOptions(results, junit=junit, plugins=sinks,
-                                            signer=signer))
+                                            signer=signer, report_lang=report_lang(lang),
+                                            report_pdf=pdf))
     except ConfigError as exc:
         _fail_input(exc)
     if signer.generated:  # said once, when the lab's key is made
@@ -250,6 +253,9 @@ cli.add_command(devices)
 cli.add_command(verify)
 for _command in RESULT_COMMANDS:
     cli.add_command(_command)
+
+
+cli.add_command(report)
 
 
 def main() -> None:

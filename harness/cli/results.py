@@ -130,6 +130,7 @@ def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str
                                 "verdict": i.verdict, "started": i.started,
                                 "finished": i.finished, "trials": i.trials,
                                 "path": str(i.path), "firmware": i.firmware,
+                                "firmware_after": i.firmware_after,
                                 "influx_pending_bytes": p} for i, p in rows], indent=2))
         return
     if not rows:
@@ -137,7 +138,9 @@ def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str
         return
     table = [("RUN", "SCENARIO", "VERDICT", "STARTED", "TRIALS", "FIRMWARE", "INFLUXDB")]
     for info, pending in rows:
-        firmware_text = ", ".join(f"{d}={f}" for d, f in info.firmware.items() if f)
+        firmware_text = ", ".join(  # `gnb1=1.0.0→2.0.0` when the run upgraded it
+            f"{d}={f}" + (f"→{after}" if (after := info.firmware_after.get(d, f)) != f else "")
+            for d, f in info.firmware.items() if f)
         influx = "" if pending is None else ("sent" if pending == 0 else "PENDING (push)")
         table.append((info.run_id, info.scenario, info.verdict, (info.started or "")[:19],
                       str(info.trials), firmware_text, influx))

@@ -60,6 +60,7 @@ from harness.monitors import MonitorFactory, MonitorGroup, TrialScope
 from harness.monitors.alarms import alarm_monitors
 from harness.monitors.crosscheck import crosscheck_monitors
 from harness.monitors.health import health_monitors
+from harness.report.i18n import Lang
 from harness.store.files import storage_errors
 from harness.store.results import ResultsOptions, RunResults
 
@@ -85,6 +86,8 @@ class RunOptions:
     retries: int = 0
     max_parallel: int | None = None  # None: the scenario's max_parallel
     resume: ResumeState | None = None
+    report_lang: Lang = "both"  # the report's language(s): vi, en or both
+    report_pdf: bool = True  # report.pdf beside report.html
 
 
 @dataclass
@@ -141,7 +144,9 @@ class Runner:
         self.results_options = results or ResultsOptions()
         # where results go beyond samples.sqlite, as the command line composed them
         self.sinks = list(sinks) if sinks is not None else \
-            compose_sinks(SinkOptions(self.results_options, lab=inputs.lab))
+            compose_sinks(SinkOptions(self.results_options, lab=inputs.lab,
+                                      report_lang=self.options.report_lang,
+                                      report_pdf=self.options.report_pdf))
         self.bus = bus
         resume = self.options.resume
         self.run_id = resume.run_id if resume else new_run_id(inputs.scenario.name)
@@ -161,7 +166,11 @@ class Runner:
             "run_id": self.run_id, "verdict": Verdict.ERROR.value,
             "scenario": {"name": inputs.scenario.name, "sha256": _sha256(inputs.scenario_path),
                          "title": inputs.scenario.title.model_dump(),
-                         "file": str(inputs.scenario_path)},
+                         "file": str(inputs.scenario_path),
+                         "description": inputs.scenario.description,
+                         "purpose": inputs.scenario.purpose,
+                         "operator": inputs.scenario.operator,
+                         "references": list(inputs.scenario.references)},
             "lab": {"name": inputs.lab.name, "sha256": _sha256(inputs.lab_path),
                     "site": dict(inputs.lab.site), "file": str(inputs.lab_path)},
             "started": utc_now(), "finished": None, "interrupted": False, "complete": False,

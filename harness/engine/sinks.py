@@ -21,6 +21,7 @@ from harness.base.errors import ConfigError
 from harness.base.sinks import ENTRY_POINT_GROUP, RunSink
 from harness.config.lab import Lab
 from harness.engine.run_files import SummarySink
+from harness.report.i18n import Lang
 from harness.report.sink import JunitSink, ReportSink
 from harness.store.catalog import CatalogSink
 from harness.store.influx_run import InfluxRunSink
@@ -40,6 +41,8 @@ class SinkOptions:
     plugins: tuple[str, ...] = ()
     signer: Signer | None = None  # resolved by the command line before any device
     lab: Lab | None = None  # else the manifest sink resolves the lab's key at the end
+    report_lang: Lang = "both"  # the report's language(s): vi, en or both
+    report_pdf: bool = True  # report.pdf beside report.html
 
 
 SinkFactory = Callable[[SinkOptions], RunSink | None]
@@ -50,7 +53,7 @@ _BEFORE_PLUGINS: Mapping[str, SinkFactory] = {
                            if o.results.influx is not None else None),
 }
 _AFTER_PLUGINS: Mapping[str, SinkFactory] = {
-    "report": lambda o: ReportSink(),
+    "report": lambda o: ReportSink(o.report_lang, o.report_pdf),
     "junit": lambda o: JunitSink(o.junit) if o.junit is not None else None,
     "manifest": lambda o: ManifestSink(
         o.signer, o.lab.name if o.lab else "",

@@ -125,6 +125,7 @@ class TrialRun:
         ctx = TrialContext(metrics=kind_run.metrics, direction=direction)
         try:
             await self._setup()
+            entry["facts_before"] = await self._facts()
             await self._conditions(entry)
             await self._peaks(ctx)
             watch = await self.monitors.start()
@@ -143,6 +144,7 @@ class TrialRun:
             errors.append(str(exc))
         except Exception as exc:  # a trial boundary: ERROR, the run goes on
             errors.append(unexpected(exc, "the trial", self.tags))
+        entry["facts_after"] = await self._facts()  # a firmware upgrade shows both versions
         statistics = SampleStatistics()
         try:
             statistics = sample_statistics(kind_run.series, kind_run.proportions)
@@ -184,6 +186,21 @@ class TrialRun:
             if gnb is None:
                 raise HarnessError(f"setup: {action.device} is not a gNodeB of this lab")
             await gnb.set_cell(action.cell, dict(action.params))
+
+    async def _facts(self) -> dict[str, dict[str, str]]:
+        """Vendor, model, serial and firmware of the gNodeBs and cores the trial uses, as they
+        answer now; a device that does not answer gets its error instead (never fatal)."""
+        devices = {**self.bench.gnbs, **self.bench.cores}
+        found: dict[str, dict[str, str]] = {}
+        for name in sorted(self.trial.devices & devices.keys()):
+            try:
+                facts = await devices[name].facts()
+            except Exception as exc:  # recorded: the measurement decides the verdict
+                found[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                continue
+            found[name] = {"vendor": facts.vendor, "model": facts.model,
+                           "serial": facts.serial, "firmware": facts.firmware}
+        return found
 
     async def _conditions(self, entry: dict[str, Any]) -> None:
         """The measurement conditions of the trial's cell, read off its gNodeB at the start

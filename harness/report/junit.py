@@ -106,7 +106,7 @@ def _trial_cases(suite: str, summary: Mapping[str, Any]) -> list[_Case]:
     repetition; trials without an aggregate (older summaries) criterion by repetition."""
     cases: list[_Case] = []
     aggregates = {str(a.get("id")): a for a in summary.get("aggregates") or ()
-                  if isinstance(a, Mapping)}
+                  if isinstance(a, Mapping) and a.get("verdict") is not None}  # judged ones
     entries = [t for t in summary.get("trials") or () if isinstance(t, Mapping)]
     done: set[str] = set()
     for entry in entries:

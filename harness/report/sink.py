@@ -9,6 +9,7 @@ from harness.base.errors import HarnessError
 from harness.base.sample import Sample
 from harness.base.sinks import Sink
 from harness.report import write_junit, write_report
+from harness.report.i18n import Lang
 from harness.report.plots.source import StoreSource
 from harness.store.files import storage_errors
 
@@ -21,6 +22,10 @@ class ReportSink(Sink):
     measurement: a 24 h soak is never held in memory); the SQLite sink has closed it by then."""
 
     name = "report"
+
+    def __init__(self, lang: Lang = "both", pdf: bool = True) -> None:
+        self.lang = lang
+        self.pdf = pdf
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Render; a file the disk refuses is a StorageError (a storage fault of the run)."""
@@ -36,7 +41,10 @@ class ReportSink(Sink):
                 self.run.notice(f"report without plots: {exc}", "error")
         try:
             with storage_errors(run_dir):
-                write_report(run_dir, summary, source, junit_path=run_dir / "junit.xml")
+                files = write_report(run_dir, summary, source, junit_path=run_dir / "junit.xml",
+                                     lang=self.lang, pdf=self.pdf, final=False)
+            if files.pdf_error:
+                self.run.notice(files.pdf_error, "warning")
         finally:
             if isinstance(source, StoreSource):
                 source.close()

@@ -1,5 +1,6 @@
 """The catalog of runs in a reports directory: one SQLite file (`catalog.sqlite`, WAL) that
-indexes every run (id, scenario, lab, verdict, times, devices and their firmware) and reaches
+indexes every run (id, scenario, lab, verdict, times, devices and their firmware at the start
+and at the end of the run, so a firmware upgrade is found by either version) and reaches
 each run's own `samples.sqlite`, so every sample of every run can be queried by run, trial,
 device, KPI and time range.
 
@@ -21,7 +22,7 @@ from harness.base.sinks import Sink
 from harness.base.summary import SummaryError, read_summary
 from harness.store.sqlite import SqliteStore, StoreFormatError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: devices.firmware_after
 CATALOG_NAME = "catalog.sqlite"
 SUMMARY = "summary.json"
 
@@ -35,9 +36,10 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_scenario ON runs (scenario, started);
 CREATE TABLE IF NOT EXISTS devices (
     run_id TEXT NOT NULL, name TEXT NOT NULL, role TEXT, vendor TEXT, model TEXT, serial TEXT,
-    firmware TEXT, PRIMARY KEY (run_id, name)
+    firmware TEXT, firmware_after TEXT, PRIMARY KEY (run_id, name)
 );
 CREATE INDEX IF NOT EXISTS devices_by_firmware ON devices (firmware);
+CREATE INDEX IF NOT EXISTS devices_by_firmware_after ON devices (firmware_after);
 """
 
 
@@ -59,6 +61,7 @@ class RunInfo:
     trials: int
     path: Path
     firmware: dict[str, str] = field(default_factory=dict)
+    firmware_after: dict[str, str] = field(default_factory=dict)  # where the run ended
 
     def summary(self) -> dict[str, Any]:
         """The run's summary.json."""
@@ -127,9 +130,11 @@ class Catalog:
                  len(summary.get("trials") or ()), summary.get("harness_version"),
                  self._stored_path(run_dir), mtime))
             self._db.executemany(
-                "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, str(d.get("name", "")), d.get("role"), d.get("vendor"),
-                  d.get("model"), d.get("serial"), d.get("firmware")) for d in devices])
+                  d.get("model"), d.get("serial"), d.get("firmware"),
+                  firmware_after(summary, str(d.get("name", ""))) or d.get("firmware"))
+                 for d in devices])
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
@@ -166,15 +171,17 @@ class Catalog:
         infos = []
         for rid, scen, lab, verdict, started, finished, intr, trials, path in \
                 self._db.execute(sql, args).fetchall():
-            firmware = {name: fw or "" for name, fw in self._db.execute(
-                "SELECT name, firmware FROM devices WHERE run_id = ? ORDER BY name", (rid,))}
+            rows = self._db.execute("SELECT name, firmware, firmware_after FROM devices "
+                                    "WHERE run_id = ? ORDER BY name", (rid,)).fetchall()
             infos.append(RunInfo(rid, scen, lab, verdict, started, finished, bool(intr), trials,
-                                 self._resolve(path), firmware))
+                                 self._resolve(path), {name: fw or "" for name, fw, _ in rows},
+                                 {name: after or fw or "" for name, fw, after in rows}))
         return infos
 
     def runs(self, *, scenario: str | None = None, verdict: str | None = None,
              firmware: str | None = None, limit: int | None = None) -> list[RunInfo]:
-        """Runs, newest first, filtered by scenario, verdict, or a device firmware."""
+        """Runs, newest first, filtered by scenario, verdict, or a device firmware (the one a
+        device started the run on or the one it ended on)."""
         where, args = self._filters(scenario, verdict, firmware)
         return self._infos(where, args, limit=limit)
 
@@ -190,8 +197,9 @@ class Catalog:
             clauses.append("verdict = ?")
             args.append(verdict.upper())
         if firmware:
-            clauses.append("run_id IN (SELECT run_id FROM devices WHERE firmware = ?)")
-            args.append(firmware)
+            clauses.append("run_id IN (SELECT run_id FROM devices WHERE firmware = ? "
+                           "OR firmware_after = ?)")
+            args += [firmware, firmware]
         return " AND ".join(clauses), args
 
     def find(self, run: str) -> RunInfo:
@@ -249,7 +257,23 @@ def _info_from_dir(run_dir: Path) -> RunInfo:
                    summary.get("finished"), bool(summary.get("interrupted")),
                    len(summary.get("trials") or ()), run_dir,
                    {str(d.get("name")): str(d.get("firmware") or "")
-                    for d in summary.get("devices") or ()})
+                    for d in summary.get("devices") or ()},
+                   {str(d.get("name")): firmware_after(summary, str(d.get("name")))
+                    or str(d.get("firmware") or "") for d in summary.get("devices") or ()})
+
+
+def firmware_after(summary: dict[str, Any], device: str) -> str:
+    """The firmware a device ended the run on: its snapshot after the run, else the facts read
+    after the last trial that used it; "" when neither was read."""
+    after = ((summary.get("snapshot") or {}).get("after") or {}).get(device) or {}
+    facts = after.get("facts") if isinstance(after, dict) else None
+    if isinstance(facts, dict) and facts.get("firmware"):
+        return str(facts["firmware"])
+    for trial in reversed(summary.get("trials") or ()):
+        read = ((trial.get("facts_after") or {}) if isinstance(trial, dict) else {}).get(device)
+        if isinstance(read, dict) and read.get("firmware"):
+            return str(read["firmware"])
+    return ""
 
 
 class CatalogSink(Sink):

@@ -21,6 +21,7 @@ import numpy.typing as npt
 from harness.base.errors import HarnessError
 from harness.base.sample import Sample
 from harness.report.plots.base import FloatArray, TrialKey, number
+from harness.store.readonly import read_only_uri
 
 IntArray = npt.NDArray[np.int64]
 Series = tuple[IntArray, FloatArray]
@@ -51,6 +52,11 @@ class SampleSource(Protocol):
         """Every sample of a (small) measurement of the trial run, in time order."""
         ...
 
+    def run_rows(self, measurement: str) -> list[Sample]:
+        """Every sample of a (small) measurement of the whole run (events, alarms), in time
+        order, whether or not it belongs to a trial."""
+        ...
+
 
 def _key(tags: Any) -> TrialKey | None:
     trial = tags.get("trial")
@@ -71,7 +77,9 @@ class MemorySource:
 
     def __init__(self, samples: Iterable[Sample]) -> None:
         groups: dict[TrialKey, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
+        self._all: dict[str, list[Sample]] = defaultdict(list)
         for sample in samples:
+            self._all[sample.measurement].append(sample)
             key = _key(sample.tags)
             if key is not None:
                 groups[key][sample.measurement].append(sample)
@@ -106,6 +114,10 @@ class MemorySource:
         """Every sample of a measurement of the trial run, in time order."""
         return sorted(self._groups.get(key, {}).get(measurement, ()), key=lambda s: s.time_ns)
 
+    def run_rows(self, measurement: str) -> list[Sample]:
+        """Every sample of a measurement of the run, in time order."""
+        return sorted(self._all.get(measurement, ()), key=lambda s: s.time_ns)
+
 
 class StoreSource:
     """A run's samples.sqlite, read-only; one SQL query per (trial run, measurement)."""
@@ -115,7 +127,7 @@ class StoreSource:
             raise HarnessError(f"{path}: no such sample store")
         self.path = path
         try:
-            self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            self._db = sqlite3.connect(read_only_uri(path), uri=True)  # no -shm/-wal added
             found = self._db.execute(
                 "SELECT value FROM meta WHERE key='format_version'").fetchone()
             shapes = self._db.execute(
@@ -130,8 +142,11 @@ class StoreSource:
         # (trial run) → measurement → [(series id, tags, field keys, bool mask)]
         self._series: dict[TrialKey, dict[str, list[tuple[int, dict[str, str], list[str], int]]]]
         self._series = defaultdict(lambda: defaultdict(list))
+        self._whole: dict[str, list[tuple[int, dict[str, str], list[str], int]]]
+        self._whole = defaultdict(list)
         for sid, measurement, tags_text, keys_text, bools in shapes:
             tags = json.loads(tags_text)
+            self._whole[measurement].append((sid, tags, json.loads(keys_text), bools))
             key = _key(tags)
             if key is not None:
                 self._series[key][measurement].append((sid, tags, json.loads(keys_text), bools))
@@ -203,7 +218,15 @@ class StoreSource:
 
     def rows(self, key: TrialKey, measurement: str) -> list[Sample]:
         """Every sample of a measurement of the trial run (decoded like the store does)."""
-        shapes = {s[0]: s for s in self._series.get(key, {}).get(measurement, ())}
+        return self._decoded(measurement, self._series.get(key, {}).get(measurement, ()))
+
+    def run_rows(self, measurement: str) -> list[Sample]:
+        """Every sample of a measurement of the run (decoded like the store does)."""
+        return self._decoded(measurement, self._whole.get(measurement, ()))
+
+    def _decoded(self, measurement: str,
+                 series: Iterable[tuple[int, dict[str, str], list[str], int]]) -> list[Sample]:
+        shapes = {s[0]: s for s in series}
         if not shapes:
             return []
         found = self._db.execute(
