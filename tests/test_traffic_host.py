@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from drivers.hosts.host import LocalRunner, TrafficHost
+from drivers.hosts.commands import LocalRunner
+from drivers.hosts.host import TrafficHost
 from drivers.hosts.iperf3 import Iperf3Options, Iperf3Result
 from harness.base.errors import MeasurementError, ToolMissing
 from tests.conftest import free_port, require_tool
