@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_tool
 from harness.base.summary import parse_summary
+from tests.conftest import require_tool
 from tests.test_e2e_smoke import capacity_mbps, load_run, run_harness
 
 pytestmark = pytest.mark.e2e

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 
 from harness.base.events import Event, SamplesRecorded
+from harness.base.summary import parse_summary
 from harness.cli import cli
 from harness.engine.runner import Runner
 from tests.conftest import require_tool
 from tests.runner_helpers import inputs, run_in_process
-from harness.base.summary import parse_summary
 from tests.test_e2e_smoke import load_run, run_harness
 
 pytestmark = pytest.mark.e2e

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from harness.base.nr_peak import Carrier, tdd_share
-from tests.conftest import require_tool
 from harness.base.summary import parse_summary
+from tests.conftest import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.e2e
