@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,7 @@ from harness.simlab.spec import (
     SimRelay,
 )
 from tests.conftest import free_port, require_tool
+from tests.processes import wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = "127.0.0.1"
@@ -312,19 +312,6 @@ def test_core_driver_reads_facts_and_kpis(lab: SimLabProcess) -> None:
     facts, kpis = asyncio.run(scenario())
     assert (facts.model, facts.serial, facts.firmware) == ("SimCore-1", "SIMC-E2E-1", "2.3.4")
     assert kpis["RM.RegisteredSubNbrMean"] == kpis["SM.SessionNbrMean"] == 8
-
-
-async def wait_listening(port: int, timeout_s: float = 5.0) -> None:
-    """Until a TCP listener holds `port` (read from /proc, to spare a one-off server)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), open("/proc/net/tcp", encoding="ascii") as handle:
-            for line in handle.readlines()[1:]:
-                fields = line.split()
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {LOCAL}:{port}")
 
 
 async def counters(snmp: SnmpTransport, oids: list[str]) -> dict[str, int]:
