@@ -213,6 +213,12 @@ class ToolServer:
         self._stopped = False
         self.returncode: int | None = None
 
+    async def stop(self) -> None:
+        """Terminate the server, kill it after 2 s; safe to call more than once."""
+        if not self._stopped:
+            self.returncode = await self._command.stop(2.0)
+            self._stopped = True
+
     @property
     def running(self) -> bool:
         """True while the server process is alive."""
@@ -221,12 +227,6 @@ class ToolServer:
     def output(self) -> str:
         """What the server printed so far (reports and errors), for evidence."""
         return self._command.output()
-
-    async def stop(self) -> None:
-        """Terminate the server, kill it after 2 s; safe to call more than once."""
-        if not self._stopped:
-            self.returncode = await self._command.stop(2.0)
-            self._stopped = True
 
     async def __aenter__(self) -> Self:
         return self

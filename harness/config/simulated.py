@@ -113,11 +113,10 @@ class SimulatedDevice(StrictModel):
 
     @model_validator(mode="after")
     def _unique_cells(self) -> SimulatedDevice:
-        seen: set[int] = set()
-        for i, cell in enumerate(self.cells):
-            if cell.id in seen:
-                raise FieldError(f"cell id {cell.id} appears twice", at=("cells", i, "id"))
-            seen.add(cell.id)
+        ids = [cell.id for cell in self.cells]
+        for i, cell_id in enumerate(ids):
+            if cell_id in ids[:i]:
+                raise FieldError(f"cell id {cell_id} appears twice", at=("cells", i, "id"))
         if not self.cells:
             raise FieldError("a simulated gNodeB needs at least one cell", at=("cells",))
         return self

@@ -8,24 +8,13 @@ the line as a shell would and turns a refusal into `% reason` with exit status 1
 from __future__ import annotations
 
 import shlex
-from typing import Protocol
+
+from harness.simlab.core import CoreIdentity
+from harness.simlab.gnb import GnbIdentity
 
 
 class CliError(Exception):
     """A command the device refuses; the text is shown after '% '."""
-
-
-class Identity(Protocol):
-    """What a device says about itself in `show version`."""
-
-    @property
-    def vendor(self) -> str: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def firmware(self) -> str: ...
-    @property
-    def serial(self) -> str: ...
 
 
 def invalid(words: list[str]) -> CliError:
@@ -33,7 +22,8 @@ def invalid(words: list[str]) -> CliError:
     return CliError(f"Invalid input: '{' '.join(words)}' (type 'help')")
 
 
-def version_text(identity: Identity, uptime_ticks: int, functions: str = "") -> str:
+def version_text(identity: GnbIdentity | CoreIdentity, uptime_ticks: int,
+                 functions: str = "") -> str:
     """`show version`: vendor and model (with the network functions it plays), software
     version, serial number and uptime in whole seconds."""
     model = f"{identity.model} ({functions})" if functions else identity.model
