@@ -24,10 +24,12 @@ from drivers.profile import load_profile
 from drivers.transport.snmp import SnmpTarget, SnmpTransport, SnmpV3User
 from drivers.transport.ssh import SshTarget, SshTransport
 from harness.base.secrets import Secret
+from harness.simlab.cli import GnbCli
 from harness.simlab.control import SimLabProcess
 from harness.simlab.core import TCP_MSS, CoreIdentity, CorePlan, VirtualCore
 from harness.simlab.core_cli import CoreCli
 from harness.simlab.core_mib import snapshot
+from harness.simlab.gnb import CellConfig, GnbIdentity, VirtualGnb
 from harness.simlab.relay import Direction, RateLimiter
 from harness.simlab.spec import (
     SimCell,
@@ -159,6 +161,20 @@ def test_core_cli_show_commands() -> None:
     assert "452-07  2-00000A" in out
     out, status = cli("show bogus")
     assert status == 1 and out.startswith("% ")
+
+
+def test_gnb_and_core_cli_read_lines_and_show_version_alike() -> None:
+    core, _, _ = make_core(Coverage(CELL_PLMNS))
+    gnb = VirtualGnb(GnbIdentity("gnb1", serial="SIM-9"), [CellConfig(1)])
+    for cli, first in ((GnbCli(gnb), "ran-harness simulator SimGNB-1"),
+                       (CoreCli(core), "ran-harness simulator SimCore-1 (AMF, SMF, UPF)")):
+        assert cli("   ") == ("", 0)
+        assert cli('show "open') == ("% Invalid input: No closing quotation\n", 1)
+        assert cli("frobnicate now") == ("% Invalid input: 'frobnicate now' (type 'help')\n", 1)
+        out, status = cli("show version")
+        lines = out.splitlines()
+        assert status == 0 and lines[0] == first and len(lines) == 4
+        assert lines[1].startswith("Software version : ") and lines[3].endswith(" s")
 
 
 def test_profile_oids_are_answered_and_defined_in_the_mib() -> None:
