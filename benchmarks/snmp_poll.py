@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from drivers.transport.snmp import SnmpTarget, SnmpTransport, SnmpV3User
 from harness import __version__
 from harness.base.secrets import Secret
-from tests.snmpd import running_snmpd, snmpd_binary
+from tests.daemons import running_snmpd, snmpd_binary
 
 FORMAT_VERSION = 1
 START = "1.3.6.1.2.1.2.2.1"  # IF-MIB::ifEntry

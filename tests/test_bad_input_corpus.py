@@ -16,11 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.input_files import GOOD_LAB, GOOD_SCENARIO, ROOT, line_of, write_input
 from tests.test_store import make_run
 
-ROOT = Path(__file__).resolve().parent.parent
-GOOD_LAB = (ROOT / "lab.yaml").read_text(encoding="utf-8")
-GOOD_SCENARIO = (ROOT / "scenarios" / "smoke.yaml").read_text(encoding="utf-8")
 SSH_DEFAULTS = "  ssh: {user: admin, host_key: verify}"
 RUN_ID = "20261128T100000Z-smoke-aaaa"
 CASE_TIMEOUT_S = 30.0
@@ -48,25 +46,12 @@ def case(name: str) -> Callable[[Case], Case]:
     return register
 
 
-def _write(tmp: Path, name: str, text: str) -> Path:
-    path = tmp / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _line(text: str, needle: str) -> int:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    raise AssertionError(f"{needle!r} not in text")
-
-
 def _lab_case(tmp: Path, old: str, new: str, field: str, message: str,
               needle: str | None = None, hidden: str | None = None) -> Call:
     assert old in GOOD_LAB, old
     text = GOOD_LAB.replace(old, new, 1)
-    lab = _write(tmp, "lab.yaml", text)
-    line = _line(text, needle or new.strip().splitlines()[-1])
+    lab = write_input(tmp, "lab.yaml", text)
+    line = line_of(text, needle or new.strip().splitlines()[-1])
     return Call(["validate", str(lab)], rf"lab\.yaml:{line}:\d+: {field}: {message}",
                 hidden=hidden)
 
@@ -75,8 +60,8 @@ def _scenario_case(tmp: Path, old: str, new: str, field: str, message: str,
                    needle: str | None = None) -> Call:
     assert old in GOOD_SCENARIO, old
     text = GOOD_SCENARIO.replace(old, new, 1)
-    scenario = _write(tmp, "s.yaml", text)
-    line = _line(text, needle or new.strip().splitlines()[-1])
+    scenario = write_input(tmp, "s.yaml", text)
+    line = line_of(text, needle or new.strip().splitlines()[-1])
     return Call(["validate", "--lab", str(ROOT / "lab.yaml"), str(scenario)],
                 rf"s\.yaml:{line}:\d+: {field}: {message}")
 
@@ -198,8 +183,8 @@ def _device_name(tmp: Path) -> Call:
 @case("trial-id-traversal")
 def _id_up(tmp: Path) -> Call:
     text = GOOD_SCENARIO.replace("id: throughput-dl-tcp", 'id: "../../../../x"')
-    scenario = _write(tmp, "s.yaml", text)
-    line = _line(text, "../../../../x")
+    scenario = write_input(tmp, "s.yaml", text)
+    line = line_of(text, "../../../../x")
     return Call(["run", str(scenario), "--lab", str(ROOT / "lab.yaml"), "--out",
                  str(tmp / "reports")], rf"s\.yaml:{line}:\d+: trials\[0\]\.id: ",
                 untouched=tmp / "reports")
@@ -208,8 +193,8 @@ def _id_up(tmp: Path) -> Call:
 @case("trial-id-absolute")
 def _id_abs(tmp: Path) -> Call:
     text = GOOD_SCENARIO.replace("id: throughput-dl-tcp", f'id: "{tmp}/abs"')
-    scenario = _write(tmp, "s.yaml", text)
-    line = _line(text, f"{tmp}/abs")
+    scenario = write_input(tmp, "s.yaml", text)
+    line = line_of(text, f"{tmp}/abs")
     return Call(["run", str(scenario), "--lab", str(ROOT / "lab.yaml"), "--out",
                  str(tmp / "reports")], rf"s\.yaml:{line}:\d+: trials\[0\]\.id: ",
                 untouched=tmp / "reports")
@@ -219,8 +204,8 @@ def _id_abs(tmp: Path) -> Call:
 def _id_matrix(tmp: Path) -> Call:
     text = GOOD_SCENARIO.replace("trials:\n", 'matrix: {d: ["../../y"]}\ntrials:\n').replace(
         "id: throughput-dl-tcp", 'id: "t-{d}"')
-    scenario = _write(tmp, "s.yaml", text)
-    line = _line(text, "t-{d}")
+    scenario = write_input(tmp, "s.yaml", text)
+    line = line_of(text, "t-{d}")
     return Call(["run", str(scenario), "--lab", str(ROOT / "lab.yaml"), "--out",
                  str(tmp / "reports")], rf"s\.yaml:{line}:\d+: trials\[0\]\.id: .*t-\.\./\.\./y",
                 untouched=tmp / "reports")
@@ -233,8 +218,8 @@ def _matrix(tmp: Path) -> Call:
     ident = "t" + "".join(f"-{{{k}}}" for k in dims)
     text = GOOD_SCENARIO.replace("trials:\n", f"matrix: {matrix}\ntrials:\n").replace(
         "id: throughput-dl-tcp", f'id: "{ident}"')
-    scenario = _write(tmp, "s.yaml", text)
-    line = _line(text, "matrix:")
+    scenario = write_input(tmp, "s.yaml", text)
+    line = line_of(text, "matrix:")
     return Call(["validate", "--lab", str(ROOT / "lab.yaml"), str(scenario)],
                 rf"s\.yaml:{line}:\d+: matrix: .*10000000 trials.*at most")
 
@@ -252,8 +237,8 @@ def _fw_criteria(tmp: Path) -> Call:
         encoding="utf-8").replace(
         'criteria: ["firmware.refused == 1", "firmware.old_version_kept == 1"]',
         "criteria: 5")
-    scenario = _write(tmp, "s.yaml", text)
-    line = _line(text, "criteria: 5")
+    scenario = write_input(tmp, "s.yaml", text)
+    line = line_of(text, "criteria: 5")
     return Call(["validate", "--lab", str(ROOT / "lab.yaml"), str(scenario)],
                 rf"s\.yaml:{line}:\d+: trials\[0\]\.criteria: expected a list")
 
@@ -316,8 +301,8 @@ def _setup_param(tmp: Path) -> Call:
 def _unresolvable(tmp: Path) -> Call:
     lab_text = GOOD_LAB.replace("ue1: {role: ue-host, host: 127.0.0.1}",
                                 "ue1: {role: ue-host, host: no-such-host.invalid}")
-    lab = _write(tmp, "lab.yaml", lab_text)
-    line = _line(lab_text, "no-such-host.invalid")
+    lab = write_input(tmp, "lab.yaml", lab_text)
+    line = line_of(lab_text, "no-such-host.invalid")
     return Call(["run", str(ROOT / "scenarios" / "smoke.yaml"), "--lab", str(lab), "--out",
                  str(tmp / "reports")],
                 rf"lab\.yaml:{line}:\d+: devices\.ue1\.host: .*cannot resolve",

@@ -7,23 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_e2e_smoke import ROOT, run_harness
-
-GOOD_LAB = (ROOT / "lab.yaml").read_text(encoding="utf-8")
-GOOD_SCENARIO = (ROOT / "scenarios" / "smoke.yaml").read_text(encoding="utf-8")
-
-
-def _write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def _line_of(text: str, needle: str) -> int:
-    for number, line in enumerate(text.splitlines(), start=1):
-        if needle in line:
-            return number
-    raise AssertionError(f"{needle!r} not in text")
+from tests.input_files import GOOD_LAB, GOOD_SCENARIO, line_of, write_input
+from tests.test_e2e_smoke import run_harness
 
 
 def _assert_clean_error(proc: object, pattern: str) -> None:
@@ -36,38 +21,38 @@ def _assert_clean_error(proc: object, pattern: str) -> None:
 def test_wrong_type_names_file_line_field(tmp_path: Path) -> None:
     lab_text = GOOD_LAB.replace("  ue1: {role: ue-host, host: 127.0.0.1}",
                                 "  ue1: {role: ue-host, host: 127.0.0.1, traffic_port: abc}")
-    lab = _write(tmp_path, "lab.yaml", lab_text)
-    line = _line_of(lab_text, "traffic_port: abc")
+    lab = write_input(tmp_path, "lab.yaml", lab_text)
+    line = line_of(lab_text, "traffic_port: abc")
     proc = run_harness("validate", str(lab))
     _assert_clean_error(proc, rf"lab\.yaml:{line}:\d+: devices\.ue1\.traffic_port: ")
 
 
 def test_unknown_key_names_it_and_the_allowed_ones(tmp_path: Path) -> None:
     lab_text = GOOD_LAB.replace("    profile: sim-gnb\n", "    profile: sim-gnb\n    proifle: x\n")
-    lab = _write(tmp_path, "lab.yaml", lab_text)
-    line = _line_of(lab_text, "proifle")
+    lab = write_input(tmp_path, "lab.yaml", lab_text)
+    line = line_of(lab_text, "proifle")
     proc = run_harness("run", "scenarios/smoke.yaml", "--lab", str(lab))
     _assert_clean_error(proc, rf"lab\.yaml:{line}:5: devices\.gnb1\.proifle: .*profile")
 
 
 def test_duplicate_key(tmp_path: Path) -> None:
     lab_text = GOOD_LAB.replace("    profile: sim-gnb\n", "    profile: sim-gnb\n    profile: x\n")
-    lab = _write(tmp_path, "lab.yaml", lab_text)
-    line = _line_of(lab_text, "profile: x")
+    lab = write_input(tmp_path, "lab.yaml", lab_text)
+    line = line_of(lab_text, "profile: x")
     proc = run_harness("validate", str(lab))
     _assert_clean_error(proc, rf"lab\.yaml:{line}:\d+: .*duplicate key 'profile'")
 
 
 def test_yaml_syntax_error(tmp_path: Path) -> None:
-    scenario = _write(tmp_path, "s.yaml", GOOD_SCENARIO.replace("streams: 4", "streams: [4"))
+    scenario = write_input(tmp_path, "s.yaml", GOOD_SCENARIO.replace("streams: 4", "streams: [4"))
     proc = run_harness("run", str(scenario), "--lab", "lab.yaml")
     _assert_clean_error(proc, r"s\.yaml:\d+:\d+: ")
 
 
 def test_scenario_bad_duration(tmp_path: Path) -> None:
     text = GOOD_SCENARIO.replace("duration: 12s", "duration: thirty")
-    scenario = _write(tmp_path, "s.yaml", text)
-    line = _line_of(text, "duration: thirty")
+    scenario = write_input(tmp_path, "s.yaml", text)
+    line = line_of(text, "duration: thirty")
     proc = run_harness("validate", "--lab", "lab.yaml", str(scenario))
     _assert_clean_error(
         proc, rf"s\.yaml:{line}:\d+: defaults\.duration: expected a duration like '30s'")
@@ -75,8 +60,8 @@ def test_scenario_bad_duration(tmp_path: Path) -> None:
 
 def test_scenario_unknown_device(tmp_path: Path) -> None:
     text = GOOD_SCENARIO.replace("via: gnb1", "via: gnb9")
-    scenario = _write(tmp_path, "s.yaml", text)
-    line = _line_of(text, "via: gnb9")
+    scenario = write_input(tmp_path, "s.yaml", text)
+    line = line_of(text, "via: gnb9")
     proc = run_harness("run", str(scenario), "--lab", "lab.yaml")
     _assert_clean_error(proc, rf"s\.yaml:{line}:\d+: trials\[0\]\.via: no device 'gnb9'")
 
@@ -84,8 +69,8 @@ def test_scenario_unknown_device(tmp_path: Path) -> None:
 def test_scenario_bad_criterion(tmp_path: Path) -> None:
     text = GOOD_SCENARIO.replace('"throughput.mean >= 0.6 * peak(gnb1)"',
                                  '"throughput.mean >= 100 Mbit/z"')
-    scenario = _write(tmp_path, "s.yaml", text)
-    line = _line_of(text, "Mbit/z")
+    scenario = write_input(tmp_path, "s.yaml", text)
+    line = line_of(text, "Mbit/z")
     proc = run_harness("validate", "--lab", "lab.yaml", str(scenario))
     _assert_clean_error(proc, rf"s\.yaml:{line}:\d+: trials\[0\]\.criteria\[1\]: .*Mbit/z")
 
@@ -107,7 +92,7 @@ def test_secret_reference_never_printed(tmp_path: Path) -> None:
     lab_text = GOOD_LAB.replace(
         "ssh: {user: admin, host_key: verify}",
         'ssh: {user: admin, host_key: verify, password: "${env:RH_TEST_UNSET_PW}", port: 0}')
-    lab = _write(tmp_path, "lab.yaml", lab_text)
+    lab = write_input(tmp_path, "lab.yaml", lab_text)
     proc = run_harness("validate", str(lab))
     assert proc.returncode == 2
     assert "defaults.ssh.port" in proc.stderr

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from harness.cli import cli
 from tests.conftest import free_port
-from tests.sshd import Sshd, running_sshd
+from tests.daemons import Sshd, running_sshd
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,15 +23,14 @@ from typing import Any
 
 import pytest
 
-from drivers.transport.ssh import SshTarget, SshTransport
 from harness.base.events import Event, TrialStarted
-from harness.base.secrets import Secret
 from harness.base.verdict import exit_code
 from harness.engine.runner import Runner
 from harness.simlab import channel
 from tests.conftest import require_tool
-from tests.runner_helpers import FAST_LAB, inputs, later, run_in_process, start_run
-from tests.test_e2e_smoke import ROOT, load_run, run_harness
+from tests.runner_helpers import inputs, later, run_in_process, start_run
+from tests.sim_equipment import SimEquipment, sim_up
+from tests.test_e2e_smoke import ROOT, load_run
 
 pytestmark = pytest.mark.e2e
 
@@ -65,38 +64,11 @@ def scenario(duration: str = "3s", *, kpis: bool = True) -> str:
 
 
 @dataclass
-class SimLab:
-    """The running simulated lab: its state, and the files a harness run against it needs."""
+class SimLab(SimEquipment):
+    """The running simulated lab, reached as plain equipment, and its control channel."""
 
-    state: dict[str, Any]
     control: Path
     dir: Path
-    known_hosts: Path
-
-    def lab_text(self) -> str:
-        gnb = self.state["devices"]["gnb1"]
-        ssh, snmp = gnb["ssh"], gnb["snmp"]
-        dn = self.state["traffic"]["dn1"]
-        return f"""\
-name: faults-lab
-devices:
-  gnb1:
-    role: gnodeb
-    profile: sim-gnb
-    host: 127.0.0.1
-    snmp: {{version: 2c, port: {snmp['port']}, community: "${{env:RH_TEST_COMMUNITY}}",
-           timeout: 1s, retries: 0}}
-    ssh: {{port: {ssh['port']}, user: {ssh['user']}, password: "${{env:RH_TEST_PASSWORD}}",
-          known_hosts: {self.known_hosts}}}
-  ue1: {{role: ue-host, host: 127.0.0.1}}
-  dn1: {{role: dn-host, host: 127.0.0.1, traffic_port: {dn['port']}}}
-"""
-
-    def env(self) -> dict[str, str]:
-        gnb = self.state["devices"]["gnb1"]
-        return {**os.environ, "PYTHONPATH": str(ROOT),
-                "RH_TEST_COMMUNITY": gnb["snmp"]["community"],
-                "RH_TEST_PASSWORD": gnb["ssh"]["password"]}
 
     def fault(self, kind: str, duration_s: float | None = None, **params: Any) -> None:
         asyncio.run(channel.request(self.control, "fault", device="gnb1", kind=kind,
@@ -104,21 +76,6 @@ devices:
 
     def clear(self) -> None:
         asyncio.run(channel.request(self.control, "clear", device="gnb1", kind=None))
-
-    def ssh(self, *commands: str) -> list[str]:
-        """CLI commands run on the simulated gNodeB over SSH, as an operator would."""
-        ssh = self.state["devices"]["gnb1"]["ssh"]
-
-        async def go() -> list[str]:
-            transport = SshTransport(SshTarget(
-                host=ssh["host"], port=ssh["port"], user=ssh["user"],
-                password=Secret(ssh["password"]), known_hosts=str(self.known_hosts)),
-                device="gnb1")
-            try:
-                return [(await transport.run(c, timeout_s=10)).stdout for c in commands]
-            finally:
-                await transport.close()
-        return asyncio.run(go())
 
     def bandwidth(self) -> int:
         """Cell 1's bandwidth as `show cell 1` reports it over SSH."""
@@ -131,19 +88,8 @@ devices:
 def sim_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimLab]:
     require_tool("iperf3")
     base = tmp_path_factory.mktemp("faults-sim")
-    (base / "sim-lab.yaml").write_text(FAST_LAB, encoding="utf-8")
-    state_dir = base / "state"
-    up = run_harness("sim", "up", "--lab", str(base / "sim-lab.yaml"), "--state-dir",
-                     str(state_dir), "--json")
-    assert up.returncode == 0, up.stderr
-    try:
-        state = json.loads(up.stdout)
-        ssh = state["devices"]["gnb1"]["ssh"]
-        known = base / "known_hosts"
-        known.write_text(f"[{ssh['host']}]:{ssh['port']} {ssh['host_key']}\n", encoding="utf-8")
-        yield SimLab(state, Path(state["control"]), base, known)
-    finally:
-        run_harness("sim", "down", "--state-dir", str(state_dir))
+    with sim_up(base) as sim:
+        yield SimLab(sim.state, sim.known_hosts, Path(sim.state["control"]), base)
 
 
 @pytest.fixture
@@ -180,7 +126,7 @@ class Run:
 def run_with_fault(lab: SimLab, tmp: Path, act: Any, *, scenario_text: str | None = None,
                    delay_s: float = 1.0) -> Run:
     """Run the harness CLI on `lab`; `act(proc)` is called `delay_s` after the trial started."""
-    (tmp / "lab.yaml").write_text(lab.lab_text(), encoding="utf-8")
+    (tmp / "lab.yaml").write_text(lab.lab_text("faults-lab"), encoding="utf-8")
     (tmp / "s.yaml").write_text(scenario_text or scenario(), encoding="utf-8")
     proc, seen = start_run(tmp / "s.yaml", tmp / "lab.yaml", tmp / "out", env=lab.env(),
                            cwd=ROOT, until="dl #1")
@@ -386,7 +332,7 @@ def test_influxdb_down_the_run_goes_on_and_every_point_waits_in_the_spool(
     points wait in the run's spool for `harness push`, and the console says so once."""
     from tests.conftest import free_port
 
-    (tmp_path / "lab.yaml").write_text(lab.lab_text(), encoding="utf-8")
+    (tmp_path / "lab.yaml").write_text(lab.lab_text("faults-lab"), encoding="utf-8")
     (tmp_path / "s.yaml").write_text(scenario(), encoding="utf-8")
     env = {**lab.env(), "INFLUX_TOKEN": "test-token-not-a-secret"}
     proc = subprocess.run(

@@ -13,25 +13,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_tool
+from tests.sim_equipment import long_dl_scenario
 from tests.test_e2e_smoke import ROOT, load_run, run_harness
 
 pytestmark = pytest.mark.e2e
 
-LONG_SCENARIO = """\
-name: long
-title: {vi: "Phép đo dài", en: "Long trial"}
-defaults: {duration: 30s}
-setup:
-  - {device: gnb1, action: set_cell, cell: 1, params: {bandwidth_mhz: 50}}
-trials:
-  - id: long-dl
-    kind: throughput
-    ue: ue1
-    dn: dn1
-    via: gnb1
-    monitor: {gnb1: [DRB.UEThpDl]}
-    criteria: ["throughput.mean >= 1 Mbit/s"]
-"""
+LONG_SCENARIO = long_dl_scenario("long", "Phép đo dài", "Long trial", setup_mhz=50, kpis=True)
 
 
 def _processes_with(marker: str) -> list[int]:

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 
 from harness.base.errors import ConfigError, HarnessError
+from harness.base.loader import load_model
 from harness.base.sample import Sample
-from harness.config import Port, Secret, StrictModel, load_model
+from harness.base.schema import Port, StrictModel
+from harness.base.secrets import Secret
 from harness.config.lab import Lab
 from harness.engine.plan import PlannedTrial
 from harness.engine.trial import dump_json

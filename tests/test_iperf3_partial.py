@@ -27,7 +27,7 @@ from drivers.hosts.ssh_runner import SshRunner
 from drivers.transport.ssh import SshTransport
 from harness.base.errors import MeasurementError
 from tests.conftest import free_port, require_tool
-from tests.sshd import running_sshd
+from tests.daemons import running_sshd
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iperf3"
 ROOT = Path(__file__).resolve().parent.parent

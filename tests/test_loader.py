@@ -14,23 +14,25 @@ from hypothesis import strategies as st
 from pydantic import Field, ValidationError, model_validator
 
 from harness.base.errors import ConfigError
-from harness.config import (
+from harness.base.loader import (
     ConfigErrors,
+    error_at,
+    format_field_path,
+    load_model,
+    load_yaml,
+    parse_yaml,
+)
+from harness.base.schema import (
     Duration,
     FieldError,
     Identifier,
     NonEmptyStr,
     Port,
-    Secret,
     SecretStr,
     StrictModel,
-    error_at,
-    format_field_path,
-    load_model,
-    load_yaml,
     parse_duration,
-    parse_yaml,
 )
+from harness.base.secrets import Secret
 
 SHAPE = re.compile(r"^(?P<file>.+?):(?P<line>\d+):(?P<col>\d+): (?P<field>[^:]+): (?P<msg>.+)$")
 

@@ -227,7 +227,7 @@ def load_lab(tmp_path: Path, text: str) -> Any:
 
 
 def test_lab_accepts_simulated_core_and_attaches_gnodebs(tmp_path: Path) -> None:
-    from harness.config.lab import SimulatedCore
+    from harness.config.simulated import SimulatedCore
 
     lab = load_lab(tmp_path, lab_text(
         GNB.replace("SIM", "cells: [{id: 1}]"),

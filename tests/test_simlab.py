@@ -7,7 +7,6 @@ simulator, so a simulator that drifts from TS 38.306 fails these tests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import os
 import re
@@ -38,6 +37,7 @@ from harness.simlab.mib import snapshot
 from harness.simlab.relay import Direction, RateLimiter, TcpRelay
 from harness.simlab.spec import SimCell, SimCredentials, SimGnbSpec, SimLabSpec, SimRelay
 from tests.conftest import free_port, require_tool
+from tests.processes import stop_process, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = "127.0.0.1"
@@ -248,16 +248,6 @@ def test_profile_oids_are_all_answered() -> None:
 
 # ---- RateLimiter + TcpRelay with real iperf3 -------------------------------------------------
 
-async def stop_process(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.terminate()
-        try:
-            await asyncio.wait_for(proc.wait(), timeout=5)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-
-
 async def iperf3_through_relay(iperf3: str, direction: str, rate_bps: float,
                                streams: int = 1) -> tuple[Iperf3Result, Direction, Direction]:
     """One 2 s iperf3 run through an in-process TcpRelay shaped to `rate_bps` in `direction`."""
@@ -271,7 +261,7 @@ async def iperf3_through_relay(iperf3: str, direction: str, rate_bps: float,
     relay = TcpRelay(listen=(LOCAL, relay_port), target=(LOCAL, server_port),
                      uplink=uplink, downlink=downlink)
     try:
-        await wait_bound(server_port)
+        await wait_listening(server_port)
         await relay.start()
         opts = Iperf3Options(host=LOCAL, port=relay_port, direction=direction, streams=streams,
                              duration_s=2)
@@ -287,21 +277,6 @@ async def iperf3_through_relay(iperf3: str, direction: str, rate_bps: float,
         await stop_process(server)
     assert client.returncode == 0, (out.decode()[-500:], err.decode())
     return parse_result(out.decode(), direction=direction), uplink, downlink
-
-
-async def wait_bound(port: int, timeout_s: float = 5.0) -> None:
-    """Wait until a TCP listener holds `port` (read from /proc: connecting would use up the
-    one-off iperf3 server's only session)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-            with contextlib.suppress(OSError), open(table, encoding="ascii") as handle:
-                for line in handle.readlines()[1:]:
-                    fields = line.split()
-                    if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                        return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"iperf3 server did not listen on {LOCAL}:{port}")
 
 
 @pytest.mark.parametrize(("direction", "rate_mbps"), [("dl", 300.0), ("ul", 50.0)])
@@ -524,7 +499,7 @@ def test_lab_stop_leaves_no_process_and_frees_ports(tmp_path: Path) -> None:
                 *server_argv(dn_port, bind=LOCAL, binary=iperf3),
                 stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
             try:
-                await wait_bound(dn_port)
+                await wait_listening(dn_port)
                 opts = Iperf3Options(host=LOCAL, port=ep.relays["dn1"][1], direction="dl",
                                      duration_s=1)
                 client = await asyncio.create_subprocess_exec(

@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +24,12 @@ from drivers.profile import load_profile
 from drivers.transport.snmp import SnmpTarget, SnmpTransport, SnmpV3User
 from drivers.transport.ssh import SshTarget, SshTransport
 from harness.base.secrets import Secret
+from harness.simlab.cli import GnbCli
 from harness.simlab.control import SimLabProcess
 from harness.simlab.core import TCP_MSS, CoreIdentity, CorePlan, VirtualCore
 from harness.simlab.core_cli import CoreCli
 from harness.simlab.core_mib import snapshot
+from harness.simlab.gnb import CellConfig, GnbIdentity, VirtualGnb
 from harness.simlab.relay import Direction, RateLimiter
 from harness.simlab.spec import (
     SimCell,
@@ -39,6 +40,7 @@ from harness.simlab.spec import (
     SimRelay,
 )
 from tests.conftest import free_port, require_tool
+from tests.processes import wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = "127.0.0.1"
@@ -159,6 +161,20 @@ def test_core_cli_show_commands() -> None:
     assert "452-07  2-00000A" in out
     out, status = cli("show bogus")
     assert status == 1 and out.startswith("% ")
+
+
+def test_gnb_and_core_cli_read_lines_and_show_version_alike() -> None:
+    core, _, _ = make_core(Coverage(CELL_PLMNS))
+    gnb = VirtualGnb(GnbIdentity("gnb1", serial="SIM-9"), [CellConfig(1)])
+    for cli, first in ((GnbCli(gnb), "ran-harness simulator SimGNB-1"),
+                       (CoreCli(core), "ran-harness simulator SimCore-1 (AMF, SMF, UPF)")):
+        assert cli("   ") == ("", 0)
+        assert cli('show "open') == ("% Invalid input: No closing quotation\n", 1)
+        assert cli("frobnicate now") == ("% Invalid input: 'frobnicate now' (type 'help')\n", 1)
+        out, status = cli("show version")
+        lines = out.splitlines()
+        assert status == 0 and lines[0] == first and len(lines) == 4
+        assert lines[1].startswith("Software version : ") and lines[3].endswith(" s")
 
 
 def test_profile_oids_are_answered_and_defined_in_the_mib() -> None:
@@ -312,19 +328,6 @@ def test_core_driver_reads_facts_and_kpis(lab: SimLabProcess) -> None:
     facts, kpis = asyncio.run(scenario())
     assert (facts.model, facts.serial, facts.firmware) == ("SimCore-1", "SIMC-E2E-1", "2.3.4")
     assert kpis["RM.RegisteredSubNbrMean"] == kpis["SM.SessionNbrMean"] == 8
-
-
-async def wait_listening(port: int, timeout_s: float = 5.0) -> None:
-    """Until a TCP listener holds `port` (read from /proc, to spare a one-off server)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), open("/proc/net/tcp", encoding="ascii") as handle:
-            for line in handle.readlines()[1:]:
-                fields = line.split()
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {LOCAL}:{port}")
 
 
 async def counters(snmp: SnmpTransport, oids: list[str]) -> dict[str, int]:

@@ -17,7 +17,7 @@ import pytest
 
 from drivers.hosts.host import TrafficHost
 from harness.base.errors import ConfigError
-from harness.config import parse_yaml, validate_model
+from harness.base.loader import parse_yaml, validate_model
 from harness.config.lab import Lab
 from harness.engine.bench import Bench
 from harness.simlab.cli import GnbCli

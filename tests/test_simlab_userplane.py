@@ -36,7 +36,8 @@ from harness.simlab.relay import TcpRelay
 from harness.simlab.spec import SimCell, SimRelay
 from harness.simlab.udp_relay import UdpRelay
 from tests.conftest import free_port, require_tool
-from tests.test_simlab import lab_spec, stop_process, wait_bound
+from tests.processes import stop_process, wait_listening
+from tests.test_simlab import lab_spec
 
 LOCAL = "127.0.0.1"
 UDP_DATAGRAM = 1400  # bytes: a datagram that fits a 1500-byte MTU, as on a real N3 path
@@ -87,7 +88,7 @@ async def iperf3_server(iperf3: str) -> AsyncIterator[int]:
         *server_argv(port, bind=LOCAL, binary=iperf3),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
-        await wait_bound(port)
+        await wait_listening(port)
         yield port
     finally:
         await stop_process(proc)

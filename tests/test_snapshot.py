@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import time
@@ -12,9 +11,7 @@ from typing import Any
 
 import pytest
 
-from drivers.transport.ssh import SshTarget, SshTransport
 from harness.base.errors import CommandFailed
-from harness.base.secrets import Secret
 from harness.engine.snapshot import (
     UNKNOWN,
     DeviceSnapshot,
@@ -27,25 +24,13 @@ from harness.engine.snapshot import (
     restore_targets,
 )
 from tests.conftest import require_tool
-from tests.runner_helpers import FAST_LAB, start_run
-from tests.test_e2e_smoke import ROOT, load_run, run_harness
+from tests.runner_helpers import start_run
+from tests.sim_equipment import long_dl_scenario, sim_up
+from tests.test_e2e_smoke import ROOT, load_run
 
 pytestmark = pytest.mark.e2e
 
-SCENARIO = """\
-name: restore
-title: {vi: "Khôi phục", en: "Restore"}
-defaults: {duration: 30s}
-setup:
-  - {device: gnb1, action: set_cell, cell: 1, params: {bandwidth_mhz: 10}}
-trials:
-  - id: long-dl
-    kind: throughput
-    ue: ue1
-    dn: dn1
-    via: gnb1
-    criteria: ["throughput.mean >= 1 Mbit/s"]
-"""
+SCENARIO = long_dl_scenario("restore", "Khôi phục", "Restore", setup_mhz=10, kpis=False)
 
 
 def test_cell_differences() -> None:
@@ -143,64 +128,19 @@ def test_an_unreadable_cell_is_written_blind_and_reported_unverified() -> None:
     assert blind.status == "unverified" and "bandwidth_mhz=100" in str(blind.wanted)
 
 
-def _lab_for(state: dict[str, Any], known_hosts: Path) -> str:
-    """A lab that reaches the running simulated gNodeB as plain equipment."""
-    gnb = state["devices"]["gnb1"]
-    ssh, snmp = gnb["ssh"], gnb["snmp"]
-    known_hosts.write_text(f"[{ssh['host']}]:{ssh['port']} {ssh['host_key']}\n",
-                           encoding="utf-8")
-    dn = state["traffic"]["dn1"]
-    return f"""\
-name: restore-lab
-devices:
-  gnb1:
-    role: gnodeb
-    profile: sim-gnb
-    host: 127.0.0.1
-    snmp: {{version: 2c, port: {snmp['port']}, community: "${{env:RH_TEST_COMMUNITY}}",
-           timeout: 1s, retries: 0}}
-    ssh: {{port: {ssh['port']}, user: {ssh['user']}, password: "${{env:RH_TEST_PASSWORD}}",
-          known_hosts: {known_hosts}}}
-  ue1: {{role: ue-host, host: 127.0.0.1}}
-  dn1: {{role: dn-host, host: 127.0.0.1, traffic_port: {dn['port']}}}
-"""
-
-
-async def _ssh(state: dict[str, Any], known_hosts: Path, *commands: str) -> list[str]:
-    """Run CLI commands on the simulated gNodeB over SSH, as an operator would."""
-    ssh = state["devices"]["gnb1"]["ssh"]
-    transport = SshTransport(SshTarget(host=ssh["host"], port=ssh["port"], user=ssh["user"],
-                                       password=Secret(ssh["password"]),
-                                       known_hosts=str(known_hosts)), device="gnb1")
-    try:
-        return [(await transport.run(c, timeout_s=10)).stdout for c in commands]
-    finally:
-        await transport.close()
-
-
 def test_ctrl_c_restores_cells_checked_over_ssh(tmp_path: Path) -> None:
     require_tool("iperf3")
-    (tmp_path / "sim-lab.yaml").write_text(FAST_LAB, encoding="utf-8")
-    state_dir = tmp_path / "state"
-    up = run_harness("sim", "up", "--lab", str(tmp_path / "sim-lab.yaml"),
-                     "--state-dir", str(state_dir), "--json")
-    assert up.returncode == 0, up.stderr
-    try:
-        state = json.loads(up.stdout)
-        known = tmp_path / "known_hosts"
-        (tmp_path / "lab.yaml").write_text(_lab_for(state, known), encoding="utf-8")
+    with sim_up(tmp_path) as sim:
+        (tmp_path / "lab.yaml").write_text(sim.lab_text("restore-lab"), encoding="utf-8")
         (tmp_path / "s.yaml").write_text(SCENARIO, encoding="utf-8")
-        original = asyncio.run(_ssh(state, known, "show cell 1"))[0]
+        original = sim.ssh("show cell 1")[0]
         print(original)
-        env = {**os.environ, "PYTHONPATH": str(ROOT),
-               "RH_TEST_COMMUNITY": state["devices"]["gnb1"]["snmp"]["community"],
-               "RH_TEST_PASSWORD": state["devices"]["gnb1"]["ssh"]["password"]}
         proc, seen = start_run(tmp_path / "s.yaml", tmp_path / "lab.yaml", tmp_path / "out",
-                               env=env, cwd=ROOT, until="long-dl #1")
+                               env=sim.env(), cwd=ROOT, until="long-dl #1")
         try:
             # Mid-trial, someone changes the cell behind the harness's back: not a setup step,
             # so only the snapshot knows what to put back.
-            changed = asyncio.run(_ssh(state, known, "set cell 1 layers dl 1", "show cell 1"))
+            changed = sim.ssh("set cell 1 layers dl 1", "show cell 1")
             assert changed[1] != original
             time.sleep(1.0)
             os.killpg(proc.pid, signal.SIGINT)
@@ -215,7 +155,5 @@ def test_ctrl_c_restores_cells_checked_over_ssh(tmp_path: Path) -> None:
         after = summary["snapshot"]["after"]["gnb1"]["cells"]["1"]
         assert before == after and before["bandwidth_mhz"] == 20 and before["layers_dl"] == 2
         assert "bandwidth_mhz" in stderr and "layers_dl" in stderr  # what was put back
-        now = asyncio.run(_ssh(state, known, "show cell 1"))[0]
+        now = sim.ssh("show cell 1")[0]
         assert now == original, (original, now)
-    finally:
-        run_harness("sim", "down", "--state-dir", str(state_dir))

@@ -19,7 +19,7 @@ from harness.base.sample import Sample
 from harness.base.secrets import Secret
 from harness.monitors.kpi import KpiPoller
 from tests.conftest import require_tool
-from tests.snmpd import (
+from tests.daemons import (
     AUTH_KEY,
     AUTHS,
     ENGINE_ID,

@@ -22,7 +22,7 @@ from drivers.transport.snmp import (
 from harness.base.errors import AuthFailed, ConfigError, DeviceUnreachable
 from harness.base.secrets import Secret
 from tests.conftest import free_port, require_tool
-from tests.snmpd import AUTH_KEY, PRIV_KEY, matrix_config, running_snmpd
+from tests.daemons import AUTH_KEY, PRIV_KEY, matrix_config, running_snmpd
 
 pytestmark = pytest.mark.interop
 

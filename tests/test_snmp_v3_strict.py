@@ -15,7 +15,7 @@ import pytest
 from drivers.transport.snmp import SnmpTarget, SnmpTransport, SnmpV3User
 from harness.base.errors import HarnessError
 from harness.base.secrets import Secret
-from tests.snmpd import running_snmpd, snmpd_binary
+from tests.daemons import running_snmpd, snmpd_binary
 
 pytestmark = pytest.mark.interop
 USER, AUTH, PRIV = "strict", "auth-key-1234", "priv-key-5678"

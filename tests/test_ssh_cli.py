@@ -23,7 +23,7 @@ from harness.base.secrets import Secret
 from harness.cli import cli
 from harness.simlab.ssh_server import SshCliServer
 from tests.conftest import free_port
-from tests.sshd import Sshd, running_sshd
+from tests.daemons import Sshd, running_sshd
 
 PASSWORD = "cli-pass-7"
 PROMPT = r"^gnb1(\(config\))?# $"

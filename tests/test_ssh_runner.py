@@ -17,7 +17,7 @@ from drivers.hosts.ssh_runner import SshRunner, remote_command
 from drivers.transport.ssh import SshTransport
 from harness.base.errors import ToolMissing
 from tests.conftest import free_port, require_tool
-from tests.sshd import Sshd, running_sshd
+from tests.daemons import Sshd, running_sshd
 
 pytestmark = pytest.mark.interop
 

@@ -20,7 +20,7 @@ from drivers.transport.ssh import CommandResult, HostKeyMismatch, SshTarget, Ssh
 from harness.base.errors import AuthFailed, CommandFailed, DeviceUnreachable
 from harness.base.secrets import Secret
 from tests.conftest import free_port, require_tool
-from tests.sshd import Sshd, keygen, running_sshd
+from tests.daemons import Sshd, keygen, running_sshd
 
 pytestmark = pytest.mark.interop
 

@@ -9,8 +9,11 @@ import time
 
 import pytest
 
-from drivers.hosts.host import LocalRunner, TrafficHost
+from drivers.hosts.commands import LocalRunner
+from drivers.hosts.host import TrafficHost
 from drivers.hosts.iperf3 import Iperf3Options, Iperf3Result
+from drivers.hosts.irtt import IrttOptions
+from drivers.hosts.ping import PingOptions
 from harness.base.errors import MeasurementError, ToolMissing
 from tests.conftest import free_port, require_tool
 
@@ -177,6 +180,19 @@ def test_missing_binary_is_tool_missing() -> None:
         asyncio.run(host.start_iperf3_server(free_port()))
     with pytest.raises(ToolMissing, match="ue1"):
         asyncio.run(host.run_iperf3_client(opts, timeout_s=5))
+
+
+def test_missing_latency_tools_are_tool_missing() -> None:
+    """irtt and ping take the same runner path as iperf3: a missing program is ToolMissing
+    naming the host and how to install it, for the server and for each client."""
+    host = TrafficHost("dn1", tools={"irtt": "/nonexistent/irtt", "ping": "/nonexistent/ping"})
+    with pytest.raises(ToolMissing, match=r"irtt not found on host dn1.*apt-get install irtt"):
+        asyncio.run(host.start_irtt_server(free_port()))
+    with pytest.raises(ToolMissing, match=r"irtt not found on host dn1.*apt-get install irtt"):
+        asyncio.run(host.run_irtt_client(IrttOptions(host="127.0.0.1", port=free_port(),
+                                                     duration_s=1), timeout_s=5))
+    with pytest.raises(ToolMissing, match=r"ping not found on host dn1.*iputils-ping"):
+        asyncio.run(host.run_ping(PingOptions(host="127.0.0.1", count=1), timeout_s=5))
 
 
 def test_local_runner_reports_timeout_and_output() -> None:

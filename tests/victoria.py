@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import free_port, require_tool
+from tests.processes import stop_popen
 
 
 class VictoriaMetrics:
@@ -55,12 +56,7 @@ class VictoriaMetrics:
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
+        stop_popen(self.proc, grace_s=15)
         self.proc = None
 
     def _get(self, path: str, query: dict[str, str] | None = None) -> bytes:

@@ -1,23 +1,21 @@
 """Traffic hosts: UE-side and data-network-side machines that run iperf3, irtt and ping.
 
-A host runs argv lists through a `CommandRunner`: `LocalRunner` runs them on this machine (no
-shell), `drivers.hosts.ssh_runner.SshRunner` on a remote host over SSH (every argument quoted).
+A host runs argv lists through a `CommandRunner` (`drivers.hosts.commands`): `LocalRunner` runs
+them on this machine (no shell), `drivers.hosts.ssh_runner.SshRunner` on a remote host over SSH
+(every argument quoted). iperf3's control-connection details are in `iperf3_control.py`, irtt
+and ping in `latency.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Protocol
+from collections.abc import Mapping
 
 from drivers.capabilities import Closable, Reachability, TransportStatus
 from drivers.hosts import latency as host_latency
+from drivers.hosts.commands import CommandRunner, LocalRunner, output_of, run_tool, start_tool
 from drivers.hosts.iperf3 import (
     Iperf3Options,
     Iperf3Result,
@@ -25,7 +23,18 @@ from drivers.hosts.iperf3 import (
     parse_result,
     server_argv,
 )
-from drivers.hosts.iperf3_partial import Iperf3Incomplete, attach_partial, parse_partial
+from drivers.hosts.iperf3_control import (
+    CONTROL_RETRIES,
+    PORT_BUSY_WAIT_S,
+    Iperf3Server,
+    NotStarted,
+    control_refused,
+    incomplete,
+    iperf3_answers,
+    iperf3_error,
+    measured_anything,
+)
+from drivers.hosts.iperf3_partial import attach_partial, parse_partial
 from drivers.hosts.irtt import IrttOptions, IrttResult
 from drivers.hosts.latency import IrttServer
 from drivers.hosts.ping import PingOptions, PingResult
@@ -38,212 +47,6 @@ _VERSION_ARGS = {"iperf3": ("--version",), "irtt": ("version",), "ping": ("-V",)
 _VERSION_RE = re.compile(r"\d+(?:\.\d+)+")
 # iputils prints "ping from iputils 20221126" (a date, no dots); others "ping utility, 1.2".
 _VERSION_RES = {"ping": re.compile(r"\d+(?:\.\d+)*")}
-_OUTPUT_TAIL = 65536
-# iperf3 control protocol: a client sends a 36-character cookie plus NUL, the server answers
-# with one state byte: PARAM_EXCHANGE (9), or ACCESS_DENIED (-1) when busy with another test.
-_PROBE_COOKIE = b"ranharness-readiness-probe-000000000\0"
-_PARAM_EXCHANGE = b"\x09"
-_ACCESS_DENIED = b"\xff"
-
-
-_PORT_BUSY_WAIT_S = 3.0
-"""How long an iperf3 server start retries while its port is still held (e.g. by the server of
-a run interrupted a moment before, as `--resume` right after Ctrl-C meets it)."""
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    """A finished command: exit status, decoded output, and whether it was killed on timeout."""
-
-    argv: tuple[str, ...]
-    returncode: int | None
-    stdout: str
-    stderr: str
-    timed_out: bool
-
-
-class BackgroundCommand(Protocol):
-    """A long-running command (a server) that a runner started."""
-
-    @property
-    def running(self) -> bool:
-        """True while the process has not exited."""
-        ...
-
-    def output(self) -> str:
-        """The last part of its combined stdout and stderr so far."""
-        ...
-
-    async def stop(self, grace_s: float = 2.0) -> int | None:
-        """Terminate it, kill it after `grace_s`; return its exit status. Idempotent."""
-        ...
-
-
-class CommandRunner(Protocol):
-    """Runs argv lists on a host; raises FileNotFoundError when the program does not exist."""
-
-    async def run(self, argv: Sequence[str], *, timeout_s: float,
-                  grace_s: float = 2.0) -> CommandResult:
-        """Run to completion; past `timeout_s` terminate, then kill after `grace_s`. When
-        cancelled, terminate the same way and attach what it printed to the CancelledError
-        (`output_of`) before it propagates."""
-        ...
-
-    async def start(self, argv: Sequence[str]) -> BackgroundCommand:
-        """Start in the background, capturing output."""
-        ...
-
-
-def _signal(send: Callable[[], None]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        send()
-
-
-class _LocalBackground:
-    """A local background process whose output a task drains so the pipe never fills."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self._proc = proc
-        self._buffer = bytearray()
-        self._drain = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        stream = self._proc.stdout
-        if stream is None:
-            return
-        while chunk := await stream.read(65536):
-            self._buffer += chunk
-            del self._buffer[:-_OUTPUT_TAIL]
-
-    @property
-    def running(self) -> bool:
-        return self._proc.returncode is None
-
-    @property
-    def pid(self) -> int:
-        """Process id on this machine."""
-        return self._proc.pid
-
-    def output(self) -> str:
-        return self._buffer.decode("utf-8", "replace")
-
-    async def stop(self, grace_s: float = 2.0) -> int | None:
-        if self._proc.returncode is None:
-            _signal(self._proc.terminate)
-            try:
-                await asyncio.wait_for(self._proc.wait(), grace_s)
-            except TimeoutError:
-                _signal(self._proc.kill)
-                await self._proc.wait()
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(self._drain, grace_s)
-        return self._proc.returncode
-
-
-_OUTPUT_ATTR = "ranharness_command_output"
-
-
-def attach_output(exc: BaseException, result: CommandResult) -> None:
-    """Hang a cancelled command's output on the CancelledError that stopped it (the error
-    itself propagates unchanged, so asyncio's cancellation bookkeeping is untouched)."""
-    setattr(exc, _OUTPUT_ATTR, result)
-
-
-def output_of(exc: BaseException) -> CommandResult | None:
-    """What a command printed before a cancellation stopped it (see `attach_output`)."""
-    value = getattr(exc, _OUTPUT_ATTR, None)
-    return value if isinstance(value, CommandResult) else None
-
-
-async def _terminate(proc: asyncio.subprocess.Process, talk: asyncio.Future[tuple[bytes, bytes]],
-                     grace_s: float) -> tuple[bytes, bytes]:
-    """SIGTERM, the output after at most `grace_s`, SIGKILL if it is still running by then."""
-    _signal(proc.terminate)
-    try:
-        return await asyncio.wait_for(asyncio.shield(talk), grace_s)
-    except TimeoutError:
-        _signal(proc.kill)
-        return await talk
-
-
-class LocalRunner:
-    """Runs commands on this machine with `asyncio.create_subprocess_exec` (no shell)."""
-
-    async def _spawn(self, argv: Sequence[str], *,
-                     merge_stderr: bool) -> asyncio.subprocess.Process:
-        if not argv:
-            raise ValueError("empty argv")
-        stderr = asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE
-        try:
-            return await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=stderr)
-        except PermissionError as exc:
-            raise FileNotFoundError(f"{argv[0]} is not executable") from exc
-
-    async def run(self, argv: Sequence[str], *, timeout_s: float,
-                  grace_s: float = 2.0) -> CommandResult:
-        """Run to completion; past `timeout_s` terminate, then kill after `grace_s`."""
-        proc = await self._spawn(argv, merge_stderr=False)
-        talk = asyncio.ensure_future(proc.communicate())
-        timed_out = False
-        try:
-            try:
-                out, err = await asyncio.wait_for(asyncio.shield(talk), timeout_s)
-            except TimeoutError:
-                timed_out = True
-                out, err = await _terminate(proc, talk, grace_s)
-            except asyncio.CancelledError as cancel:  # TERM, so the tool reports what it did
-                out, err = await asyncio.shield(_terminate(proc, talk, grace_s))
-                attach_output(cancel, CommandResult(
-                    tuple(argv), proc.returncode, out.decode("utf-8", "replace"),
-                    err.decode("utf-8", "replace"), False))
-                raise
-        finally:
-            if proc.returncode is None:      # cancelled: leave no process behind
-                _signal(proc.kill)
-                talk.cancel()
-                await asyncio.shield(proc.wait())
-        return CommandResult(tuple(argv), proc.returncode, out.decode("utf-8", "replace"),
-                             err.decode("utf-8", "replace"), timed_out)
-
-    async def start(self, argv: Sequence[str]) -> BackgroundCommand:
-        """Start in the background with stdout and stderr merged and drained."""
-        return _LocalBackground(await self._spawn(argv, merge_stderr=True))
-
-
-class Iperf3Server:
-    """A running iperf3 server on a traffic host; stop it (or use `async with`) when done."""
-
-    def __init__(self, host: TrafficHost, port: int, command: BackgroundCommand) -> None:
-        self.host = host
-        self.port = port
-        self.address = host.address
-        self._command = command
-        self._returncode: int | None = None
-        self._stopped = False
-
-    @property
-    def running(self) -> bool:
-        """True while the server process is alive."""
-        return self._command.running
-
-    def output(self) -> str:
-        """What the server printed so far (its JSON reports and errors), for evidence."""
-        return self._command.output()
-
-    async def stop(self) -> None:
-        """Terminate the server, kill it after 2 s; safe to call more than once."""
-        if not self._stopped:
-            self._returncode = await self._command.stop(2.0)
-            self._stopped = True
-
-    async def __aenter__(self) -> Iperf3Server:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.stop()
 
 
 class TrafficHost:
@@ -320,12 +123,9 @@ class TrafficHost:
         """
         argv = server_argv(port, bind=self.address, one_off=False, binary=self.binary("iperf3"))
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + _PORT_BUSY_WAIT_S
+        deadline = loop.time() + PORT_BUSY_WAIT_S
         while True:
-            try:
-                command = await self._runner.start(argv)
-            except FileNotFoundError as exc:
-                raise self._missing("iperf3") from exc
+            command = await start_tool(self._runner, argv, missing=lambda: self._missing("iperf3"))
             server = Iperf3Server(self, port, command)
             try:
                 await self._wait_accepting(server)
@@ -349,8 +149,8 @@ class TrafficHost:
                 await server.stop()
                 raise MeasurementError(
                     f"iperf3 server on host {self.name} port {server.port} exited at start: "
-                    f"{_iperf3_error(server.output())}")
-            if await _iperf3_answers(self.address, server.port):
+                    f"{iperf3_error(server.output())}")
+            if await iperf3_answers(self.address, server.port):
                 return
             if loop.time() >= deadline:
                 raise MeasurementError(
@@ -386,11 +186,11 @@ class TrafficHost:
         arrives while it is still finishing the previous one (or the readiness probe); such a
         refusal happens before any traffic, so the client tries again, a bounded number of times.
         """
-        for attempt in range(1, _CONTROL_RETRIES + 1):
+        for attempt in range(1, CONTROL_RETRIES + 1):
             try:
                 return await self._iperf3_client_once(opts, timeout_s=timeout_s)
             except MeasurementError as exc:
-                if attempt == _CONTROL_RETRIES or not isinstance(exc, _NotStarted):
+                if attempt == CONTROL_RETRIES or not isinstance(exc, NotStarted):
                     raise
                 self.log.info("iperf3 server busy (%s): trying again", exc)
                 await asyncio.sleep(0.3 * attempt)
@@ -401,9 +201,8 @@ class TrafficHost:
         argv = client_argv(opts, binary=self.binary("iperf3"))
         self.log.debug("running %s", argv)
         try:
-            result = await self._runner.run(argv, timeout_s=timeout_s)
-        except FileNotFoundError as exc:
-            raise self._missing("iperf3") from exc
+            result = await run_tool(self._runner, argv, timeout_s=timeout_s,
+                                    missing=lambda: self._missing("iperf3"))
         except asyncio.CancelledError as cancel:  # keep the seconds it had measured
             stopped = output_of(cancel)
             partial = None if stopped is None or opts.bidir else \
@@ -411,13 +210,11 @@ class TrafficHost:
             if partial is not None:
                 attach_partial(cancel, partial)
             raise
-        if result.returncode == 127 and not result.stdout.strip():
-            raise self._missing("iperf3")
         if result.timed_out:
             message = (f"iperf3 client on host {self.name} did not finish within "
                        f"{timeout_s:g} s (test length "
                        f"{opts.whole_seconds + opts.omit_whole_seconds} s): stopped it")
-            raise _incomplete(message, result.stdout, opts)
+            raise incomplete(message, result.stdout, opts)
         if not result.stdout.strip():
             raise MeasurementError(
                 f"iperf3 client on host {self.name} exited with {result.returncode} and no "
@@ -425,72 +222,9 @@ class TrafficHost:
         try:
             parsed = parse_result(result.stdout, direction=opts.direction)
         except MeasurementError as exc:
-            if _control_refused(str(exc)) and not _measured_anything(result.stdout):
-                raise _NotStarted(f"host {self.name}: {exc}") from exc
-            raise _incomplete(f"host {self.name}: {exc}", result.stdout, opts) from exc
+            if control_refused(str(exc)) and not measured_anything(result.stdout):
+                raise NotStarted(f"host {self.name}: {exc}") from exc
+            raise incomplete(f"host {self.name}: {exc}", result.stdout, opts) from exc
         return parsed, result.stdout
 
 
-def _incomplete(message: str, output: str, opts: Iperf3Options) -> MeasurementError:
-    """The error of an iperf3 run that did not complete: an Iperf3Incomplete carrying the
-    intervals it finished when there are any (a one-way run), else a plain MeasurementError."""
-    partial = None if opts.bidir else parse_partial(output, direction=opts.direction)
-    return MeasurementError(message) if partial is None else Iperf3Incomplete(message, partial)
-
-
-_CONTROL_RETRIES = 3
-# iperf3's words when the server refused or dropped the control connection; they count as a
-# refusal only when no interval was measured, i.e. the test never started.
-_CONTROL_REFUSALS = ("unable to receive control message", "the server is busy",
-                     "unable to send control message", "control socket has closed unexpectedly")
-
-
-class _NotStarted(MeasurementError):
-    """The iperf3 server refused or dropped the control connection before any traffic."""
-
-
-def _measured_anything(text: str) -> bool:
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        return True  # cannot tell: treat as started, never re-run a test that may have run
-    return bool(isinstance(doc, dict) and doc.get("intervals"))
-
-
-def _control_refused(message: str) -> bool:
-    return any(text in message for text in _CONTROL_REFUSALS)
-
-
-async def _iperf3_answers(address: str, port: int) -> bool:
-    """True if an iperf3 server accepts on address:port: it answers a cookie with a state byte.
-
-    A bare connect would not do: another program may hold the port. The probe's aborted test
-    costs a persistent server nothing (it resets and listens again).
-    """
-    try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(address, port), 1.0)
-    except (OSError, TimeoutError):
-        return False
-    try:
-        writer.write(_PROBE_COOKIE)
-        await writer.drain()
-        state = await asyncio.wait_for(reader.read(1), 1.0)
-    except (OSError, TimeoutError):
-        return False
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
-    return state in (_PARAM_EXCHANGE, _ACCESS_DENIED)
-
-
-def _iperf3_error(output: str) -> str:
-    """iperf3's own error text from its JSON or text output, else the output's tail."""
-    start = output.find("{")
-    if start >= 0:
-        with contextlib.suppress(ValueError):
-            doc, _ = json.JSONDecoder().raw_decode(output, start)
-            if isinstance(doc, dict) and doc.get("error"):
-                return str(doc["error"])
-    text = output.strip()
-    return text[-500:] if text else "no output"

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from drivers.hosts.iperf3 import (
+from drivers.hosts.iperf3_result import (
     DIRECTIONS,
     PROTOCOLS,
     Iperf3Interval,

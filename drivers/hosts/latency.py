@@ -8,59 +8,36 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from types import TracebackType
-from typing import TYPE_CHECKING
 
+from drivers.hosts.commands import (
+    BackgroundCommand,
+    CommandResult,
+    CommandRunner,
+    ToolServer,
+    run_tool,
+    start_tool,
+)
 from drivers.hosts.irtt import IrttOptions, IrttResult, client_argv, parse_irtt, server_argv
 from drivers.hosts.ping import PingOptions, PingResult, parse_ping, ping_argv
 from harness.base.errors import MeasurementError, ToolMissing
 
-if TYPE_CHECKING:
-    from drivers.hosts.host import BackgroundCommand, CommandRunner
-
 _READY_MARK = "[ListenerStart]"
 
 
-class IrttServer:
+class IrttServer(ToolServer):
     """A running `irtt server`; stop it (or use `async with`) when done."""
 
     def __init__(self, host_name: str, port: int, command: BackgroundCommand) -> None:
+        super().__init__(port, command)
         self.host_name = host_name
-        self.port = port
-        self._command = command
-        self._stopped = False
-
-    @property
-    def running(self) -> bool:
-        """True while the server process is alive."""
-        return self._command.running
-
-    def output(self) -> str:
-        """What the server printed so far."""
-        return self._command.output()
-
-    async def stop(self) -> None:
-        """Terminate the server (kill after 2 s); safe to call more than once."""
-        if not self._stopped:
-            await self._command.stop(2.0)
-            self._stopped = True
-
-    async def __aenter__(self) -> IrttServer:
-        return self
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        await self.stop()
 
 
 async def start_irtt_server(runner: CommandRunner, *, host_name: str, address: str, port: int,
                             binary: str, missing: Callable[[], ToolMissing],
                             ready_timeout_s: float) -> IrttServer:
     """Start `irtt server -b ADDRESS:PORT`; return once it says its listener started."""
-    try:
-        command = await runner.start(server_argv(port, bind=address, binary=binary))
-    except FileNotFoundError as exc:
-        raise missing() from exc
+    command = await start_tool(runner, server_argv(port, bind=address, binary=binary),
+                               missing=missing)
     server = IrttServer(host_name, port, command)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + ready_timeout_s
@@ -84,15 +61,8 @@ async def run_irtt_client(runner: CommandRunner, opts: IrttOptions, *, host_name
                           binary: str, missing: Callable[[], ToolMissing],
                           timeout_s: float) -> tuple[IrttResult, str]:
     """Run `irtt client` with JSON to stdout; the parsed result and the raw JSON."""
-    try:
-        result = await runner.run(client_argv(opts, "-", binary=binary), timeout_s=timeout_s)
-    except FileNotFoundError as exc:
-        raise missing() from exc
-    if result.returncode == 127 and not result.stdout.strip():
-        raise missing()
-    if result.timed_out:
-        raise MeasurementError(f"irtt client on host {host_name} did not finish within "
-                               f"{timeout_s:g} s: stopped it")
+    result = await _run_to_end(runner, client_argv(opts, "-", binary=binary), "irtt client",
+                               host_name=host_name, missing=missing, timeout_s=timeout_s)
     if result.returncode != 0 or not result.stdout.strip():
         raise MeasurementError(f"irtt client on host {host_name} exited with "
                                f"{result.returncode}: {result.stderr.strip()[-500:]}")
@@ -106,16 +76,19 @@ async def run_ping(runner: CommandRunner, opts: PingOptions, *, host_name: str, 
                    missing: Callable[[], ToolMissing],
                    timeout_s: float) -> tuple[PingResult, str]:
     """Run ping; the parsed result and the raw text (exit 1 with replies missing is a result)."""
-    try:
-        result = await runner.run(ping_argv(opts, binary=binary), timeout_s=timeout_s)
-    except FileNotFoundError as exc:
-        raise missing() from exc
-    if result.returncode == 127 and not result.stdout.strip():
-        raise missing()
-    if result.timed_out:
-        raise MeasurementError(f"ping on host {host_name} did not finish within "
-                               f"{timeout_s:g} s: stopped it")
+    result = await _run_to_end(runner, ping_argv(opts, binary=binary), "ping",
+                               host_name=host_name, missing=missing, timeout_s=timeout_s)
     try:
         return parse_ping(result.stdout), result.stdout
     except MeasurementError as exc:
         raise MeasurementError(f"host {host_name}: {exc} {result.stderr.strip()[-200:]}") from exc
+
+
+async def _run_to_end(runner: CommandRunner, argv: list[str], what: str, *, host_name: str,
+                      missing: Callable[[], ToolMissing], timeout_s: float) -> CommandResult:
+    """`run_tool`, and a MeasurementError naming `what` when it had to be stopped."""
+    result = await run_tool(runner, argv, timeout_s=timeout_s, missing=missing)
+    if result.timed_out:
+        raise MeasurementError(f"{what} on host {host_name} did not finish within "
+                               f"{timeout_s:g} s: stopped it")
+    return result

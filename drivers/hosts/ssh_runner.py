@@ -7,7 +7,7 @@ prints its process id on stderr and `exec`s the program; that id is how a timed-
 command is signalled (`kill -TERM`, then `kill -KILL` after the grace time) over a second exec
 channel, since closing an SSH channel does not stop a remote process. A cancelled command is
 stopped the same way and what it printed until then is attached to the CancelledError
-(`drivers.hosts.host.output_of`), as with the local runner: an iperf3 client stopped by Ctrl-C
+(`drivers.hosts.commands.output_of`), as with the local runner: an iperf3 client stopped by Ctrl-C
 still reports the seconds it measured. If the SSH connection itself is gone, the remote
 process cannot be signalled (it ends with its own test length) and only the output already
 received comes back.
@@ -24,7 +24,7 @@ import shlex
 from collections.abc import Sequence
 
 from drivers.capabilities import TransportStatus
-from drivers.hosts.host import BackgroundCommand, CommandResult, attach_output
+from drivers.hosts.commands import BackgroundCommand, CommandResult, attach_output
 from drivers.transport.ssh import RemoteProcess, SshTransport
 from harness.base.errors import HarnessError
 

@@ -6,14 +6,12 @@ Every validator here raises `ValueError` with a complete sentence; the loader tu
 
 from __future__ import annotations
 
-import collections.abc
 import difflib
 import math
 import re
-import types
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeGuard, Union, get_args, get_origin
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -27,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.base.model_paths import members
 from harness.base.secrets import Secret
 
 __all__ = [
@@ -39,12 +38,10 @@ __all__ = [
     "StrictModel",
     "TrialId",
     "WholeSeconds",
-    "allowed_keys",
     "at_least",
     "check_http_url",
     "check_safe_name",
     "describe_error",
-    "may_be_secret",
     "parse_duration",
     "secret_fields",
     "show_value",
@@ -163,9 +160,9 @@ def _whole_seconds(seconds: float) -> float:
 
 def _plain_scalar(annotation: Any) -> type | None:
     """`bool` or `int` when that (or its Optional) is all a field takes, else None."""
-    members = [m for m in _members(annotation) if m is not type(None)]
-    if len(members) == 1 and members[0] in (bool, int):
-        return members[0]  # type: ignore[no-any-return]
+    plain = [m for m in members(annotation) if m is not type(None)]
+    if len(plain) == 1 and plain[0] in (bool, int):
+        return plain[0]  # type: ignore[no-any-return]
     return None
 
 
@@ -299,88 +296,6 @@ SecretStr = Annotated[
     WithJsonSchema({"type": "string"}),
 ]
 """A `Secret`: inline text or an unresolved `${env:NAME}` / `${file:PATH}` reference."""
-
-
-# ------------------------------------------------- walking model annotations along an error loc
-
-_MAPPINGS = (dict, Mapping, collections.abc.MutableMapping)
-_SEQUENCES = (list, set, frozenset, collections.abc.Sequence, collections.abc.Set)
-
-
-def _members(tp: Any) -> list[Any]:
-    """`tp` with Annotated and Optional/Union unwrapped into its plain member types."""
-    origin = get_origin(tp)
-    if origin is Annotated:
-        return _members(get_args(tp)[0])
-    if origin is Union or origin is types.UnionType:
-        return [m for arg in get_args(tp) for m in _members(arg)]
-    return [tp]
-
-
-def _is_model(tp: Any) -> TypeGuard[type[BaseModel]]:
-    return isinstance(tp, type) and issubclass(tp, BaseModel)
-
-
-def _field_names(model: type[BaseModel]) -> list[str]:
-    """The keys a YAML file writes for this model: aliases where set, else field names."""
-    return [field.alias or name for name, field in model.model_fields.items()]
-
-
-def _step(tp: Any, part: str | int) -> list[Any]:
-    """Types reached from `tp` by one loc element (a field, a mapping key, a list index)."""
-    if _is_model(tp):
-        for name, field in tp.model_fields.items():
-            if part in (name, field.alias, field.validation_alias):
-                return _members(field.annotation)
-        return []
-    origin, args = get_origin(tp), get_args(tp)
-    if origin in _MAPPINGS and len(args) == 2:
-        return _members(args[0] if part == "[key]" else args[1])
-    if isinstance(part, int) and args:
-        if origin in _SEQUENCES:
-            return _members(args[0])
-        if origin is tuple:
-            if len(args) == 2 and args[1] is Ellipsis:
-                return _members(args[0])
-            return _members(args[part]) if part < len(args) else []
-    return []
-
-
-def _named_by(tp: Any, part: str | int) -> bool:
-    """Whether a union-member tag in a loc (class name or discriminator value) names `tp`."""
-    if not isinstance(tp, type) or not isinstance(part, str):
-        return False
-    if tp.__name__ == part:
-        return True
-    return _is_model(tp) and any(
-        get_origin(f.annotation) is Literal and part in get_args(f.annotation)
-        for f in tp.model_fields.values()
-    )
-
-
-def _walk(model: type[BaseModel], loc: tuple[str | int, ...]) -> Iterator[list[Any]]:
-    """The candidate types at each step of `loc`; elements that fit nothing are skipped."""
-    candidates: list[Any] = [model]
-    yield candidates
-    for part in loc:
-        stepped = [t for c in candidates for t in _step(c, part)]
-        candidates = stepped or [c for c in candidates if _named_by(c, part)] or candidates
-        yield candidates
-
-
-def allowed_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
-    """The keys the model at pydantic `loc` accepts, in declaration order ([] if unknown)."""
-    *_, last = _walk(model, loc)
-    keys: list[str] = []
-    for candidate in last:
-        if _is_model(candidate):
-            keys.extend(k for k in _field_names(candidate) if k not in keys)
-    return keys
-
-
-def may_be_secret(model: type[BaseModel], loc: tuple[str | int, ...]) -> bool:
-    """Whether the value at `loc` (or anything it sits in) may be a Secret: never echo it."""
-    return any(Secret in step for step in _walk(model, loc))
 
 
 # ------------------------------------------------------ pydantic errors in the harness's words

@@ -132,7 +132,7 @@ class Secret:
 
 def _read_secret_file(path: Path) -> str:
     """A secret file's text: a regular file of at most MAX_SECRET_FILE_BYTES, UTF-8."""
-    from harness.base.loader import read_input
+    from harness.base.yaml_read import read_input
 
     try:
         raw = read_input(path, limit=MAX_SECRET_FILE_BYTES)

@@ -24,7 +24,8 @@ from drivers.transport.snmp import SnmpTarget, SnmpV3User
 from drivers.transport.ssh import SshTarget
 from harness.base.errors import ConfigError
 from harness.base.secrets import Secret
-from harness.config.lab import Device, JumpHost, Lab, SimulatedCore, merged
+from harness.config.lab import Device, JumpHost, Lab, merged
+from harness.config.simulated import SimulatedCore
 from harness.monitors.traps import TrapHub
 from harness.simlab.control import CoreEndpoints, GnbEndpoints, SimLabProcess
 from harness.simlab.relay_plan import DnPorts, plan_relays, relay_table

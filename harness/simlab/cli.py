@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import shlex
 from collections.abc import Callable
 
 from harness.base.errors import ConfigError
 from harness.base.nr_peak import MODULATION_ORDER
+from harness.simlab.cli_shell import CliError, DeviceCli, invalid, version_text
 from harness.simlab.gnb import CellConfig, VirtualGnb
 from harness.simlab.mgmt import CommandError
 from harness.simlab.mgmt_cli import HELP as MGMT_HELP
@@ -36,10 +36,6 @@ HELP = """Commands:
 """
 
 
-class CliError(Exception):
-    """A command the device refuses; the text is shown after '% '."""
-
-
 def _int(text: str, what: str) -> int:
     try:
         return int(text)
@@ -63,25 +59,16 @@ def _direction(text: str) -> str:
     return text
 
 
-class GnbCli:
+class GnbCli(DeviceCli):
     """Interprets one command line against a VirtualGnb; returns (output, exit status)."""
+
+    refusals = (CliError, CommandError)
 
     def __init__(self, gnb: VirtualGnb) -> None:
         self.gnb = gnb
 
-    def __call__(self, line: str) -> tuple[str, int]:
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            return f"% Invalid input: {exc}\n", 1
-        if not words:
-            return "", 0
-        try:
-            return self._dispatch(words), 0
-        except (CliError, CommandError) as exc:
-            return f"% {exc}\n", 1
-
-    def _dispatch(self, words: list[str]) -> str:
+    def dispatch(self, words: list[str]) -> str:
+        """The output of one command (cells here, management in `mgmt_cli`)."""
         match words:
             case ["help"] | ["?"]:
                 return HELP + MGMT_HELP
@@ -96,7 +83,7 @@ class GnbCli:
         managed = mgmt_dispatch(self.gnb, words)  # alarms, trap targets, firmware, reboot
         if managed is not None:
             return managed
-        raise CliError(f"Invalid input: '{' '.join(words)}' (type 'help')")
+        raise invalid(words)
 
     def _cell_id(self, text: str) -> int:
         cell_id = _int(text, "cell id")
@@ -106,14 +93,7 @@ class GnbCli:
         return cell_id
 
     def _show_version(self) -> str:
-        ident = self.gnb.identity
-        seconds = self.gnb.uptime_ticks() // 100
-        return (
-            f"{ident.vendor} {ident.model}\n"
-            f"Software version : {ident.firmware}\n"
-            f"Serial number    : {ident.serial}\n"
-            f"Uptime           : {seconds} s\n"
-        )
+        return version_text(self.gnb.identity, self.gnb.uptime_ticks())
 
     def _show_cells(self, ids: list[int]) -> str:
         lines = [

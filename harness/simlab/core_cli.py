@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import shlex
-
+from harness.simlab.cli_shell import DeviceCli, invalid, version_text
 from harness.simlab.core import VirtualCore
 
 HELP = """Commands:
@@ -15,42 +14,29 @@ HELP = """Commands:
 """
 
 
-class CoreCli:
+class CoreCli(DeviceCli):
     """Interprets one command line against a VirtualCore; returns (output, exit status)."""
 
     def __init__(self, core: VirtualCore) -> None:
         self.core = core
 
-    def __call__(self, line: str) -> tuple[str, int]:
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            return f"% Invalid input: {exc}\n", 1
-        if not words:
-            return "", 0
+    def dispatch(self, words: list[str]) -> str:
+        """The output of one show command."""
         match words:
             case ["help"] | ["?"]:
-                return HELP, 0
+                return HELP
             case ["show", "version"]:
-                return self._version(), 0
+                return version_text(self.core.identity, self.core.uptime_ticks(),
+                                    "AMF, SMF, UPF")
             case ["show", "ue"] | ["show", "ues"]:
-                return self._ues(), 0
+                return self._ues()
             case ["show", "pdu-sessions"] | ["show", "pdu-session"]:
-                return self._sessions(), 0
+                return self._sessions()
             case ["show", "slices"] | ["show", "slice"]:
-                return self._slices(), 0
+                return self._slices()
             case ["show", "upf"]:
-                return self._upf(), 0
-        return f"% Invalid input: '{' '.join(words)}' (type 'help')\n", 1
-
-    def _version(self) -> str:
-        ident = self.core.identity
-        return (
-            f"{ident.vendor} {ident.model} (AMF, SMF, UPF)\n"
-            f"Software version : {ident.firmware}\n"
-            f"Serial number    : {ident.serial}\n"
-            f"Uptime           : {self.core.uptime_ticks() // 100} s\n"
-        )
+                return self._upf()
+        raise invalid(words)
 
     def _ues(self) -> str:
         lines = [f"{'SUPI':<21} {'PLMN':<7} {'S-NSSAI':<9} {'State':<13} gNodeB"]
