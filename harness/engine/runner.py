@@ -5,18 +5,13 @@ restored, partial summary written; `--resume` carries such a run on."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import secrets
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drivers.capabilities import ProfiledDevice, TrafficEndpoint
 from harness import __version__
 from harness.base.errors import HarnessError, StorageError
 from harness.base.events import (
@@ -31,85 +26,41 @@ from harness.base.events import (
 from harness.base.sinks import RunSink, SummaryWriter
 from harness.base.summary import SUMMARY_FORMAT_VERSION
 from harness.base.verdict import Verdict, worst
-from harness.config.lab import Lab
-from harness.config.scenario import DeviceAction, Scenario
 from harness.engine.bench import Bench, open_bench
-from harness.engine.resume import ResumeState, trial_finished
+from harness.engine.cell_changes import CellChanges
+from harness.engine.devices import device_entries
+from harness.engine.resume import trial_finished
 from harness.engine.run_files import (
     RUN_LOG,
     close_run_log,
     open_run_log,
     storage_entry,
 )
+from harness.engine.run_types import (
+    RunInputs,
+    RunOptions,
+    RunOutcome,
+    file_sha256,
+    new_run_id,
+)
 from harness.engine.sinks import SinkOptions, compose_sinks
 from harness.engine.snapshot import (
-    UNKNOWN,
-    CellConfig,
     DeviceSnapshot,
-    RestoreProblem,
-    known_values,
-    restore_snapshot,
-    restore_targets,
     take_snapshot,
 )
 from harness.engine.trial import TrialRun, unexpected, utc_now
 from harness.judge.aggregate import aggregate_trials, run_verdict
-from harness.kinds import KindRegistry, default_registry
 from harness.kinds.planned import PlannedTrial
 from harness.monitors import MonitorFactory, MonitorGroup, TrialScope
 from harness.monitors.alarms import alarm_monitors
 from harness.monitors.crosscheck import crosscheck_monitors
 from harness.monitors.health import health_monitors
-from harness.report.i18n import Lang
 from harness.store.files import storage_errors
 from harness.store.results import ResultsOptions, RunResults
 
 _log = logging.getLogger("harness.engine.runner")
 
-
-@dataclass(frozen=True)
-class RunInputs:
-    """What a run needs: the validated files, their paths, and the planned trials."""
-
-    lab: Lab
-    lab_path: Path
-    scenario: Scenario
-    scenario_path: Path
-    trials: list[PlannedTrial]
-    kinds: KindRegistry = field(default_factory=default_registry)  # the one the plan used
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """How to run: retries of ERROR trials, a cap on parallel trials, a run to resume."""
-
-    retries: int = 0
-    max_parallel: int | None = None  # None: the scenario's max_parallel
-    resume: ResumeState | None = None
-    report_lang: Lang = "both"  # the report's language(s): vi, en or both
-    report_pdf: bool = True  # report.pdf beside report.html
-
-
-@dataclass
-class RunOutcome:
-    """Where a run landed and how it ended."""
-
-    run_dir: Path
-    verdict: Verdict
-    interrupted: bool = False
-    summary: dict[str, Any] = field(default_factory=dict)
-    storage_error: str | None = None  # the first run file that could not be written, and why
-    summary_path: Path | None = None  # where summary.json went (None: nowhere could take it)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def new_run_id(scenario: str) -> str:
-    """`20261128T150102Z-smoke-3f9a`: sortable, readable, unique."""
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    return f"{stamp}-{scenario}-{secrets.token_hex(2)}"
+__all__ = ["RunInputs", "RunOptions", "RunOutcome", "Runner", "new_run_id", "trial_devices"]
 
 
 def trial_devices(trial: PlannedTrial) -> set[str]:
@@ -151,7 +102,7 @@ class Runner:
         resume = self.options.resume
         self.run_id = resume.run_id if resume else new_run_id(inputs.scenario.name)
         self.run_dir = resume.run_dir if resume else out_dir / self.run_id
-        self.restore: list[tuple[str, DeviceAction]] = []
+        self.changes = CellChanges(inputs, self._notify)  # what setup changed, put back
         self.bench: Bench | None = None  # while the run holds the bench (tests reach the sim)
         self.snapshot: dict[str, DeviceSnapshot] = {}
         self._results: dict[int, dict[str, Any]] = {}
@@ -164,14 +115,14 @@ class Runner:
         summary: dict[str, Any] = {
             "format_version": SUMMARY_FORMAT_VERSION, "harness_version": __version__,
             "run_id": self.run_id, "verdict": Verdict.ERROR.value,
-            "scenario": {"name": inputs.scenario.name, "sha256": _sha256(inputs.scenario_path),
+            "scenario": {"name": inputs.scenario.name, "sha256": file_sha256(inputs.scenario_path),
                          "title": inputs.scenario.title.model_dump(),
                          "file": str(inputs.scenario_path),
                          "description": inputs.scenario.description,
                          "purpose": inputs.scenario.purpose,
                          "operator": inputs.scenario.operator,
                          "references": list(inputs.scenario.references)},
-            "lab": {"name": inputs.lab.name, "sha256": _sha256(inputs.lab_path),
+            "lab": {"name": inputs.lab.name, "sha256": file_sha256(inputs.lab_path),
                     "site": dict(inputs.lab.site), "file": str(inputs.lab_path)},
             "started": utc_now(), "finished": None, "interrupted": False, "complete": False,
             "devices": [], "trials": [], "setup_error": None, "restore_errors": [],
@@ -261,14 +212,16 @@ class Runner:
                                      log_dir=self.run_dir / "devices")
             self.bench = bench
             try:
-                summary["devices"] = await self._devices(bench)
+                summary["devices"] = await device_entries(
+                    bench, self.inputs.lab, lambda text: self.bus.emit(Notice(text, "warning")))
                 results.set_devices(summary["devices"])
                 self.snapshot = await asyncio.shield(take_snapshot(bench))
                 summary["snapshot"]["before"] = {n: s.to_json() for n, s in self.snapshot.items()}
                 await self._trials(bench, summary)
             finally:
                 summary["trials"] = self._ordered()
-                summary["restore_errors"] = await self._teardown(bench, summary)
+                summary["restore_errors"] = await self.changes.teardown(
+                    bench, self.snapshot, self._results, summary)
                 self.bench = None
                 await bench.close()
         except asyncio.CancelledError:
@@ -322,6 +275,9 @@ class Runner:
     def _say(self, text: str) -> None:
         self.bus.emit(Notice(text, "error"))
 
+    def _notify(self, text: str, level: str) -> None:
+        self.bus.emit(Notice(text, level))
+
     def _note_storage(self, summary: dict[str, Any]) -> None:
         """Storage faults so far into the summary; any makes the run ERROR (at least)."""
         if not self.storage_errors:
@@ -333,28 +289,6 @@ class Runner:
     def _ordered(self) -> list[dict[str, Any]]:
         return [self._results[i] for i in sorted(self._results)]
 
-    async def _devices(self, bench: Bench) -> list[dict[str, Any]]:
-        devices: list[dict[str, Any]] = []
-        equipment: list[tuple[str, ProfiledDevice]] = [*bench.gnbs.items(),
-                                                       *bench.cores.items()]
-        for name, gnb in equipment:
-            entry: dict[str, Any] = {"name": name, "role": gnb.profile.role,
-                                     "profile": gnb.profile.name}
-            try:
-                facts = await gnb.facts()
-                entry.update(vendor=facts.vendor, model=facts.model, serial=facts.serial,
-                             firmware=facts.firmware, description=facts.description)
-            except HarnessError as exc:
-                entry.update(vendor="", model="", serial="", firmware="", error=str(exc))
-                self.bus.emit(Notice(f"{name}: {exc}", "warning"))
-            devices.append(entry)
-        for name, host in bench.hosts.items():
-            devices.append(await _host_entry(name, host, self.inputs.lab.devices[name].role))
-        for entry in devices:
-            entry["driver"] = bench.drivers.get(entry["name"], "")
-            entry["ssh_host_key_policy"] = bench.ssh_policies.get(entry["name"])
-        return devices
-
     def _monitor_factories(self, bench: Bench) -> list[MonitorFactory]:
         settings = self.inputs.scenario.monitors
         return [alarm_monitors(bench, settings.alarms), health_monitors(bench, settings.health),
@@ -364,7 +298,7 @@ class Runner:
         inputs = self.inputs
         try:
             for action in inputs.scenario.setup:
-                await self._apply(bench, action, remember=True)
+                await self.changes.apply(bench, action, remember=True)
         except HarnessError as exc:
             summary["setup_error"] = f"setup failed: {exc}"
             self.bus.emit(Notice(summary["setup_error"], "error"))
@@ -450,69 +384,3 @@ class Runner:
 
     def _emitter(self) -> Any:
         return lambda samples: self.bus.emit(SamplesRecorded(samples))
-
-    async def _apply(self, bench: Bench, action: DeviceAction, *, remember: bool) -> None:
-        gnb = bench.gnbs.get(action.device)
-        if gnb is None:
-            raise HarnessError(f"{action.device} is not a gNodeB of this lab")
-        if remember:
-            before = await gnb.cell_config(action.cell)
-            old = {k: before[k] for k in action.params if k in before}
-            self.restore.append((action.device, DeviceAction(
-                device=action.device, action=action.action, cell=action.cell, params=old)))
-        await gnb.set_cell(action.cell, action.params)
-        self.bus.emit(Notice(f"{action.device}: {action.action} cell {action.cell} "
-                             f"{dict(action.params)}"))
-
-    async def _teardown(self, bench: Bench, summary: dict[str, Any]) -> list[dict[str, Any]]:
-        """Scenario teardown; then every cell back as the snapshot found it (what setup
-        changed, for cells the snapshot could not read); each parameter not put back, or
-        not verified, as a structured entry (summary.json's `restore_errors`)."""
-        problems: list[RestoreProblem] = []
-        known = self._known_values()
-
-        def notify(text: str, level: str) -> None:
-            self.bus.emit(Notice(text, level))
-
-        for action in self.inputs.scenario.teardown:
-            if not action.params:
-                continue
-            try:
-                await asyncio.shield(self._apply(bench, action, remember=False))
-            except (HarnessError, asyncio.CancelledError) as exc:
-                for param, value in action.params.items():
-                    problems.append(RestoreProblem(
-                        action.device, action.cell, param, value,
-                        known.get((action.device, action.cell), {}).get(param, UNKNOWN),
-                        "failed", f"teardown step failed: {exc}"))
-                    notify(problems[-1].message, "warning")
-        setup_restores: dict[tuple[str, int], CellConfig] = {}
-        for name, action in self.restore:  # the first read of a cell is what it was before
-            setup_restores.setdefault((name, action.cell), dict(action.params))
-        targets = restore_targets(self.snapshot, setup_restores)
-        if targets or self.snapshot:
-            task = asyncio.ensure_future(restore_snapshot(bench, targets, notify, known=known))
-            try:
-                after, left = await asyncio.shield(task)
-            except asyncio.CancelledError:  # a second Ctrl-C: still let the restore finish
-                after, left = await task
-            summary["snapshot"]["after"] = {n: s.to_json() for n, s in after.items()}
-            problems += left
-        return [p.to_json() for p in problems]
-
-    def _known_values(self) -> dict[tuple[str, int], CellConfig]:
-        """The last cell values the run wrote (setup) or read (each trial's conditions)."""
-        return known_values(
-            [(a.device, a.cell, a.params) for a in self.inputs.scenario.setup],
-            [(self.inputs.trials[i].via, self.inputs.trials[i].cell,
-              self._results[i].get("conditions")) for i in sorted(self._results)])
-
-
-async def _host_entry(name: str, host: TrafficEndpoint, role: str) -> dict[str, Any]:
-    entry: dict[str, Any] = {"name": name, "role": role, "vendor": "", "model": "traffic host",
-                             "serial": "", "firmware": ""}
-    try:
-        entry["firmware"] = f"iperf3 {await host.tool_version('iperf3')}"
-    except HarnessError as exc:
-        entry["error"] = str(exc)
-    return entry
