@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -218,8 +219,24 @@ def test_harness_report_rerenders_from_the_stored_run_alone(all_kinds: Any,
 
 
 @pytest.mark.e2e
-def test_harness_report_in_place_keeps_samples_untouched(all_kinds: Any) -> None:
+def test_harness_report_never_rewrites_a_signed_run(all_kinds: Any) -> None:
     run_dir, _, _ = all_kinds
+    before = _tree_hashes(run_dir)
+    proc = run_harness("report", str(run_dir), "--lang", "en", "--no-pdf")
+    assert proc.returncode == 2, proc.stderr
+    assert "is signed (manifest.json)" in proc.stderr and "--out" in proc.stderr
+    assert _tree_hashes(run_dir) == before
+    assert run_harness("verify", str(run_dir)).returncode == 0
+
+
+@pytest.mark.e2e
+def test_harness_report_in_place_keeps_samples_untouched(all_kinds: Any,
+                                                          tmp_path: Path) -> None:
+    signed, _, _ = all_kinds
+    run_dir = tmp_path / signed.name  # an unsigned copy: only those are re-rendered in place
+    shutil.copytree(signed, run_dir)
+    for name in ("manifest.json", "manifest.sig", "manifest.pub"):
+        (run_dir / name).unlink()
     samples = hashlib.sha256((run_dir / "samples.sqlite").read_bytes()).hexdigest()
     proc = run_harness("report", str(run_dir), "--lang", "en", "--no-pdf")
     assert proc.returncode == 0, proc.stderr
@@ -245,7 +262,8 @@ def test_harness_report_refuses_what_is_not_a_run(tmp_path: Path) -> None:
     (tmp_path / "summary.json").write_text(json.dumps(
         {"format_version": 99, "run_id": "r", "trials": []}), encoding="utf-8")
     proc = run_harness("report", str(tmp_path))
-    assert proc.returncode == 2 and "newer than this harness reads" in proc.stderr
+    assert proc.returncode == 2 and "newer ran-harness" in proc.stderr
+    assert "upgrade ran-harness" in proc.stderr
 
 
 @pytest.mark.e2e

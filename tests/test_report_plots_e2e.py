@@ -169,3 +169,10 @@ def test_the_run_report_links_its_figures(stored_run: tuple[Path, dict[str, Any]
         assert (run_dir / "plots" / name).with_suffix(".svg").is_file(), name
     summary_file = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
     assert summary_file["run_id"]
+    # the run-level figures are in the report too (they were written but never shown)
+    run_level = sorted(p.name for p in (run_dir / "plots").glob("*.png")
+                       if not any(p.name.startswith(f"{t['id']}-") for t in
+                                  summary_file["trials"]))
+    assert run_level, sorted(p.name for p in (run_dir / "plots").iterdir())
+    for name in run_level:
+        assert f"plots/{name}" in html, name

@@ -47,17 +47,21 @@ def report(run_dir: Path, lang: str, pdf: bool, out_dir: Path | None) -> None:
     """Re-render the report of the run in RUN_DIR from its stored results alone.
 
     \b
-    Reads summary.json and samples.sqlite (never modified: the samples are read from a
-    copy); writes report.html, report.pdf, plots/ and junit.xml into RUN_DIR, or into --out.
-    Rewriting them in RUN_DIR changes files its manifest lists: `harness verify` then names
-    them. Exit codes: 0 written, 2 not a run directory (or a newer format)."""
+    Reads summary.json and samples.sqlite (never modified: read-only, nothing added);
+    writes report.html, report.pdf, plots/ and junit.xml into RUN_DIR, or into --out.
+    A signed run directory (manifest.json) is never rewritten: give --out. Exit codes:
+    0 written, 2 not a run directory (or a newer format, or signed without --out)."""
     from harness.base.summary import SUMMARY_FORMAT_VERSION
     from harness.report import write_report
-    from harness.report.stored import read_stored_samples, read_stored_summary
+    from harness.report.stored import read_stored_summary, stored_samples
 
+    if out_dir is None and (run_dir / "manifest.json").is_file():
+        click.echo(f"error: {run_dir} is signed (manifest.json): re-rendering its report in "
+                   "place would change files the manifest lists; give --out DIR", err=True)
+        sys.exit(EXIT_BAD_INPUT)
     try:
         summary = read_stored_summary(run_dir, SUMMARY_FORMAT_VERSION)
-        samples = read_stored_samples(run_dir)
+        samples = stored_samples(run_dir)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -75,6 +79,10 @@ def report(run_dir: Path, lang: str, pdf: bool, out_dir: Path | None) -> None:
         click.echo(f"error: cannot write the report into {target}: {exc.strerror or exc}",
                    err=True)
         sys.exit(1)
+    finally:
+        close = getattr(samples, "close", None)  # the store read in place
+        if close is not None:
+            close()
     click.echo(str(files.html))
     if files.pdf is not None:
         click.echo(str(files.pdf))

@@ -14,7 +14,7 @@ from harness.report.html import render_html
 from harness.report.i18n import LANGS, Lang
 from harness.report.junit import write_junit
 from harness.report.pdf import PdfUnavailable, write_pdf
-from harness.report.plots import write_trial_plots
+from harness.report.plots import write_plots
 from harness.report.plots.source import SampleSource, as_source
 
 __all__ = ["LANGS", "Lang", "PdfUnavailable", "ReportFiles", "write_junit", "write_report"]
@@ -57,10 +57,11 @@ def write_report(
     """
     run_dir.mkdir(parents=True, exist_ok=True)
     source = as_source(samples)  # a list, or samples.sqlite read back (StoreSource)
-    plots = write_trial_plots(run_dir / "plots", summary.get("trials") or (), source)
+    figures = write_plots(run_dir / "plots", summary, source, lang=lang)
+    plots = figures.trials
     timeline = [*source.run_rows("event"), *source.run_rows("alarm")]
     view = build_view(summary, plots, run_dir, lang, timeline, final,
-                      evidence_dir=evidence_dir)
+                      evidence_dir=evidence_dir, run_plots=figures.run)
     html = run_dir / "report.html"
     html.write_text(render_html(view), encoding="utf-8")
     pdf_path: Path | None = None
@@ -78,7 +79,7 @@ def write_report(
     return ReportFiles(
         html=html,
         junit=junit,
-        plots=[plot.path for trial_plots in plots.values() for plot in trial_plots],
+        plots=[plot.path for plot in figures.all()],
         pdf=pdf_path,
         pdf_error=pdf_error,
     )

@@ -180,7 +180,8 @@ def _run_notes(summary: Mapping[str, Any], tr: Translator) -> list[str]:
 def build_view(summary: Mapping[str, Any], plots: Mapping[TrialKey, Sequence[Plot]],
                run_dir: Path, lang: i18n.Lang = "both",
                samples: Iterable[Sample] = (), final: bool = True,
-               evidence_dir: Path | None = None) -> ReportView:
+               evidence_dir: Path | None = None,
+               run_plots: Sequence[Plot] = ()) -> ReportView:
     """The report's content from summary.json, the written plots, the samples (for the events
     timeline) and the run directory (evidence files: `final` False while the run still writes
     its summary and log); ValueError on a bad verdict or language."""
@@ -237,6 +238,7 @@ def build_view(summary: Mapping[str, Any], plots: Mapping[TrialKey, Sequence[Plo
         signer=dossier.signer(evidence_root, summary),
         not_covered=dossier.not_covered(summary, tr),
         run_notes=_run_notes(summary, tr),
+        run_plots=[_plot_view(p, run_dir) for p in run_plots],
         methods=dossier.methods(summary, tr),
         snapshot=dossier.snapshot_rows(summary),
         events=events,

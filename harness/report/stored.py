@@ -4,38 +4,47 @@ read from a private copy: opening SQLite in place could checkpoint, upgrade or a
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.base.errors import ConfigError
+from harness.base.errors import ConfigError, HarnessError
 from harness.base.sample import Sample
+from harness.base.summary import SUMMARY_FORMAT_VERSION, read_summary
+from harness.report.plots.source import StoreSource
 from harness.store.sqlite import SqliteStore
 
 SUMMARY = "summary.json"
 SAMPLES = "samples.sqlite"
 
 
-def read_stored_summary(run_dir: Path, newest_format: int) -> dict[str, Any]:
-    """The run's summary.json; ConfigError saying what is wrong (missing, unreadable, not a
-    summary, or written by a newer ran-harness)."""
+def read_stored_summary(run_dir: Path, newest_format: int = SUMMARY_FORMAT_VERSION
+                        ) -> dict[str, Any]:
+    """The run's summary.json through its typed model; ConfigError saying what is wrong
+    (missing, unreadable, not a summary, or written by a newer ran-harness)."""
     path = run_dir / SUMMARY
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.is_file():
         raise ConfigError(f"{run_dir}: no {SUMMARY} there: give a run directory (the one "
-                          "`harness run` printed)") from None
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: unreadable: {exc}") from None
-    if not isinstance(data, dict) or "run_id" not in data or "trials" not in data:
-        raise ConfigError(f"{path}: not a run summary (no run_id or trials)")
-    version = data.get("format_version")
-    if isinstance(version, int) and version > newest_format:
-        raise ConfigError(f"{path}: summary format {version} is newer than this harness reads "
-                          f"({newest_format}): upgrade ran-harness")
-    return data
+                          "`harness run` printed)")
+    summary = read_summary(path)  # SummaryError (a ConfigError) names the problem
+    if summary.format_version > newest_format:
+        raise ConfigError(f"{path}: summary format {summary.format_version} is newer than "
+                          f"this harness reads ({newest_format}): upgrade ran-harness")
+    return summary.as_dict()
+
+
+def stored_samples(run_dir: Path) -> StoreSource | list[Sample]:
+    """The run's samples for the plots: samples.sqlite read in place, read-only (one query
+    per trial and measurement, nothing added to the directory); a store of an older format
+    is read from a copy instead (`read_stored_samples`)."""
+    store = run_dir / SAMPLES
+    if not store.is_file():
+        return []
+    try:
+        return StoreSource(store)
+    except HarnessError:
+        return read_stored_samples(run_dir)
 
 
 def read_stored_samples(run_dir: Path) -> list[Sample]:

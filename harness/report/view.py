@@ -215,6 +215,7 @@ class ReportView:
     signer: str = ""  # the signing key's fingerprint, "" when unsigned
     not_covered: list[GapView] = field(default_factory=list)
     run_notes: list[str] = field(default_factory=list)  # incomplete, interrupted
+    run_plots: list[PlotView] = field(default_factory=list)  # observed vs threshold, idle/loaded
     methods: list[MethodView] = field(default_factory=list)
     snapshot: list[SnapshotRow] = field(default_factory=list)
     events: list[EventView] = field(default_factory=list)
