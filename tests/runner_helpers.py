@@ -42,6 +42,24 @@ devices:
 """
 
 
+def short_throughput(name: str, monitor: str = "{gnb1: [DRB.UEThpDl]}") -> str:
+    """A scenario of one 2 s TCP DL trial through gnb1 with a KPI monitored (for tests of what
+    a run writes, not of what it measures)."""
+    return f"""\
+name: {name}
+title: {{vi: "Thử {name}", en: "Test {name}"}}
+defaults: {{duration: 2s, kpi_interval: 0.5s}}
+trials:
+  - id: tput
+    kind: throughput
+    ue: ue1
+    dn: dn1
+    via: gnb1
+    monitor: {monitor}
+    criteria: ["throughput.mean >= 1 Mbit/s"]
+"""
+
+
 def write_inputs(tmp: Path, scenario: str, lab: str = FAST_LAB) -> tuple[Path, Path]:
     """The scenario and lab written to files in `tmp`."""
     (tmp / "scenario.yaml").write_text(scenario, encoding="utf-8")

@@ -23,21 +23,9 @@ from harness.cli import cli
 from harness.store.manifest import MANIFEST, PUBLIC_KEY, SIGNATURE, verify_run
 from harness.store.signing import fingerprint, lab_signer, public_pem
 from tests.conftest import require_tool
-from tests.runner_helpers import inputs, run_in_process
+from tests.runner_helpers import inputs, run_in_process, short_throughput
 
-SCENARIO = """\
-name: evidence
-title: {vi: "Bằng chứng", en: "Evidence"}
-defaults: {duration: 2s, kpi_interval: 0.5s}
-trials:
-  - id: tput
-    kind: throughput
-    ue: ue1
-    dn: dn1
-    via: gnb1
-    monitor: {gnb1: [DRB.UEThpDl]}
-    criteria: ["throughput.mean >= 1 Mbit/s"]
-"""
+SCENARIO = short_throughput("evidence")
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.conftest import free_port, require_tool
-from tests.runner_helpers import write_inputs
+from tests.runner_helpers import short_throughput, write_inputs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,19 +52,7 @@ results:
               token: "${{env:T_INFLUX_TOKEN}}"}}
 """
 
-SCENARIO = """\
-name: secrets
-title: {vi: "Bí mật", en: "Secrets"}
-defaults: {duration: 2s, kpi_interval: 0.5s}
-trials:
-  - id: tput
-    kind: throughput
-    ue: ue1
-    dn: dn1
-    via: gnb1
-    monitor: {gnb1: [DRB.UEThpDl], core1: [GTP.InDataPktN3UPF]}
-    criteria: ["throughput.mean >= 1 Mbit/s"]
-"""
+SCENARIO = short_throughput("secrets", "{gnb1: [DRB.UEThpDl], core1: [GTP.InDataPktN3UPF]}")
 
 
 def forms(secret: str) -> dict[str, bytes]:

@@ -27,23 +27,11 @@ from harness.engine.sinks import SinkOptions, compose_sinks, plugin_sinks
 from harness.store.sqlite import SqliteStore
 from tests.conftest import require_tool
 from tests.example_sink import JsonLinesSink, make
-from tests.runner_helpers import inputs, run_in_process
+from tests.runner_helpers import inputs, run_in_process, short_throughput
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SCENARIO = """\
-name: sinks
-title: {vi: "Đích kết quả", en: "Result sinks"}
-defaults: {duration: 2s, kpi_interval: 0.5s}
-trials:
-  - id: dl
-    kind: throughput
-    ue: ue1
-    dn: dn1
-    via: gnb1
-    monitor: {gnb1: [DRB.UEThpDl]}
-    criteria: ["throughput.mean >= 1 Mbit/s"]
-"""
+SCENARIO = short_throughput("sinks")
 
 
 class FailingSink(JsonLinesSink):

@@ -70,13 +70,8 @@ def load_private_key(text: str, where: str) -> Ed25519PrivateKey:
             raise ConfigError(f"{where}: the key is not Ed25519 (the manifest is signed with "
                               "Ed25519: `openssl genpkey -algorithm ed25519`)")
         return key
-    try:
-        seed = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        seed = b""
-    if len(seed) != 32:
-        raise ConfigError(f"{where}: expected an Ed25519 private key as PEM or as a base64 "
-                          "32-byte seed")
+    seed = _base64_key(text, f"{where}: expected an Ed25519 private key as PEM or as a base64 "
+                             "32-byte seed")
     return Ed25519PrivateKey.from_private_bytes(seed)
 
 
@@ -92,14 +87,20 @@ def load_public_key(data: bytes, where: str) -> Ed25519PublicKey:
         if not isinstance(key, Ed25519PublicKey):
             raise ConfigError(f"{where}: not an Ed25519 public key")
         return key
+    raw = _base64_key(text, f"{where}: expected an Ed25519 public key as PEM or as base64 of "
+                            "its 32 raw bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def _base64_key(text: str | bytes, refusal: str) -> bytes:
+    """The 32 bytes a base64 key text holds; ConfigError(`refusal`) for anything else."""
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
         raw = b""
     if len(raw) != 32:
-        raise ConfigError(f"{where}: expected an Ed25519 public key as PEM or as base64 of "
-                          "its 32 raw bytes")
-    return Ed25519PublicKey.from_public_bytes(raw)
+        raise ConfigError(refusal)
+    return raw
 
 
 def verify_signature(key: Ed25519PublicKey, signature: bytes, data: bytes) -> bool:
