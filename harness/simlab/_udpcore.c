@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -295,6 +296,7 @@ typedef struct {
     Flow *flows;
     int last_flow;
     uint64_t opened, refused, read_errors;
+    double cpu_user, cpu_sys; /* the native thread's CPU time, seconds */
     char *stage;
     struct mmsghdr rmsg[BATCH];
     struct iovec riov[BATCH];
@@ -557,8 +559,17 @@ static void send_due(Relay *r, int k, double now) {
     if (budget <= 0 && r->pace_bps > 0) d->paced_until = now + paced_bytes * 8.0 / r->pace_bps;
 }
 
+static void thread_cpu(Relay *r) {
+    struct rusage u;
+    if (getrusage(RUSAGE_THREAD, &u) == 0) {
+        r->cpu_user = u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6;
+        r->cpu_sys = u.ru_stime.tv_sec + u.ru_stime.tv_usec * 1e-6;
+    }
+}
+
 static void sweep(Relay *r, double now) {
     r->last_sweep = now;
+    thread_cpu(r);
     double horizon = now - r->idle_timeout;
     for (int i = 0; i < r->nflows; i++)
         if (r->flows[i].used && r->flows[i].last_seen < horizon) {
@@ -621,6 +632,9 @@ static void *run(void *arg) {
         }
     }
 out:
+    pthread_mutex_lock(&r->mu);
+    thread_cpu(r);
+    pthread_mutex_unlock(&r->mu);
     return NULL;
 }
 
@@ -837,12 +851,13 @@ static PyObject *Relay_counters(Relay *r, PyObject *unused) {
     int active = r->active;
     uint64_t opened = r->opened, refused = r->refused, rerr = r->read_errors;
     int gso = r->gso;
+    double cu = r->cpu_user, cs = r->cpu_sys;
     pthread_mutex_unlock(&r->mu);
-    return Py_BuildValue("{s:(KKKKKK),s:(KKKKKK),s:i,s:K,s:K,s:K,s:O}", "up", c[0][0], c[0][1],
+    return Py_BuildValue("{s:(KKKKKK),s:(KKKKKK),s:i,s:K,s:K,s:K,s:O,s:d,s:d}", "up", c[0][0], c[0][1],
                          c[0][2], c[0][3], c[0][4], c[0][5], "down", c[1][0], c[1][1], c[1][2],
                          c[1][3], c[1][4], c[1][5], "flows", active, "opened", opened,
                          "refused", refused, "read_errors", rerr, "gso",
-                         gso ? Py_True : Py_False);
+                         gso ? Py_True : Py_False, "cpu_user_s", cu, "cpu_sys_s", cs);
 }
 
 /* admit(k, sizes, arrivals, now): the model alone (no socket, no delay line), for tests. */

@@ -119,6 +119,7 @@ class NativeUdpCore:
     relay: Any = None
     links: tuple[ShaperLink, ShaperLink] | None = None
     _seen: dict[int, _Seen] = field(default_factory=dict)
+    _final: dict[str, Any] = field(default_factory=dict)
 
     def start(self) -> None:
         """Create the core, give it the model, start its thread."""
@@ -177,9 +178,10 @@ class NativeUdpCore:
 
     def counters(self) -> dict[str, Any]:
         """The core's raw totals (per direction: bytes, packets, drops, TBs, TB errors, send
-        errors), flows open, opened, refused, read errors, and whether GSO is in use."""
+        errors), flows open, opened, refused, read errors, whether GSO is in use and the native
+        thread's CPU time (user, system); after `stop`, the last totals."""
         if self.relay is None:
-            return {}
+            return dict(self._final)
         raw: dict[str, Any] = self.relay.counters()
         for key in ("up", "down"):
             raw[key] = dict(zip(_FIELDS, raw[key], strict=True))
@@ -191,4 +193,5 @@ class NativeUdpCore:
             return
         self.relay.stop()
         self.sync()
+        self._final = self.counters()
         self.relay = None
