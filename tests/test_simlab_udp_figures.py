@@ -84,13 +84,10 @@ def _machine_carries(rate_bps: float, *, payload: int = UDP_DATAGRAM,
                     "to tell the cell from the machine")
 
 
-# Quality 0.25 (434 Mbit/s DL, ~39k datagrams/s of 1,400 bytes): the same 100 MHz cell at a
-# rate the loaded 2-core machine carries, past what the relay before issue 10 sustained there (it
-# lost 1 % at 0.9 × and carried 352 of 434 Mbit/s at 1.2 ×). Full channel quality (1.7 Gbit/s,
-# issue 10's target) is not met on 2 cores shared with iperf3's sender and receiver: it is
-# measured by benchmarks/relay.py --protocol udp and tracked open in issue 10, not tolerated
-# here as an expected failure.
-QUALITIES = [pytest.param(0.25, id="quality-0.25")]
+# Full channel quality (1,736 Mbit/s DL, ~155k datagrams/s of 1,400 bytes): issue 10's target,
+# carried by the relay's C core (harness/simlab/_udpcore.c). Quality 0.25 (434 Mbit/s): the same
+# cell at a rate a loaded 2-core machine carries, which the Python relay also sustains.
+QUALITIES = [pytest.param(1.0, id="full"), pytest.param(0.25, id="quality-0.25")]
 
 
 @pytest.mark.e2e

@@ -19,15 +19,18 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from harness.simlab.control import SimLabProcess
 from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.shaper import Direction, RateLimiter
 from harness.simlab.udp_native import core_status, load_core, model_args
 from harness.simlab.udp_relay import UdpRelay
+from tests.test_simlab import GNB, lab_spec
 
 LOCAL = "127.0.0.1"
 
@@ -358,3 +361,50 @@ def test_stop_while_flooded_is_bounded_and_leaves_no_thread(core: ModuleType) ->
     assert gone == 1  # the native thread was joined before stop() returned
     assert relay.core is None and relay.listener is None
     assert relay.uplink.drops > 0 and relay.uplink.packets > 0
+
+
+# ---- in the lab process --------------------------------------------------------------------------
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("mode", ["native", "python"])
+def test_lab_status_names_the_udp_relay_and_faults_act_on_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) -> None:
+    """The lab says which UDP relay runs (`harness sim status`); a loss fault on the gNodeB
+    silences UDP through it and clearing the fault brings it back, with either relay."""
+    if mode == "native" and load_core() is None:
+        pytest.skip(f"C core not built: {core_status()}")
+    if mode == "python":
+        monkeypatch.setenv("HARNESS_UDP_RELAY", "python")
+    echo = _Echo()
+    spec = lab_spec(tmp_path, target_port=echo.port)
+    port = spec.gnbs[0].relays[0].listen_port
+
+    async def scenario() -> tuple[dict[str, Any], list[bool]]:
+        ue = _ue()
+        ue.settimeout(0.3)
+
+        def answered() -> bool:
+            ue.sendto(b"ping", (LOCAL, port))
+            try:
+                return ue.recv(10) == b"ping"
+            except TimeoutError:
+                return False
+
+        async with SimLabProcess(spec) as lab:
+            status = await lab.status()
+            seen = [await asyncio.to_thread(answered)]
+            await lab.fault(GNB, "loss", ratio=1.0)
+            await asyncio.sleep(0.05)
+            seen.append(await asyncio.to_thread(answered))
+            await lab.clear(GNB, "loss")
+            await asyncio.sleep(0.05)
+            seen.append(await asyncio.to_thread(answered))
+        ue.close()
+        return status, seen
+
+    try:
+        status, seen = asyncio.run(scenario())
+    finally:
+        echo.close()
+    assert status["udp_relay"].startswith(mode)
+    assert seen == [True, False, True]
