@@ -621,8 +621,11 @@ static void *run(void *arg) {
         pthread_mutex_unlock(&r->mu);
         /* Busy: let datagrams gather for a while (their kernel stamps keep their arrival
          * times) instead of waking for every few; never past the next due time. */
-        if (got >= r->coalesce_min && r->coalesce_s > 0) {
-            double until = now + r->coalesce_s;
+        double gather = r->coalesce_s;
+        for (int k = 0; k < 2; k++) /* never more than half a slot: a due time stays ahead */
+            if (r->dir[k].radio && r->dir[k].slot / 2 < gather) gather = r->dir[k].slot / 2;
+        if (got >= r->coalesce_min && gather > 0) {
+            double until = now + gather;
             if (next < until) until = next;
             if (until > now) {
                 struct timespec ts = {.tv_sec = (time_t)until,
@@ -680,7 +683,7 @@ static PyObject *Relay_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     static char *names[] = {"listen_fd", "family", "target_host", "target_port", "up", "down",
                             "max_flows", "idle_timeout_s", "pace_bps", "pace_burst",
                             "coalesce_s", "coalesce_min", NULL};
-    int fd, family, port, max_flows = 4096, burst = 64, cmin = 8;
+    int fd, family, port, max_flows = 4096, burst = 64, cmin = 1;
     const char *host;
     double idle = 60.0, pace = 10e9, coalesce = 250e-6;
     Shaper *up, *down;
@@ -778,6 +781,7 @@ static PyObject *Relay_start(Relay *r, PyObject *unused) {
         relay_close_fds(r);
         return NULL;
     }
+    pthread_setname_np(r->thread, "udp-relay");
     r->running = 1;
     Py_RETURN_NONE;
 }
