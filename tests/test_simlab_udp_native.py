@@ -219,6 +219,9 @@ def test_zero_length_and_largest_datagrams_cross_both_ways(core: ModuleType) -> 
 
     sent, got, relay = asyncio.run(scenario())
     assert got == sent  # in order, intact, zero-length included
+    assert relay.core is None
+    raw = relay.last_counters
+    assert raw["unstamped"] == 0  # every datagram admitted at its kernel arrival stamp
     total = sum(len(d) for d in sent)
     assert relay.uplink.bytes == relay.downlink.bytes == total  # counted from what was sent
     assert relay.uplink.packets == relay.downlink.packets == len(sent)

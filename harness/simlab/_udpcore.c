@@ -295,7 +295,7 @@ typedef struct {
     Dir dir[2]; /* 0: uplink (UE -> DN), 1: downlink */
     Flow *flows;
     int last_flow;
-    uint64_t opened, refused, read_errors;
+    uint64_t opened, refused, read_errors, unstamped;
     double cpu_user, cpu_sys; /* the native thread's CPU time, seconds */
     char *stage;
     struct mmsghdr rmsg[BATCH];
@@ -430,7 +430,7 @@ static int read_socket(Relay *r, int fd, int flow) {
         pthread_mutex_lock(&r->mu);
         for (int i = 0; i < k; i++) {
             struct msghdr *h = &r->rmsg[i].msg_hdr;
-            double t = now;
+            double t = -1;
             for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
                 if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_TIMESTAMPNS) {
                     struct timespec ts;
@@ -438,6 +438,10 @@ static int read_socket(Relay *r, int fd, int flow) {
                     t = (double)ts.tv_sec + ts.tv_nsec * 1e-9 - offset;
                     if (t > now) t = now;
                 }
+            if (t < 0) { /* no kernel stamp: admitted at the read time */
+                t = now;
+                r->unstamped++;
+            }
             uint32_t len = r->rmsg[i].msg_len;
             const char *data = r->stage + (size_t)i * SLOT;
             if (flow < 0) {
@@ -854,14 +858,16 @@ static PyObject *Relay_counters(Relay *r, PyObject *unused) {
     memcpy(c[1], r->dir[1].c, sizeof c[1]);
     int active = r->active;
     uint64_t opened = r->opened, refused = r->refused, rerr = r->read_errors;
+    uint64_t unstamped = r->unstamped;
     int gso = r->gso;
     double cu = r->cpu_user, cs = r->cpu_sys;
     pthread_mutex_unlock(&r->mu);
-    return Py_BuildValue("{s:(KKKKKK),s:(KKKKKK),s:i,s:K,s:K,s:K,s:O,s:d,s:d}", "up", c[0][0], c[0][1],
+    return Py_BuildValue("{s:(KKKKKK),s:(KKKKKK),s:i,s:K,s:K,s:K,s:O,s:d,s:d,s:K}", "up", c[0][0], c[0][1],
                          c[0][2], c[0][3], c[0][4], c[0][5], "down", c[1][0], c[1][1], c[1][2],
                          c[1][3], c[1][4], c[1][5], "flows", active, "opened", opened,
                          "refused", refused, "read_errors", rerr, "gso",
-                         gso ? Py_True : Py_False, "cpu_user_s", cu, "cpu_sys_s", cs);
+                         gso ? Py_True : Py_False, "cpu_user_s", cu, "cpu_sys_s", cs,
+                         "unstamped", unstamped);
 }
 
 /* admit(k, sizes, arrivals, now): the model alone (no socket, no delay line), for tests. */

@@ -178,8 +178,9 @@ class NativeUdpCore:
 
     def counters(self) -> dict[str, Any]:
         """The core's raw totals (per direction: bytes, packets, drops, TBs, TB errors, send
-        errors), flows open, opened, refused, read errors, whether GSO is in use and the native
-        thread's CPU time (user, system); after `stop`, the last totals."""
+        errors), flows open, opened, refused, read errors, whether GSO is in use, the native
+        thread's CPU time (user, system) and the datagrams read without a kernel arrival stamp
+        (admitted at the read time); after `stop`, the last totals."""
         if self.relay is None:
             return dict(self._final)
         raw: dict[str, Any] = self.relay.counters()

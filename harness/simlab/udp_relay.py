@@ -27,6 +27,7 @@ import contextlib
 import logging
 import socket
 from collections.abc import Sized
+from typing import Any
 
 from harness.simlab.delay import DelayLine, RelayClock
 from harness.simlab.shaper import Direction
@@ -130,6 +131,7 @@ class UdpRelay(RelayClock):
         if native and self._core_module is None:
             raise RuntimeError("the UDP relay's C core is not built (pip install -e .)")
         self._core: NativeUdpCore | None = None
+        self.last_counters: dict[str, Any] = {}  # the C core's raw totals when it stopped
         self._syncer: asyncio.TimerHandle | None = None
 
     @property
@@ -203,6 +205,7 @@ class UdpRelay(RelayClock):
                 self._syncer.cancel()
                 self._syncer = None
             self._core.stop()  # joins the thread: bounded (it wakes on a stop event)
+            self.last_counters = self._core.counters()
             self._core = None
             if self.listener is not None:
                 self.listener.close()
