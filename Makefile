@@ -6,8 +6,9 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test lint typecheck pytest clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py harness/simlab/_udpcore.c
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "ran-harness needs Python 3.11 or newer")'
+	@PYTHON=$(PYTHON) scripts/system-deps.sh build || echo "warning: no C compiler or Python headers: the UDP relay runs in Python"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[dev]"

@@ -150,7 +150,7 @@ async def main_async(args: argparse.Namespace) -> tuple[list[Row], list[UdpRow]]
     udp: list[UdpRow] = []
     if args.protocol in ("udp", "both"):
         udp = await udp_rows(iperf3, duration_s, args.udp_max_rate * 1e6,
-                             args.udp_window or None)
+                             args.udp_window or None, native=args.udp_relay == "native")
     return rows, udp
 
 
@@ -192,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
                         "(default 0: as fast as iperf3 sends)")
     parser.add_argument("--udp-window", type=int, default=WINDOW, metavar="BYTES",
                         help="iperf3 -w for the UDP runs (default 4 MiB; 0: iperf3's default)")
+    parser.add_argument("--udp-relay", choices=("native", "python"), default="native",
+                        help="the UDP relay: its C core (default) or the Python relay (before)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
     if args.duration < 1 or args.streams < 1:

@@ -11,6 +11,9 @@ Rows, all in one run so that they share the machine's load:
   1 − 1/1.2 ≈ 16.7 %).
 
 Every run gives iperf3 4 MiB socket buffers (`-w`, `--udp-window`), the relay's own size.
+The relay is the C core where it is built (`--udp-relay native`), else or with
+`--udp-relay python` the Python relay (issue 10's "before"); its CPU per datagram is the native
+thread's own (user + system) or, for the Python relay, this whole process's.
 """
 
 from __future__ import annotations
@@ -54,8 +57,10 @@ class UdpRow:
     datagrams_per_s: float
     lost_percent: float
     error: float | None  # |received - capacity| / capacity, for runs offered above capacity
-    relay_cpu_us: float | None  # this process's CPU (user + system) per datagram it relayed
+    relay_cpu_us: float | None  # the relay's CPU (user + system) per datagram it relayed
     relay_drops: int | None  # datagrams the cell model dropped (queue full)
+    mode: str = "-"  # the UDP relay: native (C core) or python
+    relay_user_us: float | None = None  # of relay_cpu_us, user time (native only)
 
 
 def _cpu_s() -> float:
@@ -63,15 +68,19 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-async def _relay(listen: tuple[str, int], target: tuple[str, int], rate_bps: float,
-                 up: Direction, down: Direction) -> Stopper:
+async def _relay(listen: tuple[str, int], target: tuple[str, int], native: bool,
+                 up: Direction, down: Direction, cpu: list[float]) -> Stopper:
+    udp = UdpRelay(listen=listen, target=target, uplink=up, downlink=down, native=native)
     relays: list[TcpRelay | UdpRelay] = [
-        TcpRelay(listen=listen, target=target, uplink=up, downlink=down),
-        UdpRelay(listen=listen, target=target, uplink=up, downlink=down)]
+        TcpRelay(listen=listen, target=target, uplink=up, downlink=down), udp]
     for r in relays:
         await r.start()
 
     async def stop() -> None:
+        if udp.core is not None:
+            udp.core.stop()
+            raw = udp.core.counters()
+            cpu[:] = [raw["cpu_user_s"], raw["cpu_sys_s"]]
         for r in relays:
             await r.stop()
 
@@ -79,8 +88,9 @@ async def _relay(listen: tuple[str, int], target: tuple[str, int], rate_bps: flo
 
 
 async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bps: float,
-                  duration_s: int, window: int | None = WINDOW) -> UdpRow:
-    """One iperf3 UDP DL run, direct or through a fresh relay; offered 0 means unlimited."""
+                  duration_s: int, window: int | None = WINDOW, native: bool = True) -> UdpRow:
+    """One iperf3 UDP DL run, direct or through a fresh relay (the C core, or the Python relay
+    with `native` False); offered 0 means unlimited."""
     server_port, relay_port = free_port(), free_port()
     server = await asyncio.create_subprocess_exec(
         *server_argv(server_port, bind=LOCAL, binary=iperf3),
@@ -90,11 +100,13 @@ async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bp
     up = Direction(RateLimiter(rate), radio=RadioLink("ul", AirParams()))
     down = Direction(RateLimiter(rate), radio=RadioLink("dl", AirParams()))
     cpu = _cpu_s()
+    native_cpu: list[float] = []
     try:
         await wait_listening(server_port)
         port = server_port
         if kind != "direct":
-            stop = await _relay((LOCAL, relay_port), (LOCAL, server_port), rate, up, down)
+            stop = await _relay((LOCAL, relay_port), (LOCAL, server_port), native, up, down,
+                                native_cpu)
             port = relay_port
         opts = Iperf3Options(host=LOCAL, port=port, direction="dl", protocol="udp",
                              duration_s=duration_s, bitrate_bps=offered_bps,
@@ -104,7 +116,7 @@ async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bp
         if stop is not None:
             await stop()
         await stop_process(server)
-    cpu = _cpu_s() - cpu
+    cpu = sum(native_cpu) if native_cpu else _cpu_s() - cpu
     relayed = up.packets + down.packets
     try:
         result = parse_result(out.decode("utf-8", errors="replace"), direction="dl")
@@ -120,25 +132,33 @@ async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bp
                   lost_percent=round(result.lost_percent or 0.0, 3),
                   error=round(error, 4) if error is not None else None,
                   relay_cpu_us=round(cpu / relayed * 1e6, 2) if stop and relayed else None,
-                  relay_drops=down.drops if stop else None)
+                  relay_drops=down.drops if stop else None,
+                  mode="-" if kind == "direct" else "native" if native_cpu else "python",
+                  relay_user_us=round(native_cpu[0] / relayed * 1e6, 2)
+                  if native_cpu and relayed else None)
 
 
 async def udp_rows(iperf3: str, duration_s: int, max_rate_bps: float,
-                   window: int | None = WINDOW) -> list[UdpRow]:
-    """Direct and uncapped (interleaved twice, so a load change shows), then the capped runs."""
+                   window: int | None = WINDOW, native: bool = True,
+                   anchor_rate_bps: float = RATES_BPS[-1]) -> list[UdpRow]:
+    """Direct and uncapped (interleaved twice, so a load change shows), direct and through
+    the relay at `anchor_rate_bps` uncapped (twice), then the capped runs."""
     rows = []
-    for _ in range(2):
-        rows.append(await run_udp(iperf3, "direct", None, max_rate_bps, duration_s, window))
-        rows.append(await run_udp(iperf3, "uncapped", None, max_rate_bps, duration_s, window))
+    for rate in (max_rate_bps, anchor_rate_bps):
+        for _ in range(2):
+            rows.append(await run_udp(iperf3, "direct", None, rate, duration_s, window))
+            rows.append(await run_udp(iperf3, "uncapped", None, rate, duration_s, window,
+                                      native))
     for rate in RATES_BPS:
         for factor in (BELOW, ABOVE):
-            rows.append(await run_udp(iperf3, "capped", rate, rate * factor, duration_s, window))
+            rows.append(await run_udp(iperf3, "capped", rate, rate * factor, duration_s, window,
+                                      native))
     return rows
 
 
 def udp_table(rows: list[UdpRow]) -> str:
-    head = (f"{'relay':<9}  {'capacity':>9}  {'offered':>8}  {'received':>9}  {'dgram/s':>8}  "
-            f"{'loss':>7}  {'error':>7}  {'CPU/dgram':>9}  {'drops':>7}")
+    head = (f"{'relay':<9}  {'mode':<6}  {'capacity':>9}  {'offered':>8}  {'received':>9}  "
+            f"{'dgram/s':>8}  {'loss':>7}  {'error':>7}  {'CPU/dgram':>9}  {'drops':>7}")
     lines = [head + "   (Mbit/s)", "-" * len(head)]
     for r in rows:
         cap = f"{r.capacity_mbps:.0f}" if r.capacity_mbps is not None else "-"
@@ -146,7 +166,7 @@ def udp_table(rows: list[UdpRow]) -> str:
         error = f"{r.error * 100:.2f} %" if r.error is not None else "-"
         cpu = f"{r.relay_cpu_us:.1f} us" if r.relay_cpu_us is not None else "-"
         drops = str(r.relay_drops) if r.relay_drops is not None else "-"
-        lines.append(f"{r.relay:<9}  {cap:>9}  {offered:>8}  {r.received_mbps:>9.1f}  "
+        lines.append(f"{r.relay:<9}  {r.mode:<6}  {cap:>9}  {offered:>8}  {r.received_mbps:>9.1f}  "
                      f"{r.datagrams_per_s:>8.0f}  {r.lost_percent:>5.2f} %  {error:>7}  "
                      f"{cpu:>9}  {drops:>7}")
     return "\n".join(lines)
@@ -155,10 +175,15 @@ def udp_table(rows: list[UdpRow]) -> str:
 def udp_verdict(rows: list[UdpRow]) -> list[str]:
     """Which UDP targets were missed (empty: all met)."""
     missed = []
-    direct = sum(r.received_mbps for r in rows if r.relay == "direct")
-    uncapped = sum(r.received_mbps for r in rows if r.relay == "uncapped")
-    if direct and uncapped < TARGET_RATIO * direct:
-        missed.append(f"uncapped UDP {uncapped / direct:.2f} × direct < {TARGET_RATIO}")
+    for offered in sorted({r.offered_mbps for r in rows if r.relay == "direct"}):
+        direct = sum(r.received_mbps for r in rows
+                     if r.relay == "direct" and r.offered_mbps == offered)
+        uncapped = sum(r.received_mbps for r in rows
+                       if r.relay == "uncapped" and r.offered_mbps == offered)
+        if direct and uncapped < TARGET_RATIO * direct:
+            what = f"offered {offered:.0f} Mbit/s" if offered else "unlimited"
+            missed.append(f"uncapped UDP {uncapped / direct:.2f} × direct < {TARGET_RATIO} "
+                          f"({what})")
     for r in rows:
         if r.relay != "capped" or r.capacity_mbps is None:
             continue

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system tools ran-harness drives (Debian/Ubuntu package names), or, when not
-# root, says exactly what to install. Usage: scripts/system-deps.sh [run|test]
+# root, says exactly what to install. Usage: scripts/system-deps.sh [run|test|build]
 set -euo pipefail
 mode="${1:-run}"
 # tool:package pairs; the test suite also needs real net-snmp and OpenSSH servers.
@@ -15,6 +15,15 @@ if [ "$mode" = test ]; then
   needs+=(victoria-metrics:victoria-metrics)  # serves InfluxDB's v2 write API to sink tests
   needs+=(pdftotext:poppler-utils pdffonts:poppler-utils)  # the PDF report's text and fonts
   needs+=(chromium:chromium)  # screenshot of report.html at 1280 px
+fi
+if [ "$mode" = build ]; then
+  # the UDP relay's C core (harness/simlab/_udpcore.c), built by `pip install -e .`: a C compiler
+  # and the headers of the Python that builds it (optional: without them the Python relay runs)
+  needs=(gcc:gcc)
+  py="${PYTHON:-python3}"
+  if ! "$py" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+    needs+=(python3-dev-headers:python3-dev)
+  fi
 fi
 missing=()
 for pair in "${needs[@]}"; do

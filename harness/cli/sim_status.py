@@ -79,7 +79,10 @@ def render_status(state: SimState, live: dict[str, Any] | None, *, as_json: bool
             out["live"] = live
         return jsonio.dumps(out, indent=2)
     lines = [f"Simulated lab '{data['lab']['name']}' running: pid {data['pid']}, since "
-             f"{data['started']}", f"  log {data['log']}", f"  state {state.path}", ""]
+             f"{data['started']}", f"  log {data['log']}", f"  state {state.path}"]
+    if live is not None and live.get("udp_relay"):
+        lines.append(f"  UDP relay {live['udp_relay']}")
+    lines.append("")
     for name, dev in state.devices.items():
         snmp, ssh = dev["snmp"], dev["ssh"]
         lines.append(f"{name} ({dev['role']})")

@@ -30,6 +30,7 @@ from harness.simlab.snmp_agent import AgentCredentials, SnmpAgent
 from harness.simlab.spec import SimGnbSpec, SimLabSpec
 from harness.simlab.ssh_server import SshCliServer
 from harness.simlab.traps import engine_id_for
+from harness.simlab.udp_native import core_status
 from harness.simlab.udp_relay import UdpRelay
 
 
@@ -173,7 +174,7 @@ class LabControl:
             }
         for name, core in self.cores.items():
             devices[name] = core.status()
-        return {"pid": os.getpid(), "devices": devices}
+        return {"pid": os.getpid(), "devices": devices, "udp_relay": core_status()}
 
     def _fault(self, op: str, request: Request) -> dict[str, Any]:
         device = request.get("device")
@@ -240,6 +241,8 @@ async def serve(spec: SimLabSpec) -> None:
                             LabControl({g.spec.name: g for g in gnbs}, cores, stop))
     devices: list[RunningGnb | RunningCore | ControlServer] = [*gnbs, *cores.values(), control]
     started: list[RunningGnb | RunningCore | ControlServer] = []
+    udp = core_status()
+    (_log.info if udp.startswith("native") else _log.warning)("UDP relay: %s", udp)
     try:
         for device in devices:
             await device.start()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from harness.simlab.radio import MAX_HARQ_TX, RadioLink, segments
 
@@ -26,6 +27,19 @@ DOWN_POLL_S = 0.05  # how often a flow looks whether a cell that is down came ba
 _MIN_READ = 8 * 1024
 _MAX_READ = 256 * 1024
 _READ_SLICE_S = 0.001  # a TCP read holds about this much air time: fine-grained deliveries
+
+
+class SharedQueue(Protocol):
+    """Where a queue's end lives when a native thread queues into it too (`udp_native`)."""
+
+    def queue_end(self) -> float:
+        """When everything queued will have been serialised (loop time)."""
+
+    def set_queue_end(self, when: float) -> None:
+        """Move the queue's end."""
+
+    def reserve(self, air_s: float, floor: float) -> float:
+        """Atomically: end = max(end, floor) + air_s; the new end."""
 
 
 class RateLimiter:
@@ -42,8 +56,22 @@ class RateLimiter:
         self.burst_s = burst_s
         self.queue_s = queue_s
         self.queue_bytes = queue_bytes
-        self._next = 0.0
+        self.shared: SharedQueue | None = None  # set: the queue's end is kept there
+        self.native_link: object | None = None  # udp_native.ShaperLink: who set `shared`
+        self._end = 0.0
         self._seen = 0.0  # the latest arrival queued: offer_many never queues one before it
+
+    @property
+    def _next(self) -> float:
+        shared = self.shared
+        return self._end if shared is None else shared.queue_end()
+
+    @_next.setter
+    def _next(self, when: float) -> None:
+        if self.shared is None:
+            self._end = when
+        else:
+            self.shared.set_queue_end(when)
 
     async def acquire(self, nbytes: int) -> None:
         """Wait until `nbytes` may pass at the configured rate."""
@@ -55,10 +83,18 @@ class RateLimiter:
             rate = self.rate_bps
         loop = asyncio.get_running_loop()
         now = loop.time()
-        self._next = max(self._next, now - self.burst_s) + nbytes * 8 / rate
-        delay = self._next - now
+        air = nbytes * 8 / rate
+        if self.shared is not None:
+            delay = self.shared.reserve(air, now - self.burst_s) - now
+        else:
+            self._next = max(self._next, now - self.burst_s) + air
+            delay = self._next - now
         if delay > 0.0005:
             await asyncio.sleep(delay)
+
+    def queue_end(self) -> float:
+        """When everything queued now will have been serialised (loop time)."""
+        return self._next
 
     def limit_s(self) -> float:
         """How much air time the queue holds: `queue_s`, or less where `queue_bytes` binds."""
@@ -80,9 +116,11 @@ class RateLimiter:
 
     def reserve(self, nbytes: int, now: float) -> float:
         """Queue `nbytes` whatever the backlog; the instant their serialisation ends."""
-        self._next = max(self._next, now) + nbytes * 8 / self.rate_bps
         if now > self._seen:
             self._seen = now
+        if self.shared is not None:
+            return self.shared.reserve(nbytes * 8 / self.rate_bps, now)
+        self._next = max(self._next, now) + nbytes * 8 / self.rate_bps
         return self._next
 
     def offer(self, nbytes: int, now: float) -> float | None:

@@ -14,6 +14,10 @@ plain non-blocking sockets the event loop watches (`add_reader`). Each wake-up r
 slot's datagrams together; those go out with UDP segmentation offload (`DatagramSender`). The
 budget keeps one busy socket from starving the others (other flows, cells and gNodeBs in the
 same process). Counters count what was sent.
+
+Where the C core is built (`harness.simlab.udp_native`), the relay's datagrams never reach
+Python: a native thread reads, models and sends them (`mode` "native"), and the event loop only
+syncs parameters and counters every few milliseconds. Otherwise the Python path above runs.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ import asyncio
 import contextlib
 import logging
 import socket
+from collections.abc import Sized
+from typing import Any
 
 from harness.simlab.delay import DelayLine, RelayClock
 from harness.simlab.shaper import Direction
 from harness.simlab.udp_batch import DatagramSender, PacedSender, admit_batch
+from harness.simlab.udp_native import SYNC_S, NativeUdpCore, load_core
 from harness.simlab.udp_recv import DatagramReader, stamp_arrivals
 
 Address = tuple[str, int]
@@ -107,17 +114,41 @@ class UdpRelay(RelayClock):
     """Listens for UDP on the UE side and forwards each UE flow to one data-network endpoint."""
 
     def __init__(self, *, listen: Address, target: Address, uplink: Direction,
-                 downlink: Direction, idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
+                 downlink: Direction, idle_timeout_s: float = IDLE_TIMEOUT_S,
+                 native: bool | None = None) -> None:
+        """`native`: run the C core (None: where it is built), False: the Python path."""
         self.listen = listen
         self.target = target
         self.uplink = uplink
         self.downlink = downlink
         self.idle_timeout_s = idle_timeout_s
-        self.flows: dict[Address, _Flow] = {}
+        self._flows: dict[Address, _Flow] = {}
         self.listener: socket.socket | None = None
         self._target: tuple[int, tuple[str, int]] | None = None  # family, resolved address
         self._sweeper: asyncio.TimerHandle | None = None
         self._reader: DatagramReader | None = None
+        self._core_module = load_core() if native is not False else None
+        if native and self._core_module is None:
+            raise RuntimeError("the UDP relay's C core is not built (pip install -e .)")
+        self._core: NativeUdpCore | None = None
+        self.last_counters: dict[str, Any] = {}  # the C core's raw totals when it stopped
+        self._syncer: asyncio.TimerHandle | None = None
+
+    @property
+    def mode(self) -> str:
+        """"native" (the C core carries the datagrams) or "python"."""
+        return "native" if self._core_module is not None else "python"
+
+    @property
+    def flows(self) -> Sized:
+        """The UE flows open now."""
+        core = self._core
+        return range(core.flows) if core is not None else self._flows
+
+    @property
+    def core(self) -> NativeUdpCore | None:
+        """The running C core, if any (its raw counters: `core.counters()`)."""
+        return self._core
 
     @property
     def reader(self) -> DatagramReader:
@@ -146,19 +177,46 @@ class UdpRelay(RelayClock):
             sock.close()
             raise
         self._target = (int(target[0][0]), (str(target[0][4][0]), int(target[0][4][1])))
-        self._start_clock(loop)
         self.listener = sock
+        if self._core_module is not None:
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+            host, port = self._target[1]
+            self._core = NativeUdpCore(self._core_module, sock, (self._target[0], host, port),
+                                       self.uplink, self.downlink, self.idle_timeout_s)
+            self._core.start()
+            self._syncer = loop.call_later(SYNC_S, self._sync, loop)
+            return
+        self._start_clock(loop)
         loop.add_reader(sock.fileno(), self._from_ue)
         self._schedule_sweep()
 
+    def _sync(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._core is None:
+            return
+        self._core.sync()
+        self._syncer = loop.call_later(SYNC_S, self._sync, loop)
+
     async def stop(self) -> None:
         """Close the UE-side socket and every flow."""
+        if self._core is not None:
+            if self._syncer is not None:
+                self._syncer.cancel()
+                self._syncer = None
+            self._core.stop()  # joins the thread: bounded (it wakes on a stop event)
+            self.last_counters = self._core.counters()
+            self._core = None
+            if self.listener is not None:
+                self.listener.close()
+                self.listener = None
+            return
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
-        for flow in list(self.flows.values()):
+        for flow in list(self._flows.values()):
             flow.close()
-        self.flows.clear()
+        self._flows.clear()
         if self.listener is not None:
             with contextlib.suppress(ValueError, RuntimeError):
                 self.loop.remove_reader(self.listener.fileno())
@@ -174,7 +232,7 @@ class UdpRelay(RelayClock):
             return
         now = self.loop.time()
         for addr, (batch, arrivals) in self.reader.read_from(sock).items():
-            flow = self.flows.get(addr)
+            flow = self._flows.get(addr)
             if flow is None or flow.closed:
                 flow = self._open(addr)
                 if flow is None:
@@ -183,7 +241,7 @@ class UdpRelay(RelayClock):
             flow.from_ue(batch, arrivals, now)
 
     def _open(self, ue: Address) -> _Flow | None:
-        if len(self.flows) >= MAX_FLOWS or self._target is None:
+        if len(self._flows) >= MAX_FLOWS or self._target is None:
             return None
         family, target = self._target
         sock = _udp_socket(family)
@@ -194,7 +252,7 @@ class UdpRelay(RelayClock):
             sock.close()
             return None
         flow = _Flow(self, ue, sock)
-        self.flows[ue] = flow
+        self._flows[ue] = flow
         return flow
 
     def _schedule_sweep(self) -> None:
@@ -203,8 +261,8 @@ class UdpRelay(RelayClock):
 
     def _sweep(self) -> None:
         horizon = self.loop.time() - self.idle_timeout_s
-        for addr, flow in list(self.flows.items()):
+        for addr, flow in list(self._flows.items()):
             if flow.closed or (flow.last_seen < horizon and flow.idle):
                 flow.close()
-                del self.flows[addr]
+                del self._flows[addr]
         self._schedule_sweep()
