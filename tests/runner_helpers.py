@@ -80,6 +80,8 @@ def run_in_process(run_inputs: RunInputs, out: Path, *, options: RunOptions | No
     schedule work on the running loop, e.g. inject a fault through `runner.bench.sim`)."""
     events: list[Event] = []
     bus = EventBus()
+    # report.pdf costs 2-5 s a run: the tests that look at it ask for it (report_pdf=True)
+    options = options if options is not None else RunOptions(report_pdf=False)
     runner = Runner(run_inputs, out, bus, options=options, sinks=sinks)
 
     def seen(event: Event) -> None:
