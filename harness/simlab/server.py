@@ -25,6 +25,7 @@ from harness.simlab.core_server import RunningCore
 from harness.simlab.gnb import CellConfig, GnbIdentity, VirtualGnb
 from harness.simlab.lifecycle import GnbLifecycle, flash_dir
 from harness.simlab.mib import snapshot
+from harness.simlab.pm_writer import PmFileWriter
 from harness.simlab.relay import TcpRelay
 from harness.simlab.snmp_agent import AgentCredentials, SnmpAgent
 from harness.simlab.spec import SimGnbSpec, SimLabSpec
@@ -72,6 +73,10 @@ class RunningGnb:
             up, down = cell.lane(r.plmn, "ul"), cell.lane(r.plmn, "dl")
             self.relays += [TcpRelay(listen=listen, target=target, uplink=up, downlink=down),
                             UdpRelay(listen=listen, target=target, uplink=up, downlink=down)]
+        # TS 32.435 PM files in the SFTP area's pm/ folder, when the lab asks for them.
+        self.pm_files = (PmFileWriter(self.gnb, flash_dir(state_dir, spec.name) / "pm",
+                                      spec.pm_granularity_s)
+                         if spec.pm_granularity_s is not None else None)
         # Management plane: faults, reboots, traps, flash (harness.simlab.lifecycle).
         self.lifecycle = GnbLifecycle.build(self.gnb, spec, state_dir, agent=self.agent,
                                             ssh=self.ssh, relays=self.relays)
@@ -258,6 +263,9 @@ async def serve(spec: SimLabSpec) -> None:
                 last_gnb_tick = time.monotonic()
                 for g in gnbs:
                     g.gnb.tick()
+            for g in gnbs:
+                if g.pm_files is not None:
+                    g.pm_files.tick()
             for core in cores.values():
                 core.tick()
             with contextlib.suppress(TimeoutError):
