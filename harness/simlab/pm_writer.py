@@ -12,6 +12,8 @@ client never reads half a file; the newest `KEEP_FILES` stay.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import os
 import time
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
 NAMESPACE = "http://www.3gpp.org/ftp/specs/archive/32_series/32.435#measCollec"
 KEEP_FILES = 200
+_log = logging.getLogger("harness.simlab.pm_writer")
 _PLMN_COUNTERS = [n for n in PLMN_PM_COLUMNS if n not in ("plmnId", "sharePercent")]
 
 
@@ -51,6 +54,7 @@ class PmFileWriter:
             raise ValueError(f"PM file granularity must be at least 1 s, got {granularity_s:g}")
         self.gnb = gnb
         self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)  # the device has its PM folder from boot
         self.granularity_s = granularity_s
         self.sender = gnb.identity.name
         self._begin = time.time()
@@ -71,6 +75,15 @@ class PmFileWriter:
         path = self.write(self._begin, end)
         self._begin, self._next_end = end, self._boundary_after(max(now, end))
         return path
+
+    async def run(self) -> None:
+        """Write each period's file as it ends, until cancelled."""
+        while True:
+            await asyncio.sleep(max(0.0, self._next_end - time.time()) + 0.01)
+            try:
+                self.tick()
+            except OSError as exc:  # a full disk must not end the device
+                _log.warning("PM file not written: %s", exc)
 
     def _values(self) -> list[tuple[str, str, list[tuple[str, int]]]]:
         """(measInfoId, ldn, [(counter, value)]) per cell and per PLMN of a cell."""

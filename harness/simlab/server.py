@@ -77,6 +77,7 @@ class RunningGnb:
         self.pm_files = (PmFileWriter(self.gnb, flash_dir(state_dir, spec.name) / "pm",
                                       spec.pm_granularity_s)
                          if spec.pm_granularity_s is not None else None)
+        self._pm_task: asyncio.Task[None] | None = None
         # Management plane: faults, reboots, traps, flash (harness.simlab.lifecycle).
         self.lifecycle = GnbLifecycle.build(self.gnb, spec, state_dir, agent=self.agent,
                                             ssh=self.ssh, relays=self.relays)
@@ -87,8 +88,14 @@ class RunningGnb:
         for relay in self.relays:
             await relay.start()
         await self.lifecycle.start()
+        if self.pm_files is not None:
+            self._pm_task = asyncio.create_task(self.pm_files.run(), name="gnb-pm-files")
 
     async def stop(self) -> None:
+        if self._pm_task is not None:
+            self._pm_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pm_task
         await self.lifecycle.stop()
         for relay in self.relays:
             await relay.stop()
@@ -263,9 +270,6 @@ async def serve(spec: SimLabSpec) -> None:
                 last_gnb_tick = time.monotonic()
                 for g in gnbs:
                     g.gnb.tick()
-            for g in gnbs:
-                if g.pm_files is not None:
-                    g.pm_files.tick()
             for core in cores.values():
                 core.tick()
             with contextlib.suppress(TimeoutError):
