@@ -124,3 +124,49 @@ def test_a_hostile_pm_file_on_the_device_ends_polling_with_a_clear_error(
     message = str(poller.error)
     assert "gnb1:/pm/A20261207.1000+0700-1001+0700_gnb1.xml:" in message
     assert ("has a DTD" if kind == "billion-laughs" else "not well-formed") in message
+
+
+@pytest.mark.e2e
+def test_pm_files_fetched_from_real_openssh_sftp(tmp_path: Path) -> None:
+    """The same source against OpenSSH's internal-sftp: a vendor's own layout (gzip files,
+    PLMN-level objects), old files left alone, new ones read in period order."""
+    import gzip
+
+    from drivers.pm_source import PmFileSource
+    from drivers.profile_pm import PmFilesSpec
+    from tests.daemons import running_sshd
+    from tests.test_pm_files import GOOD
+
+    pm_dir = tmp_path / "pm"
+    pm_dir.mkdir()
+    (pm_dir / "A20261207.0959+0700-1000+0700_gnb1.xml.gz").write_bytes(gzip.compress(b"old"))
+    spec = PmFilesSpec.model_validate({
+        "directory": str(pm_dir), "pattern": "A*_gnb1.xml.gz",
+        "kpis": {"vol": {"counter": "DRB.PdcpSduVolumeDL", "plmn": "452-02"},
+                 "thp": {"counter": "DRB.UEThpDl", "type": "gauge", "plmn": "452-02"}}})
+
+    def later(text: str, minutes: int) -> str:
+        return text.replace("10:01:00", f"10:{minutes:02d}:00").replace(">5<", f">{minutes}<")
+
+    async def scenario(target: object) -> list[list[tuple[str, float, int | None]]]:
+        async with SshTransport(target, device="gnb1") as ssh:  # type: ignore[arg-type]
+            source = PmFileSource("gnb1", spec, ssh)
+            polls = [await source.read(["vol", "thp"], [2])]
+            for minutes in (3, 2):  # written out of order: read in period order
+                name = f"A20261207.10{minutes - 1:02d}+0700-10{minutes:02d}+0700_gnb1.xml.gz"
+                (pm_dir / name).write_bytes(gzip.compress(later(GOOD, minutes).encode()))
+            polls.append(await source.read(["vol", "thp"], [2]))
+            polls.append(await source.read(["vol", "thp"], [2]))
+        return [[(r.name, r.raw, r.time_ns) for r in poll] for poll in polls]
+
+    with running_sshd(tmp_path, extra="Subsystem sftp internal-sftp") as server:
+        server.write_known_hosts()
+        polls = asyncio.run(scenario(server.target()))
+    from datetime import datetime
+
+    end2, end3 = (round(datetime.fromisoformat(f"2026-12-07T10:0{m}:00+07:00").timestamp() * 1e9)
+                  for m in (2, 3))
+    assert polls[0] == [("vol", 0, None)]  # the old file is the past: a baseline, unread
+    assert polls[1] == [("vol", 2, end2), ("thp", 2.5, end2), ("vol", 5, end3),
+                        ("thp", 2.5, end3)]
+    assert polls[2] == []
