@@ -57,3 +57,38 @@ def test_file_name_follows_ts_32_432() -> None:
     assert pm_file_name(begin, end, "gnb1", 60) == "A20261207.1000+0700-1001+0700_gnb1.xml"
     assert (pm_file_name(begin, begin + timedelta(seconds=2), "gnb1", 2)
             == "A20261207.100000+0700-100002+0700_gnb1.xml")
+
+
+LAB = """
+name: pm-lab
+devices:
+  gnb1:
+    role: gnodeb
+    profile: sim-gnb
+    simulated: {pm_files: {granularity: 1m}}
+"""
+
+
+def test_lab_pm_files_granularity_reaches_the_simulated_gnodeb(tmp_path: Path) -> None:
+    from harness.base.loader import parse_yaml, validate_model
+    from harness.config.lab import Lab
+    from harness.engine.bench import Bench, sim_lab_spec
+    from harness.simlab.spec import SimLabSpec
+
+    data, index = parse_yaml(LAB, file="lab.yaml")
+    lab = validate_model(data, index, Lab, file="lab.yaml")
+    spec = sim_lab_spec(lab, tmp_path, {"gnb1": {}}, {"gnb1": {}}, Bench(lab=lab))
+    assert spec.gnbs[0].pm_granularity_s == 60.0
+    assert SimLabSpec.from_json(spec.to_json()).gnbs[0].pm_granularity_s == 60.0
+
+
+def test_lab_refuses_a_pm_granularity_below_one_second() -> None:
+    import pytest
+
+    from harness.base.errors import ConfigError
+    from harness.base.loader import parse_yaml, validate_model
+    from harness.config.lab import Lab
+
+    data, index = parse_yaml(LAB.replace("1m", "500ms"), file="lab.yaml")
+    with pytest.raises(ConfigError, match=r"lab\.yaml:7.*pm_files.granularity"):
+        validate_model(data, index, Lab, file="lab.yaml")
