@@ -41,6 +41,8 @@ class KpiReading:
     # than the previous poll's means the device restarted and its counters started over.
     uptime_ticks: int | None = None
     period_s: float | None = None  # gauges: how far back the reading reaches (profile `period`)
+    # when the reading holds (Unix ns), if not the poll's time: a PM file's period end
+    time_ns: int | None = None
 
 
 @runtime_checkable

@@ -18,6 +18,7 @@ from drivers.capabilities import (
     TransportStatus,
     UploadedImage,
 )
+from drivers.pm_source import PmFileSource
 from drivers.profile import Profile
 from drivers.transport.devlog import DeviceLog
 from drivers.transport.snmp import NoSuchValue, SnmpTransport, SnmpValue
@@ -85,6 +86,7 @@ class Gnb:
         self.log = log or (ssh.log if ssh is not None else DeviceLog(name))
         self._cli: CliSession | None = None
         self._cli_lock = asyncio.Lock()
+        self._pm: PmFileSource | None = None
 
     async def facts(self) -> DeviceFacts:
         """Vendor, model, serial, firmware (and description, uptime) as the device reports them:
@@ -131,11 +133,19 @@ class Gnb:
         return statuses
 
     def kpi_names(self) -> Sequence[str]:
-        """Every KPI the profile defines."""
-        return list(self.profile.kpis)
+        """Every KPI the profile defines (over SNMP, then from PM files)."""
+        pm = self.profile.pm_files
+        return list(self.profile.kpis) + (list(pm.kpis) if pm is not None else [])
 
     async def read_kpis(self, names: Sequence[str], cells: Sequence[int]) -> list[KpiReading]:
-        """One GET for every (KPI, cell); a value the device lacks is an error, never a zero."""
+        """One GET for every (KPI, cell); a value the device lacks is an error, never a zero.
+        KPIs of the profile's `pm_files:` come from the device's new PM files instead."""
+        pm = self.profile.pm_files
+        from_files = [n for n in names if pm is not None and n in pm.kpis]
+        if from_files:
+            rest = [n for n in names if n not in from_files]
+            got = await self.pm_source().read(from_files, cells)
+            return got + (await self.read_kpis(rest, cells) if rest else [])
         wanted: list[tuple[str, int, str]] = []
         for name in names:
             spec = self.profile.kpis.get(name)
@@ -158,6 +168,16 @@ class Gnb:
                                        unit=spec.unit, scale=spec.scale, uptime_ticks=ticks,
                                        period_s=spec.period))
         return readings
+
+    def pm_source(self) -> PmFileSource:
+        """The reader of the profile's PM files (over this device's SFTP)."""
+        if self.profile.pm_files is None:
+            raise ConfigError(f"profile {self.profile.name} has no pm_files section")
+        if self.ssh is None:
+            raise ConfigError(f"{self.name}: PM files come over SFTP, and the lab gives no SSH")
+        if self._pm is None:
+            self._pm = PmFileSource(self.name, self.profile.pm_files, self.ssh)
+        return self._pm
 
     async def cell_ids(self) -> list[int]:
         """Cell ids the device reports (from the profile's cell table), or [1] if it has none."""

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from drivers.actions import ActionSpec, CliSpec, CommandFact
 from drivers.alarms import AlarmSpec, AlarmTableSpec
 from drivers.mibs import MIB_NAME, OID_OR_NAME, OID_TEMPLATE, MibResolver
+from drivers.profile_pm import PmFilesSpec
 from harness.base.errors import ConfigError
 from harness.base.loader import load_model
 from harness.base.schema import Duration, FieldError, NonEmptyStr, StrictModel
@@ -72,6 +73,15 @@ class Profile(StrictModel):
     cli: CliSpec | None = None
     alarms: AlarmSpec | None = None  # what the device's traps mean
     alarm_table: AlarmTableSpec | None = None  # its active-alarm table, if it keeps one
+    pm_files: PmFilesSpec | None = None  # KPIs from 3GPP PM files over SFTP (profile_pm.py)
+
+    @model_validator(mode="after")
+    def _pm_kpis_apart(self) -> Profile:
+        for name in self.pm_files.kpis if self.pm_files is not None else {}:
+            if name in self.kpis:
+                raise FieldError(f"KPI {name} is also read over SNMP under kpis: keep one",
+                                 at=("pm_files", "kpis", name))
+        return self
 
     @model_validator(mode="after")
     def _action_shapes(self) -> Profile:

@@ -35,7 +35,7 @@ from drivers.transport.ssh_exec import (
     open_exec,
 )
 from drivers.transport.ssh_sftp import SftpOps, Transfer
-from harness.base.errors import ConfigError, DeviceUnreachable
+from harness.base.errors import CommandFailed, ConfigError, DeviceUnreachable
 
 __all__ = [
     "HOST_KEY_MODES",
@@ -151,6 +151,25 @@ class SshTransport:
         link = await self._session()
         return await asyncio.to_thread(self._sftp, link, lambda ops: ops.get(
             remote, Path(local), verify, expected_sha256))
+
+    async def sftp_session(self, step: Callable[[paramiko.SFTPClient], _T]) -> _T:
+        """Run a blocking `step` on a fresh SFTP channel (listings, small reads such as PM
+        files); SFTP and OS errors become CommandFailed naming the device."""
+        link = await self._session()
+
+        def run() -> _T:
+            ops = SftpOps(link.transport, self._device, self.log, lambda _c: (1, ""))
+            try:
+                return step(ops.sftp)
+            except FileNotFoundError as exc:
+                raise CommandFailed(f"{self._device}: SFTP: no such file or folder "
+                                    f"({exc.filename or exc})") from None
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                raise CommandFailed(f"{self._device}: SFTP failed: {exc}") from None
+            finally:
+                ops.close()
+
+        return await asyncio.to_thread(run)
 
     def _sftp(self, link: Link, step: _SftpStep) -> Transfer:
         def run(command: str) -> tuple[int, str]:

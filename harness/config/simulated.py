@@ -102,6 +102,12 @@ class CellSpec(StrictModel):
         return self
 
 
+class PmFiles(StrictModel):
+    """The simulated gNodeB writes TS 32.435 PM files into its SFTP area (`/pm/`)."""
+
+    granularity: Annotated[Duration, Field(ge=1, le=86400)] = 900.0  # 15 min; 1m in tests
+
+
 class SimulatedDevice(StrictModel):
     """Present on a device: the harness starts a virtual one for it."""
 
@@ -110,6 +116,7 @@ class SimulatedDevice(StrictModel):
     firmware: NonEmptyStr = "1.0.0"
     model: NonEmptyStr = "SimGNB-1"
     core: Identifier | None = None  # the simulated core it attaches to (default: the only one)
+    pm_files: PmFiles | None = None  # PM files at this granularity (harness/simlab/pm_writer)
 
     @model_validator(mode="after")
     def _unique_cells(self) -> SimulatedDevice:

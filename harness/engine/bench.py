@@ -278,6 +278,8 @@ def sim_lab_spec(lab: Lab, state_dir: Path, snmp_cfg: dict[str, dict[str, Any]],
             firmware=dev.simulated.firmware, model=dev.simulated.model,
             core=lab.core_of(name),
             trap_targets=list((trap_targets or {}).get(name, [])),
+            pm_granularity_s=(dev.simulated.pm_files.granularity
+                              if dev.simulated.pm_files is not None else None),
         ))
     return SimLabSpec(gnbs=gnbs, state_dir=str(state_dir), cores=cores)
 

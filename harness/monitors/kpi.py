@@ -108,7 +108,7 @@ class KpiPoller:
         next_at = loop.time()
         while True:
             try:
-                self.record(await self.device.read_kpis(self.names, self.cells))
+                self.record_timed(await self.device.read_kpis(self.names, self.cells))
             except HarnessError as exc:
                 self.error = exc
                 return
@@ -136,6 +136,19 @@ class KpiPoller:
         self.emit([Sample(now, "device_restart", {**self.tags, "device": self.device_name},
                           {"uptime_before_s": before[1] / 100, "uptime_after_s": ticks / 100})])
         return True
+
+    def record_timed(self, readings: list[KpiReading]) -> None:
+        """Record a poll's readings: those stamped with their own time (PM files: the period
+        end, a poll may bring several periods) in time order at that time, the rest now."""
+        stamped: dict[int, list[KpiReading]] = {}
+        for r in readings:
+            if r.time_ns is not None:
+                stamped.setdefault(r.time_ns, []).append(r)
+        for at in sorted(stamped):
+            self.record(stamped[at], at)
+        live = [r for r in readings if r.time_ns is None]
+        if live or not readings:
+            self.record(live)
 
     def record(self, readings: list[KpiReading], now: int | None = None) -> None:
         """Turn one poll's readings into series points and samples (public for replaying)."""

@@ -25,6 +25,7 @@ from harness.simlab.core_server import RunningCore
 from harness.simlab.gnb import CellConfig, GnbIdentity, VirtualGnb
 from harness.simlab.lifecycle import GnbLifecycle, flash_dir
 from harness.simlab.mib import snapshot
+from harness.simlab.pm_writer import PmFileWriter
 from harness.simlab.relay import TcpRelay
 from harness.simlab.snmp_agent import AgentCredentials, SnmpAgent
 from harness.simlab.spec import SimGnbSpec, SimLabSpec
@@ -73,6 +74,11 @@ class RunningGnb:
             up, down = cell.lane(r.plmn, "ul"), cell.lane(r.plmn, "dl")
             self.relays += [TcpRelay(listen=listen, target=target, uplink=up, downlink=down),
                             UdpRelay(listen=listen, target=target, uplink=up, downlink=down)]
+        # TS 32.435 PM files in the SFTP area's pm/ folder, when the lab asks for them.
+        self.pm_files = (PmFileWriter(self.gnb, flash_dir(state_dir, spec.name) / "pm",
+                                      spec.pm_granularity_s)
+                         if spec.pm_granularity_s is not None else None)
+        self._pm_task: asyncio.Task[None] | None = None
         # Management plane: faults, reboots, traps, flash (harness.simlab.lifecycle).
         self.lifecycle = GnbLifecycle.build(self.gnb, spec, state_dir, agent=self.agent,
                                             ssh=self.ssh, relays=self.relays)
@@ -83,8 +89,14 @@ class RunningGnb:
         for relay in self.relays:
             await relay.start()
         await self.lifecycle.start()
+        if self.pm_files is not None:
+            self._pm_task = asyncio.create_task(self.pm_files.run(), name="gnb-pm-files")
 
     async def stop(self) -> None:
+        if self._pm_task is not None:
+            self._pm_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pm_task
         await self.lifecycle.stop()
         for relay in self.relays:
             await relay.stop()

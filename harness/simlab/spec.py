@@ -87,6 +87,7 @@ class SimGnbSpec:
     core: str | None = None  # the simulated core whose UPF carries this gNodeB's N3 traffic
     trap_targets: list[SimTrapTarget] = field(default_factory=list)
     reboot_s: float = 3.0  # how long SNMP and SSH stay away when the gNodeB reboots
+    pm_granularity_s: float | None = None  # writes TS 32.435 PM files this often (None: no)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ class SimLabSpec:
                 core=g.get("core"),
                 trap_targets=[SimTrapTarget(**t) for t in g.get("trap_targets", [])],
                 reboot_s=g.get("reboot_s", 3.0),
+                pm_granularity_s=g.get("pm_granularity_s"),
             ))
         cores = [SimCoreSpec(**{**c, "credentials": SimCredentials(**c["credentials"])})
                  for c in data.get("cores", [])]
