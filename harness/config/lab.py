@@ -84,6 +84,17 @@ class SnmpSettings(StrictModel):
     priv: SnmpPriv | None = None
     timeout: SnmpTimeout | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    context: Annotated[str, Field(max_length=32)] | None = None  # SNMPv3 contextName
+    max_varbinds: Annotated[int, Field(ge=1, le=256)] | None = None  # per PDU; larger GETs split
+    max_in_flight: Annotated[int, Field(ge=1, le=64)] | None = None  # PDUs outstanding at once
+    max_repetitions: Annotated[int, Field(ge=1, le=1000)] | None = None  # GETBULK, walks
+
+    @model_validator(mode="after")
+    def _context_needs_v3(self) -> SnmpSettings:
+        if self.context and self.version in ("1", "2c"):
+            raise FieldError("an SNMP context is an SNMPv3 setting: for v1/v2c the "
+                             "community selects what the agent shows", at=("context",))
+        return self
 
 
 class JumpHost(StrictModel):

@@ -282,7 +282,8 @@ def sim_lab_spec(lab: Lab, state_dir: Path, snmp_cfg: dict[str, dict[str, Any]],
     return SimLabSpec(gnbs=gnbs, state_dir=str(state_dir), cores=cores)
 
 
-def _snmp_target(name: str, dev: Device, cfg: dict[str, Any]) -> SnmpTarget:
+def snmp_target(name: str, dev: Device, cfg: dict[str, Any]) -> SnmpTarget:
+    """The SNMP transport settings of one device from its merged lab settings."""
     version = cfg.get("version") or "2c"
     v3 = None
     if version == "3":
@@ -300,7 +301,14 @@ def _snmp_target(name: str, dev: Device, cfg: dict[str, Any]) -> SnmpTarget:
         raise ConfigError(f"device {name}: SNMPv{version} needs a community (snmp.community)")
     return SnmpTarget(host=dev.host, port=cfg.get("port") or 161, version=version,
                       community=cfg.get("community"), v3=v3,
-                      timeout_s=cfg.get("timeout") or 2.0, retries=cfg.get("retries", 1))
+                      timeout_s=cfg.get("timeout") or 2.0, retries=cfg.get("retries", 1),
+                      **_snmp_options(cfg))
+
+
+def _snmp_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """lab.yaml's per-device SNMP options (context, PDU sizes) the device sets."""
+    names = ("context", "max_varbinds", "max_in_flight", "max_repetitions")
+    return {name: cfg[name] for name in names if cfg.get(name) is not None}
 
 
 def _ssh_target(host: str, cfg: dict[str, Any]) -> SshTarget:
@@ -341,7 +349,7 @@ def _context(lab: Lab, name: str, dev: Device, snmp: dict[str, Any], ssh: dict[s
     return DriverContext(
         name=name, config=dev, log=log, run_id=run_id,
         profile=_profile(lab, dev.profile) if dev.profile is not None else None,
-        snmp_target=_snmp_target(name, dev, snmp) if equipment else None,
+        snmp_target=snmp_target(name, dev, snmp) if equipment else None,
         ssh_target=_ssh_target(dev.host, ssh) if equipment or dev.connection == "ssh" else None,
     )
 
