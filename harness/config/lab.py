@@ -27,7 +27,13 @@ from harness.base.schema import (
     check_http_url,
     secret_fields,
 )
-from harness.config.simulated import Plmn, SimulatedCore, SimulatedDevice, simulated_for_role
+from harness.config.simulated import (
+    Plmn,
+    SimulatedCore,
+    SimulatedDevice,
+    SimulatedReplay,
+    simulated_for_role,
+)
 
 AuthProtocol = Literal["none", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
 # AES-192/AES-256 localise keys as net-snmp does (Blumenthal); the -C forms as Cisco (Reeder).
@@ -140,7 +146,7 @@ class Device(StrictModel):
     traffic_port: Port | None = None
     irtt_port: Port | None = None  # dn-host: where its irtt server listens (free port if left out)
     plmn: Plmn | None = None  # ue-host's PLMN
-    simulated: Annotated[SimulatedDevice | SimulatedCore | None,
+    simulated: Annotated[SimulatedDevice | SimulatedCore | SimulatedReplay | None,
                          WrapValidator(simulated_for_role)] = None
 
     @model_validator(mode="after")
