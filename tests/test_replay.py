@@ -116,6 +116,10 @@ def test_a_malformed_recording_is_exit_2_with_file_and_line(tmp_path: Path, file
     code, _report, err = devices_json(lab)
     assert code == 2, err
     assert f"{rec / file}:{line}:" in err, err
+    validate = subprocess.run([sys.executable, "-m", "harness", "validate", str(lab)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+    assert validate.returncode == 2  # found statically, without serving anything
+    assert f"{rec / file}:{line}:" in validate.stdout + validate.stderr
 
 
 def test_a_missing_recording_folder_is_a_lab_error(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ from harness.base.schema import (
     StrictModel,
     unknown_key_message,
 )
+from harness.base.snmprec import load_snmprec
+from harness.base.transcript import load_transcript
 
 _PLMN = re.compile(r"[0-9]{3}-[0-9]{2,3}")  # ASCII digits only: \d would take any script's
 
@@ -179,6 +181,13 @@ class SimulatedReplay(StrictModel):
         if not folder.is_dir():
             raise ValueError(f"no recording folder {folder} (make one with `harness record "
                              "DEVICE --lab LAB -o DIR`)")
+        try:  # a broken recording is found by `harness validate`, with its own file:line
+            for path in folder.glob("*.snmprec"):
+                load_snmprec(path)
+            for path in folder.glob("cli/*.txt"):
+                load_transcript(path)
+        except ConfigError as exc:
+            raise ValueError(f"broken recording: {exc}") from None
         return str(folder)
 
 
