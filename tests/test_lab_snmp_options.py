@@ -132,6 +132,7 @@ def test_a_wrong_port_in_the_lab_is_what_the_transport_uses(tmp_path: Path) -> N
     ("{max_in_flight: 65}", "max_in_flight", "less than or equal to 64"),
     ("{max_repetitions: 0}", "max_repetitions", "greater than or equal to 1"),
     ("{version: 2c, context: lab1}", "context", "SNMPv3 setting"),
+    ("{context: lab1}", "context", "its version is 2c"),  # v2c is the default
 ])
 def test_snmp_options_out_of_range_name_file_and_line(tmp_path: Path, snmp: str, field: str,
                                                       message: str) -> None:

@@ -290,6 +290,18 @@ class Lab(StrictModel):
                                  "name the one this gNodeB attaches to", at=at[:-1])
         return self
 
+    @model_validator(mode="after")
+    def _context_with_v3(self) -> Lab:
+        for name, dev in self.devices.items():
+            snmp = merged(self.defaults.snmp, dev.snmp)
+            if snmp.get("context") and snmp.get("version", "2c") != "3":
+                where = ("devices", name, "snmp") if dev.snmp is not None else ("defaults",
+                                                                                "snmp")
+                raise FieldError(f"device {name}: an SNMP context is an SNMPv3 setting "
+                                 f"(its version is {snmp.get('version', '2c')}): set "
+                                 "version: 3 or drop the context", at=(*where, "context"))
+        return self
+
     def by_role(self, role: str) -> dict[str, Device]:
         """Devices with one role, in file order."""
         return {name: dev for name, dev in self.devices.items() if dev.role == role}
