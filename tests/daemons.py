@@ -62,16 +62,19 @@ def snmpd_binary() -> str | None:
 
 
 @contextlib.contextmanager
-def running_snmpd(binary: str, folder: Path, config: str) -> Iterator[int]:
-    """Run snmpd with `config` (plus a fixed engine id) on a free UDP port; yields the port."""
+def running_snmpd(binary: str, folder: Path, config: str, port: int | None = None
+                  ) -> Iterator[int]:
+    """Run snmpd with `config` (plus a fixed engine id) on `port` (default: a free UDP port);
+    yields the port."""
     persist = folder / "persist"
     persist.mkdir(parents=True, exist_ok=True)
     conf = folder / "snmpd.conf"
     conf.write_text(f"exactEngineID 0x{ENGINE_ID}\ndontLogTCPWrappersConnects yes\n"
                     "smuxsocket 127.0.0.1:0\n" + config, encoding="utf-8")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    if port is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
     log = folder / "snmpd.log"
     env = dict(os.environ, MIBS="", SNMP_PERSISTENT_DIR=str(persist))
     proc = subprocess.Popen(

@@ -326,6 +326,33 @@ class SnmpTransport:
             cursors.pop(root, None)
         return len(varbinds)
 
+    async def walk_typed(self, oid: str) -> list[tuple[str, int, SnmpValue]]:
+        """All OIDs under `oid` with each value's BER tag (for recordings): (OID, tag, value)."""
+        root = oid_tuple(norm_oid(oid))
+        cursor, out = root, list[tuple[str, int, SnmpValue]]()
+        deadline = time.monotonic() + self._target.walk_timeout_s
+        while True:
+            if len(out) >= _MAX_WALK_VARBINDS or time.monotonic() > deadline:
+                raise CommandFailed(f"{self._where()}: walk of {oid_text(root)} still running "
+                                    f"after {len(out)} values: narrow the subtree")
+            v1 = self._target.version == "1"
+            reply = await self._call(ber.NEXT if v1 else ber.BULK, [(cursor, None)],
+                                     max_repetitions=0 if v1 else self._target.max_repetitions)
+            if reply.error_status == _NO_SUCH_NAME and v1:
+                return out
+            if reply.error_status:
+                self._raise_status(reply, [cursor], "walk")
+            for (name, value), tag in zip(reply.varbinds, reply.tags, strict=True):
+                if name[: len(root)] != root or tag == 0x82:  # left the subtree, endOfMibView
+                    return out
+                if name <= cursor:
+                    raise CommandFailed(f"{self._where()}: agent returned OIDs out of order "
+                                        f"while walking {oid_text(root)}")
+                cursor = name
+                out.append((oid_text(name), tag, value))
+            if not reply.varbinds:
+                return out
+
     async def set(self, values: Mapping[str, SetValue] | Sequence[tuple[str, SetValue]]
                   ) -> dict[str, SnmpValue]:
         """SET typed values in one PDU (atomic on the agent); returns what the agent echoed."""

@@ -32,6 +32,7 @@ class Reply:
     error_status: int
     error_index: int
     varbinds: list[tuple[Oid, SnmpValue]]
+    tags: tuple[int, ...] = ()  # each value's BER tag (0x41 Counter32…), in varbind order
 
 
 class SessionError(Exception):
@@ -110,7 +111,7 @@ class _Channel(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         try:
-            msg = ber.decode_message(data)
+            msg = ber.decode_message(data, with_tags=True)
         except ber.BerError as exc:
             self._reject(f"undecodable reply ({exc})")
             return
@@ -219,7 +220,7 @@ class CommunitySession:
                 transport.sendto(data)
                 with contextlib.suppress(TimeoutError):
                     msg = await asyncio.wait_for(asyncio.shield(waiter), self._timeout)
-                    return Reply(msg.error_status, msg.error_index, msg.varbinds)
+                    return Reply(msg.error_status, msg.error_index, msg.varbinds, msg.tags)
             if self._channel.rejected > rejected:
                 count = self._channel.rejected - rejected
                 raise Malformed(f"{count} invalid repl{'y' if count == 1 else 'ies'} and no "

@@ -208,7 +208,8 @@ class UsmSession:
                 raise Malformed(f"a reply that does not match the request ({indication})")
             raise Broken(str(indication))
         reply = Reply(int(status), int(index),
-                      [(_arcs(name), _checked(value)) for name, value in answer])
+                      [(_arcs(name), _checked(value)) for name, value in answer],
+                      tuple(_ber_tag(value) for _name, value in answer))
         problem = check_reply(pdu, [oid for oid, _ in varbinds], reply.error_status,
                               reply.error_index, reply.varbinds, non_repeaters=non_repeaters,
                               max_repetitions=max_repetitions)
@@ -239,6 +240,12 @@ def _arcs(name: Any) -> tuple[int, ...]:
     if any(arc > _MAX_ARC for arc in oid):
         raise Malformed("an OID sub-identifier above 2^32-1")
     return oid
+
+
+def _ber_tag(value: Any) -> int:
+    """The BER tag byte of a pyasn1 value (0x02 Integer32, 0x41 Counter32, 0x80 noSuchObject)."""
+    tag = value.tagSet[0]
+    return int(tag.tagClass) | int(tag.tagFormat) | int(tag.tagId)
 
 
 def _checked(value: Any) -> SnmpValue:

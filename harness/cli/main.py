@@ -16,6 +16,7 @@ from harness.base.verdict import exit_code
 from harness.cli.devices import devices
 from harness.cli.params import HTTP_URL, RUN_REF
 from harness.cli.pm import pm
+from harness.cli.record import record
 from harness.cli.report import report, report_lang, report_options
 from harness.cli.results import RESULT_COMMANDS, run_results_options
 from harness.cli.sim import sim
@@ -258,6 +259,7 @@ for _command in RESULT_COMMANDS:
 
 cli.add_command(report)
 cli.add_command(pm)
+cli.add_command(record)
 
 
 def main() -> None:

@@ -27,7 +27,13 @@ from harness.base.schema import (
     check_http_url,
     secret_fields,
 )
-from harness.config.simulated import Plmn, SimulatedCore, SimulatedDevice, simulated_for_role
+from harness.config.simulated import (
+    Plmn,
+    SimulatedCore,
+    SimulatedDevice,
+    SimulatedReplay,
+    simulated_for_role,
+)
 
 AuthProtocol = Literal["none", "MD5", "SHA", "SHA-224", "SHA-256", "SHA-384", "SHA-512"]
 # AES-192/AES-256 localise keys as net-snmp does (Blumenthal); the -C forms as Cisco (Reeder).
@@ -84,6 +90,17 @@ class SnmpSettings(StrictModel):
     priv: SnmpPriv | None = None
     timeout: SnmpTimeout | None = None
     retries: Annotated[int, Field(ge=0, le=10)] | None = None
+    context: Annotated[str, Field(max_length=32)] | None = None  # SNMPv3 contextName
+    max_varbinds: Annotated[int, Field(ge=1, le=256)] | None = None  # per PDU; larger GETs split
+    max_in_flight: Annotated[int, Field(ge=1, le=64)] | None = None  # PDUs outstanding at once
+    max_repetitions: Annotated[int, Field(ge=1, le=1000)] | None = None  # GETBULK, walks
+
+    @model_validator(mode="after")
+    def _context_needs_v3(self) -> SnmpSettings:
+        if self.context and self.version in ("1", "2c"):
+            raise FieldError("an SNMP context is an SNMPv3 setting: for v1/v2c the "
+                             "community selects what the agent shows", at=("context",))
+        return self
 
 
 class JumpHost(StrictModel):
@@ -129,7 +146,7 @@ class Device(StrictModel):
     traffic_port: Port | None = None
     irtt_port: Port | None = None  # dn-host: where its irtt server listens (free port if left out)
     plmn: Plmn | None = None  # ue-host's PLMN
-    simulated: Annotated[SimulatedDevice | SimulatedCore | None,
+    simulated: Annotated[SimulatedDevice | SimulatedCore | SimulatedReplay | None,
                          WrapValidator(simulated_for_role)] = None
 
     @model_validator(mode="after")
@@ -271,6 +288,18 @@ class Lab(StrictModel):
             if core is None and len(cores) > 1:
                 raise FieldError(f"the lab has several simulated cores ({', '.join(cores)}): "
                                  "name the one this gNodeB attaches to", at=at[:-1])
+        return self
+
+    @model_validator(mode="after")
+    def _context_with_v3(self) -> Lab:
+        for name, dev in self.devices.items():
+            snmp = merged(self.defaults.snmp, dev.snmp)
+            if snmp.get("context") and snmp.get("version", "2c") != "3":
+                where = ("devices", name, "snmp") if dev.snmp is not None else ("defaults",
+                                                                                "snmp")
+                raise FieldError(f"device {name}: an SNMP context is an SNMPv3 setting "
+                                 f"(its version is {snmp.get('version', '2c')}): set "
+                                 "version: 3 or drop the context", at=(*where, "context"))
         return self
 
     def by_role(self, role: str) -> dict[str, Device]:

@@ -7,9 +7,10 @@ A device's `simulated:` block is one of these models, chosen by the device's rol
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationInfo, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from harness.base.errors import ConfigError
 from harness.base.schema import (
@@ -20,6 +21,8 @@ from harness.base.schema import (
     StrictModel,
     unknown_key_message,
 )
+from harness.base.snmprec import load_snmprec
+from harness.base.transcript import load_transcript
 
 _PLMN = re.compile(r"[0-9]{3}-[0-9]{2,3}")  # ASCII digits only: \d would take any script's
 
@@ -171,9 +174,39 @@ class SimulatedCore(StrictModel):
         return self
 
 
+class SimulatedReplay(StrictModel):
+    """`simulated: {replay: DIR}`: the device is served from a recording (`harness record`),
+    SNMP from its .snmprec and the CLI from its transcripts. DIR is relative to lab.yaml."""
+
+    replay: NonEmptyStr
+
+    @field_validator("replay", mode="after")
+    @classmethod
+    def _folder(cls, value: str, info: ValidationInfo) -> str:
+        base = (info.context or {}).get("base_dir")
+        folder = Path(str(base)) / value if base is not None else Path(value)
+        if not folder.is_dir():
+            raise ValueError(f"no recording folder {folder} (make one with `harness record "
+                             "DEVICE --lab LAB -o DIR`)")
+        try:  # a broken recording is found by `harness validate`, with its own file:line
+            for path in folder.glob("*.snmprec"):
+                load_snmprec(path)
+            for path in folder.glob("cli/*.txt"):
+                load_transcript(path)
+        except ConfigError as exc:
+            raise ValueError(f"broken recording: {exc}") from None
+        return str(folder)
+
+
 def simulated_for_role(value: Any, handler: Any, info: ValidationInfo) -> Any:
     """`simulated:` is a gNodeB (cells) or a core (PLMNs, slices, subscribers) by the role."""
     role = info.data.get("role")
+    if isinstance(value, dict) and "replay" in value and role in ("gnodeb", "core"):
+        for key in value:
+            if key != "replay":
+                raise FieldError(f"a replayed device takes only replay: (the recording), not "
+                                 f"{key!r}", at=(key,))
+        return SimulatedReplay.model_validate(value, context=info.context)
     models: dict[str, type[StrictModel]] = {"gnodeb": SimulatedDevice, "core": SimulatedCore}
     model = models.get(str(role))
     if model is None or not isinstance(value, dict):

@@ -25,10 +25,12 @@ from drivers.transport.ssh import SshTarget
 from harness.base.errors import ConfigError
 from harness.base.secrets import Secret
 from harness.config.lab import Device, JumpHost, Lab, merged
-from harness.config.simulated import SimulatedCore
+from harness.config.simulated import SimulatedCore, SimulatedDevice, SimulatedReplay
 from harness.monitors.traps import TrapHub
 from harness.simlab.control import CoreEndpoints, GnbEndpoints, SimLabProcess
 from harness.simlab.relay_plan import DnPorts, plan_relays, relay_table
+from harness.simlab.replay import ReplayDevice, load_recording
+from harness.simlab.snmp_agent import AgentCredentials
 from harness.simlab.spec import (
     SimCell,
     SimCoreSpec,
@@ -67,6 +69,7 @@ class Bench:
     default_plmns: dict[str, str] = field(default_factory=dict)  # gNodeB → its first PLMN
     sim: SimLabProcess | None = None
     traps: TrapHub | None = None  # trap receivers of this run (alarm monitors subscribe)
+    replays: list[ReplayDevice] = field(default_factory=list)  # recorded devices served
 
     def endpoint(self, dn: str, via: str | None, ue: str | None = None,
                  kind: str = "traffic") -> tuple[str, int]:
@@ -102,10 +105,30 @@ class Bench:
         finally:
             if self.sim is not None:
                 await self.sim.stop()
+            for replay in self.replays:
+                await replay.stop()
             if self.traps is not None:
                 await self.traps.close()
             if self.log_files is not None:
                 self.log_files.close()
+
+
+async def start_replay(name: str, dev: Device, replay: SimulatedReplay, snmp: dict[str, Any],
+                       ssh: dict[str, Any], work_dir: Path) -> ReplayDevice:
+    """Serve device `name` from its recording on loopback (the lab's ports, else free ones),
+    with the lab's credentials or fresh random ones filled into `snmp`/`ssh`."""
+    _fill_sim_secrets(snmp, ssh)
+    snmp.setdefault("port", free_port(dev.host, socket.SOCK_DGRAM))
+    ssh.setdefault("port", free_port(dev.host))
+    creds = _sim_credentials(name, snmp, ssh)
+    device = ReplayDevice(
+        name, load_recording(Path(replay.replay)), host=dev.host, snmp_port=snmp["port"],
+        ssh_port=ssh["port"], credentials=AgentCredentials(
+            creds.community, creds.v3_user, creds.auth_key, creds.priv_key),
+        ssh_users={creds.ssh_user: creds.ssh_password},
+        host_key_file=work_dir / f"{name}-replay-host-key")
+    await device.start()
+    return device
 
 
 def _snmp_settings(lab: Lab, device: Device) -> dict[str, Any]:
@@ -193,9 +216,10 @@ async def open_bench(lab: Lab, work_dir: Path, *, run_id: str = "",
         if lab.traps is not None:  # each real device's traps carry its own community
             await bench.traps.listen_lab(lab, lab.traps, {
                 name: cfg.get("community") for name, cfg in snmp_cfg.items()})
-        if lab.simulated:
+        lines = []
+        if any(isinstance(d.simulated, SimulatedDevice | SimulatedCore)
+               for d in lab.devices.values()):
             bench.sim = await _start_sim(lab, work_dir, snmp_cfg, ssh_cfg, bench)
-            lines = []
             equipment: dict[str, GnbEndpoints | CoreEndpoints] = {**bench.sim.gnbs,
                                                                   **bench.sim.cores}
             for name, ep in equipment.items():
@@ -203,6 +227,14 @@ async def open_bench(lab: Lab, work_dir: Path, *, run_id: str = "",
                 lines.append(f"[{host}]:{port} {ep.ssh_host_key}")
                 ssh_cfg[name].setdefault("known_hosts", str(known_hosts))
                 ssh_cfg[name]["port"], snmp_cfg[name]["port"] = port, ep.snmp[1]
+        for name, dev in lab.devices.items():
+            if isinstance(dev.simulated, SimulatedReplay):
+                replay = await start_replay(name, dev, dev.simulated, snmp_cfg[name],
+                                            ssh_cfg[name], work_dir)
+                bench.replays.append(replay)
+                lines.append(f"[{dev.host}]:{replay.ssh_port} {replay.ssh.host_key_line}")
+                ssh_cfg[name].setdefault("known_hosts", str(known_hosts))
+        if lines:
             known_hosts.write_text("\n".join(lines) + "\n", encoding="utf-8")
         for name, dev in lab.devices.items():
             if dev.role == "gnodeb":
@@ -219,7 +251,8 @@ async def _start_sim(lab: Lab, work_dir: Path, snmp_cfg: dict[str, dict[str, Any
                      ssh_cfg: dict[str, dict[str, Any]], bench: Bench) -> SimLabProcess:
     targets: dict[str, list[SimTrapTarget]] = {}
     for name, dev in lab.devices.items():  # each simulated gNodeB traps to its own receiver
-        if dev.role == "gnodeb" and dev.simulated is not None and bench.traps is not None:
+        if (dev.role == "gnodeb" and isinstance(dev.simulated, SimulatedDevice)
+                and bench.traps is not None):
             community = snmp_cfg[name].setdefault("community", _generated())  # its trap community
             host, port = await bench.traps.listen_device(name, dev.host, [community])
             targets[name] = [SimTrapTarget(host, port, "2c")]
@@ -245,7 +278,7 @@ def sim_lab_spec(lab: Lab, state_dir: Path, snmp_cfg: dict[str, dict[str, Any]],
     gnbs: list[SimGnbSpec] = []
     cores: list[SimCoreSpec] = []
     for index, (name, dev) in enumerate(lab.devices.items(), start=1):
-        if dev.simulated is None:
+        if dev.simulated is None or isinstance(dev.simulated, SimulatedReplay):
             continue
         snmp, ssh = snmp_cfg[name], ssh_cfg[name]
         _fill_sim_secrets(snmp, ssh)
@@ -284,7 +317,8 @@ def sim_lab_spec(lab: Lab, state_dir: Path, snmp_cfg: dict[str, dict[str, Any]],
     return SimLabSpec(gnbs=gnbs, state_dir=str(state_dir), cores=cores)
 
 
-def _snmp_target(name: str, dev: Device, cfg: dict[str, Any]) -> SnmpTarget:
+def snmp_target(name: str, dev: Device, cfg: dict[str, Any]) -> SnmpTarget:
+    """The SNMP transport settings of one device from its merged lab settings."""
     version = cfg.get("version") or "2c"
     v3 = None
     if version == "3":
@@ -302,7 +336,14 @@ def _snmp_target(name: str, dev: Device, cfg: dict[str, Any]) -> SnmpTarget:
         raise ConfigError(f"device {name}: SNMPv{version} needs a community (snmp.community)")
     return SnmpTarget(host=dev.host, port=cfg.get("port") or 161, version=version,
                       community=cfg.get("community"), v3=v3,
-                      timeout_s=cfg.get("timeout") or 2.0, retries=cfg.get("retries", 1))
+                      timeout_s=cfg.get("timeout") or 2.0, retries=cfg.get("retries", 1),
+                      **_snmp_options(cfg))
+
+
+def _snmp_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """lab.yaml's per-device SNMP options (context, PDU sizes) the device sets."""
+    names = ("context", "max_varbinds", "max_in_flight", "max_repetitions")
+    return {name: cfg[name] for name in names if cfg.get(name) is not None}
 
 
 def _ssh_target(host: str, cfg: dict[str, Any]) -> SshTarget:
@@ -343,7 +384,7 @@ def _context(lab: Lab, name: str, dev: Device, snmp: dict[str, Any], ssh: dict[s
     return DriverContext(
         name=name, config=dev, log=log, run_id=run_id,
         profile=_profile(lab, dev.profile) if dev.profile is not None else None,
-        snmp_target=_snmp_target(name, dev, snmp) if equipment else None,
+        snmp_target=snmp_target(name, dev, snmp) if equipment else None,
         ssh_target=_ssh_target(dev.host, ssh) if equipment or dev.connection == "ssh" else None,
     )
 

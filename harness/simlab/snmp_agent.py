@@ -63,6 +63,10 @@ def make_value(kind: str, value: int | str) -> Any:
         return rfc1902.ObjectIdentifier(str(value).lstrip("."))
     if kind == "HexString":  # binary OCTET STRING given as hex (MAC addresses, DateAndTime)
         return rfc1902.OctetString(hexValue=str(value))
+    if kind == "IpAddress":
+        return rfc1902.IpAddress(str(value))
+    if kind == "Opaque":  # given as hex
+        return rfc1902.Opaque(hexValue=str(value))
     raise ValueError(f"unknown SNMP value type {kind!r}")
 
 
