@@ -60,14 +60,42 @@ def test_show_prints_trials_metrics_and_criteria(reports: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith("run 20261128T110000Z-smoke-bbbb: FAIL")
     assert "firmware 2.0.0" in result.output
-    assert "trial throughput-dl #3: FAIL" in result.output
-    assert "throughput.mean" in result.output and "395 Mbit/s" in result.output
+    assert "FAIL         throughput-dl #3  throughput.mean 395 Mbit/s  criteria 0/1 pass" \
+        in result.output
     assert "[FAIL] throughput.mean >= 100 Mbit/s: observed 395 Mbit/s" in result.output
+    verbose = invoke("show", "20261128T1100", "--verbose", "--out", str(reports)).output
+    assert "rtt.mean" in verbose and "12 ms" in verbose  # every metric with --verbose
     as_json = json.loads(invoke("show", "20261128T1100", "--json", "--out",
                                 str(reports)).output)
     assert as_json["run_id"] == "20261128T110000Z-smoke-bbbb"
     missing = invoke("show", "nope", "--out", str(reports))
     assert missing.exit_code == 2 and "no run 'nope'" in missing.output
+
+
+def test_show_latest_trial_filter_and_one_line_a_trial(tmp_path: Path) -> None:
+    """Fails on the old code: no `latest`, no --trial, and every trial's every metric (the
+    issue counted 380 lines for 10 trials)."""
+    reports = tmp_path / "reports"
+    make_run(reports, "20261128T100000Z-smoke-aaaa", started="2026-11-28T10:00:00.000Z")
+    make_run(reports, "20261128T120000Z-smoke-cccc", means=[float(500 + i) for i in range(10)],
+             started="2026-11-28T12:00:00.000Z")
+    result = invoke("show", "latest", "--out", str(reports))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "run 20261128T120000Z-smoke-cccc: PASS"
+    trial_lines = [line for line in lines if "throughput-dl #" in line]
+    assert len(trial_lines) == 10 and len(lines) <= 10 + 8
+    assert "rtt.mean" not in result.output  # details only on demand
+    one = invoke("show", "latest", "--trial", "throughput-dl#4", "--out", str(reports))
+    assert one.exit_code == 0, one.output
+    assert "throughput-dl #4" in one.output and "throughput-dl #5" not in one.output
+    assert "rtt.mean" in one.output and "13 ms" in one.output
+    every = invoke("show", "latest", "--trial", "throughput-dl", "--json", "--out", str(reports))
+    assert len(json.loads(every.output)["trials"]) == 10
+    unknown = invoke("show", "latest", "--trial", "nope", "--out", str(reports))
+    assert unknown.exit_code == 2 and "trials: throughput-dl" in unknown.output
+    empty = invoke("show", "latest", "--out", str(tmp_path / "none"))
+    assert empty.exit_code == 2 and "no runs in" in empty.output
 
 
 def test_compare_marks_regressions_and_exits_1(reports: Path) -> None:

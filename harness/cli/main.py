@@ -17,6 +17,7 @@ from harness.cli.devices import devices
 from harness.cli.params import HTTP_URL, RUN_REF
 from harness.cli.report import report, report_lang, report_options
 from harness.cli.results import RESULT_COMMANDS, run_results_options
+from harness.cli.show import show
 from harness.cli.sim import sim
 from harness.cli.verify import verify
 
@@ -256,6 +257,7 @@ for _command in RESULT_COMMANDS:
 
 
 cli.add_command(report)
+cli.add_command(show)
 
 
 def main() -> None:

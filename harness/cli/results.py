@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from harness.engine.runner import RunInputs
 
 EXIT_BAD_INPUT = 2
+LATEST = "latest"  # `harness show latest`: the newest run of the reports directory
 
 _out_option = click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
                            default=Path("reports"), show_default=True,
@@ -149,26 +150,14 @@ def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-@click.command()
-@click.argument("run", type=RUN_REF)
-@_out_option
-@click.option("--json", "as_json", is_flag=True, help="Print the run's summary.json.")
-def show(run: str, out_dir: Path, as_json: bool) -> None:
-    """Print a run's summary: devices, trials, metrics, criteria, results."""
-    from harness.store.show import summary_lines
-
-    info = _find(run, out_dir)
-    summary = info.summary()
-    if as_json:
-        click.echo(jsonio.dumps(summary, indent=2, ensure_ascii=False))
-        return
-    for line in summary_lines(summary, info.path):
-        click.echo(line)
-
-
 def _find(run: str, out_dir: Path) -> RunInfo:
     catalog = _catalog(out_dir)
     try:
+        if run == LATEST:
+            newest = catalog.runs(limit=1)
+            if not newest:
+                raise HarnessError(f"no runs in {out_dir} (give --out, or run one first)")
+            return newest[0]
         return catalog.find(run)
     except HarnessError as exc:
         _fail(str(exc))
@@ -353,4 +342,4 @@ class _stdout:
         sys.stdout.flush()
 
 
-RESULT_COMMANDS = (runs, show, push, compare, export)
+RESULT_COMMANDS = (runs, push, compare, export)  # `show` is harness/cli/show.py
