@@ -33,7 +33,9 @@ def _fail_input(exc: HarnessError) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ran-harness")
 def cli() -> None:
-    """ran-harness: trials of 5G gNodeBs and cores, from lab and scenario files to a report."""
+    """ran-harness: trials of 5G gNodeBs and cores, from lab and scenario files to a report.
+
+    Every command lists its exit codes in its --help; 2 is always bad input."""
 
 
 @cli.command()
@@ -168,7 +170,11 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
               default=None, help="Lab to check scenarios against (default: the one lab among "
                                  "FILES, else lab.yaml if present).")
 def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
-    """Check lab, scenario and profile files without touching any device."""
+    """Check lab, scenario and profile files without touching any device.
+
+    \b
+    Exit codes: 0 every file is valid
+                2 a file is not (each error as FILE:LINE:COLUMN: field: message)"""
     from drivers.profile import Profile
     from harness.base.loader import load_model
     from harness.config.lab import Lab
@@ -219,7 +225,11 @@ def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def peak(bandwidth_mhz: int, scs_khz: int, layers: int, modulation: str, direction: str,
          fr: str, scaling: float, tdd: str | None, special: str | None, as_json: bool) -> None:
-    """TS 38.306 §4.1.2 approximate peak data rate of one carrier, in Mbit/s."""
+    """TS 38.306 §4.1.2 approximate peak data rate of one carrier, in Mbit/s.
+
+    \b
+    Exit codes: 0 computed
+                2 bad input (a carrier TS 38.306 does not define)"""
     from harness.base.nr_peak import Carrier, n_prb, tdd_share
 
     try:
