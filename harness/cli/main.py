@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -20,6 +21,10 @@ from harness.cli.results import RESULT_COMMANDS, run_results_options
 from harness.cli.show import show
 from harness.cli.sim import sim
 from harness.cli.verify import verify
+from harness.simlab.state import DEFAULT_STATE_DIR
+
+if TYPE_CHECKING:
+    from harness.engine.attach import Attach
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -74,12 +79,20 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run's summary (summary.json) on stdout instead of the run "
                    "directory (its path is the summary's run_dir).")
+@click.option("--attach", is_flag=True,
+              help="Run on the simulated lab `harness sim up` started (so `harness sim "
+                   "fault` acts on it) instead of starting one for this run; it keeps "
+                   "running after the run.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=DEFAULT_STATE_DIR, show_default=True,
+              help="With --attach: the `harness sim up --state-dir` of the lab.")
 @report_options
 def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path | None,
         quiet: bool, progress_mode: str, retries: int, max_parallel: int | None,
         resume_dir: Path | None, influx_url: str | None, influx_org: str | None,
         influx_bucket: str | None, baseline: str | None, threshold: str,
-        sinks: tuple[str, ...], as_json: bool, lang: str, pdf: bool) -> None:
+        sinks: tuple[str, ...], as_json: bool, attach: bool, state_dir: Path, lang: str,
+        pdf: bool) -> None:
     """Run SCENARIO on the lab; prints the run directory; the exit code tells the verdict.
 
     \b
@@ -111,6 +124,7 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         if resume_dir is not None:
             resume = load_resume(resume_dir, scenario, lab_path, SUMMARY_FORMAT_VERSION)
         inputs = load_inputs(scenario, lab_path)
+        attached = _attach(inputs.lab, lab_path, state_dir) if attach else None
         results = run_results_options(inputs, out_dir, influx_url=influx_url,
                                       influx_org=influx_org, influx_bucket=influx_bucket,
                                       baseline=baseline, threshold=threshold)
@@ -132,7 +146,12 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
             click.echo(f"warning: {warning}", err=True)
         else:
             bus.emit(Notice(warning, "warning"))
-    options = RunOptions(retries=retries, max_parallel=max_parallel, resume=resume)
+    if attached is not None:
+        bus.emit(Notice(f"attached to the simulated lab of `harness sim up` (state "
+                        f"{state_dir}); it keeps running after this run; traps it raises do "
+                        "not reach this run (sim up gives it no trap receiver)", "warning"))
+    options = RunOptions(retries=retries, max_parallel=max_parallel, resume=resume,
+                         attach=attached)
     runner = Runner(inputs, out_dir, bus, results, options, sinks=outputs)
     try:
         outcome = asyncio.run(runner.run())
@@ -161,6 +180,18 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         click.echo(f"interrupted: {restored}, partial results kept", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(exit_code(outcome.verdict))
+
+
+def _attach(lab: Any, lab_path: Path, state_dir: Path) -> Attach:
+    """What `--attach` asks for, checked before any device is touched (ConfigError)."""
+    from harness.engine.attach import Attach, attached_state
+
+    simulated = [name for name, dev in lab.devices.items() if dev.simulated is not None]
+    if not simulated:
+        raise ConfigError(f"--attach: {lab_path} has no simulated device to attach to")
+    attach = Attach(state_dir, lab_path)
+    attached_state(attach, simulated)
+    return attach
 
 
 @cli.command()

@@ -30,6 +30,7 @@ from harness.simlab.state import (
     NoSimRunning,
     SimState,
     make_state_dir,
+    private_labs,
     process_start_ticks,
     read_state,
     remove_state,
@@ -166,6 +167,13 @@ def _running(state_dir: Path) -> SimState:
     try:
         return running_state(state_dir)
     except NoSimRunning as exc:
+        private = private_labs()
+        if private:  # a `harness run` started its own: say why it is out of reach
+            labs = ", ".join(f"pid {lab} of the run pid {run}" for lab, run in private)
+            _fail(f"{exc}. A simulated lab is running ({labs}), but it is that `harness "
+                  "run`'s own, which `harness sim` cannot reach: to inject faults into a "
+                  "run, start the lab with `harness sim up --lab LAB`, then `harness run "
+                  "SCENARIO --lab LAB --attach`")
         _fail(str(exc))
     except HarnessError as exc:
         _fail(str(exc))
