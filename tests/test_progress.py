@@ -86,19 +86,20 @@ def test_sample_rates_prefers_the_tool_and_converts_kpi_units() -> None:
 
 def test_eta_counts_setup_teardown_pace_and_retries() -> None:
     """Fails on the old code, whose ETA was the planned seconds left: 12 s here where the
-    run still needs about 19 s (the smoke run said 28 s for a 44 s run)."""
+    run still needs about 21 s (the quick latency scenario: 30 s planned, a 44 s run)."""
     eta = EtaModel()
     eta.start(0.0, 24.0)
     eta.trial_started(("a", 1), 12.0, 1, 2.0)  # the lab took 2 s to start
-    assert eta.eta_s(2.0) == 24.0 + 2.0  # both trials, plus a teardown as long as the setup
+    teardown = 2 * 2.0  # restore, close and report: twice the setup
+    assert eta.eta_s(2.0) == 24.0 + teardown
     eta.trial_finished(("a", 1), 19.0)  # 12 planned seconds took 17 (prepare, judge)
-    assert abs(eta.eta_s(19.0) - (12.0 * 17 / 12 + 2.0)) < 1e-9
+    assert abs(eta.eta_s(19.0) - (12.0 * 17 / 12 + teardown)) < 1e-9
     eta.trial_started(("b", 1), 12.0, 1, 19.0)
-    assert abs(eta.eta_s(29.0) - (17.0 - 10.0 + 2.0)) < 1e-9
+    assert abs(eta.eta_s(29.0) - (17.0 - 10.0 + teardown)) < 1e-9
     eta.trial_started(("b", 1), 12.0, 2, 36.0)  # ERROR, run again: its 12 s come again
-    assert abs(eta.eta_s(36.0) - (17.0 + 2.0)) < 1e-9
+    assert abs(eta.eta_s(36.0) - (17.0 + teardown)) < 1e-9
     eta.trial_finished(("b", 1), 53.0)
-    assert eta.eta_s(53.0) == 2.0 and eta.pace == (17.0 + 34.0) / 36.0
+    assert eta.eta_s(53.0) == teardown and eta.pace == (17.0 + 34.0) / 36.0
 
 
 def test_live_panel_eta_moves_with_the_clock() -> None:
@@ -108,8 +109,8 @@ def test_live_panel_eta_moves_with_the_clock() -> None:
     clock.now += 3
     live(TrialStarted("t", 1, 1, 1, 10.0))
     clock.now += 4
-    assert live.eta_s() == 6.0 + 3.0
-    assert "ETA 9 s" in _panel(live)
+    assert live.eta_s() == 6.0 + 2 * 3.0
+    assert "ETA 12 s" in _panel(live)
     live.live and live.live.stop()
 
 
