@@ -21,6 +21,7 @@ from typing import Protocol
 from drivers.profile import Profile
 from drivers.transport.devlog import DeviceLog
 from drivers.transport.snmp import SnmpTarget, SnmpTransport
+from drivers.transport.snmp_logged import LoggedSnmpTransport
 from drivers.transport.ssh import SshTarget, SshTransport
 from harness.base.errors import ConfigError
 
@@ -81,7 +82,7 @@ class DriverContext:
         """A new SNMP transport to the device; ConfigError when the lab gives no SNMP."""
         if self.snmp_target is None:
             raise ConfigError(f"device {self.name}: this driver needs SNMP settings")
-        return SnmpTransport(self.snmp_target, device=self.name)
+        return LoggedSnmpTransport(self.snmp_target, device=self.name, log=self.log)
 
     def ssh(self) -> SshTransport | None:
         """A new SSH transport to the device (logging to its device log), or None."""
@@ -209,4 +210,4 @@ def _host(ctx: DriverContext) -> object:
 
     transport = ctx.ssh() if ctx.config.connection == "ssh" else None
     runner = SshRunner(transport) if transport is not None else None
-    return TrafficHost(ctx.name, address=ctx.config.host, runner=runner)
+    return TrafficHost(ctx.name, address=ctx.config.host, runner=runner, log=ctx.log)

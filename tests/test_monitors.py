@@ -124,17 +124,21 @@ def test_json_progress_one_versioned_object_per_event() -> None:
     assert event_json(SamplesRecorded([])) is None
 
 
-def test_live_progress_shows_trial_eta_last_sample_and_counts() -> None:
+def test_live_progress_shows_trial_eta_live_rate_and_counts() -> None:
     console = Console(file=io.StringIO(), force_terminal=True, width=120)
-    live = LiveProgress(console)
+    now = [0.0]
+    live = LiveProgress(console, clock=lambda: now[0])
     events = _events()
-    for event in events[:3]:
+    for event in events[:2]:
         live(event)  # type: ignore[arg-type]
-    assert live.eta_s() <= 6.0 and live.last_sample == "12.5 Mbit/s"
+    live(SamplesRecorded([Sample(1, "throughput", {"trial": "t", "repetition": "1"},
+                                 {"bits_per_second": 12.5e6})]))
+    assert live.eta_s() == 6.0
     panel = Console(file=io.StringIO(), width=120)
     panel.print(live)
     text = panel.file.getvalue()  # type: ignore[attr-defined]
-    assert "[1/2] t #1 attempt 2" in text and "ETA" in text and "last 12.5 Mbit/s" in text
+    assert "[1/2] t #1 attempt 2" in text and "ETA" in text and "traffic 12.5 Mbit/s" in text
+    now[0] = 3.0
     for event in events[3:]:
         live(event)  # type: ignore[arg-type]
     assert live.counts == {Verdict.PASS: 1} and live.live is None

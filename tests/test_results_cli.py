@@ -60,14 +60,42 @@ def test_show_prints_trials_metrics_and_criteria(reports: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.startswith("run 20261128T110000Z-smoke-bbbb: FAIL")
     assert "firmware 2.0.0" in result.output
-    assert "trial throughput-dl #3: FAIL" in result.output
-    assert "throughput.mean" in result.output and "395 Mbit/s" in result.output
+    assert "FAIL         throughput-dl #3  throughput.mean 395 Mbit/s  criteria 0/1 pass" \
+        in result.output
     assert "[FAIL] throughput.mean >= 100 Mbit/s: observed 395 Mbit/s" in result.output
+    verbose = invoke("show", "20261128T1100", "--verbose", "--out", str(reports)).output
+    assert "rtt.mean" in verbose and "12 ms" in verbose  # every metric with --verbose
     as_json = json.loads(invoke("show", "20261128T1100", "--json", "--out",
                                 str(reports)).output)
     assert as_json["run_id"] == "20261128T110000Z-smoke-bbbb"
     missing = invoke("show", "nope", "--out", str(reports))
     assert missing.exit_code == 2 and "no run 'nope'" in missing.output
+
+
+def test_show_latest_trial_filter_and_one_line_a_trial(tmp_path: Path) -> None:
+    """Fails on the old code: no `latest`, no --trial, and every trial's every metric (the
+    issue counted 380 lines for 10 trials)."""
+    reports = tmp_path / "reports"
+    make_run(reports, "20261128T100000Z-smoke-aaaa", started="2026-11-28T10:00:00.000Z")
+    make_run(reports, "20261128T120000Z-smoke-cccc", means=[float(500 + i) for i in range(10)],
+             started="2026-11-28T12:00:00.000Z")
+    result = invoke("show", "latest", "--out", str(reports))
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "run 20261128T120000Z-smoke-cccc: PASS"
+    trial_lines = [line for line in lines if "throughput-dl #" in line]
+    assert len(trial_lines) == 10 and len(lines) <= 10 + 8
+    assert "rtt.mean" not in result.output  # details only on demand
+    one = invoke("show", "latest", "--trial", "throughput-dl#4", "--out", str(reports))
+    assert one.exit_code == 0, one.output
+    assert "throughput-dl #4" in one.output and "throughput-dl #5" not in one.output
+    assert "rtt.mean" in one.output and "13 ms" in one.output
+    every = invoke("show", "latest", "--trial", "throughput-dl", "--json", "--out", str(reports))
+    assert len(json.loads(every.output)["trials"]) == 10
+    unknown = invoke("show", "latest", "--trial", "nope", "--out", str(reports))
+    assert unknown.exit_code == 2 and "trials: throughput-dl" in unknown.output
+    empty = invoke("show", "latest", "--out", str(tmp_path / "none"))
+    assert empty.exit_code == 2 and "no runs in" in empty.output
 
 
 def test_compare_marks_regressions_and_exits_1(reports: Path) -> None:
@@ -227,3 +255,64 @@ def test_grafana_dashboard_queries_only_the_schema() -> None:
             assert tag in TAG_KEYS
     assert measurements and measurements <= set(MEASUREMENTS)
     assert {p["id"] for p in dashboard["panels"]} == set(range(1, len(dashboard["panels"]) + 1))
+
+
+def _every_command() -> list[tuple[str, ...]]:
+    import click
+
+    paths: list[tuple[str, ...]] = []
+    for name, command in cli.commands.items():  # type: ignore[attr-defined]
+        paths.append((name,))
+        if isinstance(command, click.Group):
+            paths += [(name, sub) for sub in command.commands]
+    return paths
+
+
+def test_every_command_lists_its_exit_codes_in_help() -> None:
+    """Fails on the old code: validate, show, runs, push, export, devices, peak and the sim
+    commands listed none."""
+    missing = []
+    for path in _every_command():
+        result = invoke(*path, "--help")
+        assert result.exit_code == 0, result.output
+        if "Exit codes: 0" not in result.output or "2 " not in result.output:
+            missing.append(" ".join(path))
+    assert not missing, f"no exit codes in --help of: {', '.join(missing)}"
+    assert {"run", "validate", "compare", "verify", "report", "show"} <= {
+        p[0] for p in _every_command()}
+
+
+def test_compare_of_different_scenarios_is_refused_and_says_how(tmp_path: Path) -> None:
+    """Fails on the old code: it compared the two runs silently and exited 0."""
+    reports = tmp_path / "reports"
+    make_run(reports, "20261128T100000Z-smoke-aaaa", started="2026-11-28T10:00:00.000Z")
+    make_run(reports, "20261128T110000Z-y1564-bbbb", scenario="y1564", trial="y1564-a",
+             started="2026-11-28T11:00:00.000Z")
+    make_run(reports, "20261128T120000Z-other-cccc", scenario="other",
+             started="2026-11-28T12:00:00.000Z")
+    refused = CliRunner().invoke(cli, ["compare", "20261128T1000", "20261128T1100", "--out",
+                                       str(reports)])
+    assert refused.exit_code == 2, refused.output
+    err = refused.stderr
+    assert "different scenarios: baseline 'smoke', candidate 'y1564'" in err
+    assert "only in the baseline: throughput-dl" in err and "--any-scenario" in err
+    assert "regression(s)" not in refused.stdout
+    anyway = CliRunner().invoke(cli, ["compare", "20261128T1000", "20261128T1200",
+                                      "--any-scenario", "--out", str(reports)])
+    assert anyway.exit_code == 0, anyway.output  # the trial they share did not regress
+    assert "warning: the runs are of different scenarios" in anyway.stderr
+    assert "1 judged metric(s)" in anyway.stdout
+
+
+def test_compare_warns_when_the_scenario_file_changed(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    make_run(reports, "20261128T100000Z-smoke-aaaa", started="2026-11-28T10:00:00.000Z")
+    changed = make_run(reports, "20261128T110000Z-smoke-bbbb",
+                       started="2026-11-28T11:00:00.000Z")
+    summary = json.loads((changed / "summary.json").read_text(encoding="utf-8"))
+    summary["scenario"]["sha256"] = "f" * 64
+    (changed / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["compare", "20261128T1000", "20261128T1100", "--out",
+                                      str(reports)])
+    assert result.exit_code == 0, result.output
+    assert "scenario 'smoke' changed between the runs" in result.stderr

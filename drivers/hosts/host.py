@@ -37,7 +37,9 @@ from drivers.hosts.iperf3_control import (
 from drivers.hosts.iperf3_partial import attach_partial, parse_partial
 from drivers.hosts.irtt import IrttOptions, IrttResult
 from drivers.hosts.latency import IrttServer
+from drivers.hosts.logged import LoggedRunner
 from drivers.hosts.ping import PingOptions, PingResult
+from drivers.transport.devlog import DeviceLog
 from harness.base.errors import HarnessError, MeasurementError, ToolMissing
 
 TOOLS = ("iperf3", "irtt", "ping")
@@ -55,11 +57,14 @@ class TrafficHost:
     def __init__(self, name: str, *, address: str = "127.0.0.1",
                  runner: CommandRunner | None = None,
                  tools: Mapping[str, str] | None = None,
-                 ready_timeout_s: float = 5.0) -> None:
+                 ready_timeout_s: float = 5.0, log: DeviceLog | None = None) -> None:
         self.name = name
         self.address = address
         self.ready_timeout_s = ready_timeout_s
-        self._runner: CommandRunner = runner if runner is not None else LocalRunner()
+        self._base: CommandRunner = runner if runner is not None else LocalRunner()
+        # every command goes to the device log (argv, exit, output), when it has one
+        self._runner: CommandRunner = (LoggedRunner(self._base, log) if log is not None
+                                       else self._base)
         self._tools = dict(tools) if tools is not None else {}
         self.log = logging.LoggerAdapter(logging.getLogger(__name__), {"device": name})
 
@@ -103,15 +108,15 @@ class TrafficHost:
 
     async def reachability(self) -> list[TransportStatus]:
         """How this host is reached: over SSH (login checked, nothing run) or locally."""
-        if isinstance(self._runner, Reachability):
-            return await self._runner.reachability()
+        if isinstance(self._base, Reachability):
+            return await self._base.reachability()
         return [TransportStatus("local", True)]
 
     async def close(self) -> None:
         """Release the runner's connection, if it holds one."""
-        if isinstance(self._runner, Closable):
+        if isinstance(self._base, Closable):
             try:
-                await self._runner.close()
+                await self._base.close()
             except HarnessError as exc:
                 self.log.debug("closing the runner: %s", exc)
 

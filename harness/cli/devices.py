@@ -33,7 +33,12 @@ _FACTS = ("description", "vendor", "model", "serial", "firmware", "uptime_s")
               default=Path("lab.yaml"), show_default=True, help="The bench description.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def devices(lab_path: Path, as_json: bool) -> None:
-    """Connect to every device and show its facts and reachability (runs nothing on it)."""
+    """Connect to every device and show its facts and reachability (runs nothing on it).
+
+    \b
+    Exit codes: 0 every device reachable
+                2 bad input (lab file, secrets)
+                3 a device unreachable (or the bench could not be opened)"""
     from harness.base.loader import load_model
     from harness.config.lab import Lab
     from harness.engine.inputs import check_secrets

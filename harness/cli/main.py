@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -19,8 +20,13 @@ from harness.cli.pm import pm
 from harness.cli.record import record
 from harness.cli.report import report, report_lang, report_options
 from harness.cli.results import RESULT_COMMANDS, run_results_options
+from harness.cli.show import show
 from harness.cli.sim import sim
 from harness.cli.verify import verify
+from harness.simlab.state import DEFAULT_STATE_DIR
+
+if TYPE_CHECKING:
+    from harness.engine.attach import Attach
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -34,7 +40,9 @@ def _fail_input(exc: HarnessError) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ran-harness")
 def cli() -> None:
-    """ran-harness: trials of 5G gNodeBs and cores, from lab and scenario files to a report."""
+    """ran-harness: trials of 5G gNodeBs and cores, from lab and scenario files to a report.
+
+    Every command lists its exit codes in its --help; 2 is always bad input."""
 
 
 @cli.command()
@@ -73,12 +81,20 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run's summary (summary.json) on stdout instead of the run "
                    "directory (its path is the summary's run_dir).")
+@click.option("--attach", is_flag=True,
+              help="Run on the simulated lab `harness sim up` started (so `harness sim "
+                   "fault` acts on it) instead of starting one for this run; it keeps "
+                   "running after the run.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False),
+              default=DEFAULT_STATE_DIR, show_default=True,
+              help="With --attach: the `harness sim up --state-dir` of the lab.")
 @report_options
 def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path | None,
         quiet: bool, progress_mode: str, retries: int, max_parallel: int | None,
         resume_dir: Path | None, influx_url: str | None, influx_org: str | None,
         influx_bucket: str | None, baseline: str | None, threshold: str,
-        sinks: tuple[str, ...], as_json: bool, lang: str, pdf: bool) -> None:
+        sinks: tuple[str, ...], as_json: bool, attach: bool, state_dir: Path, lang: str,
+        pdf: bool) -> None:
     """Run SCENARIO on the lab; prints the run directory; the exit code tells the verdict.
 
     \b
@@ -110,6 +126,7 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
         if resume_dir is not None:
             resume = load_resume(resume_dir, scenario, lab_path, SUMMARY_FORMAT_VERSION)
         inputs = load_inputs(scenario, lab_path)
+        attached = _attach(inputs.lab, lab_path, state_dir) if attach else None
         results = run_results_options(inputs, out_dir, influx_url=influx_url,
                                       influx_org=influx_org, influx_bucket=influx_bucket,
                                       baseline=baseline, threshold=threshold)
@@ -131,7 +148,12 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
             click.echo(f"warning: {warning}", err=True)
         else:
             bus.emit(Notice(warning, "warning"))
-    options = RunOptions(retries=retries, max_parallel=max_parallel, resume=resume)
+    if attached is not None:
+        bus.emit(Notice(f"attached to the simulated lab of `harness sim up` (state "
+                        f"{state_dir}); it keeps running after this run; traps it raises do "
+                        "not reach this run (sim up gives it no trap receiver)", "warning"))
+    options = RunOptions(retries=retries, max_parallel=max_parallel, resume=resume,
+                         attach=attached)
     runner = Runner(inputs, out_dir, bus, results, options, sinks=outputs)
     try:
         outcome = asyncio.run(runner.run())
@@ -162,6 +184,18 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
     sys.exit(exit_code(outcome.verdict))
 
 
+def _attach(lab: Any, lab_path: Path, state_dir: Path) -> Attach:
+    """What `--attach` asks for, checked before any device is touched (ConfigError)."""
+    from harness.engine.attach import Attach, attached_state
+
+    simulated = [name for name, dev in lab.devices.items() if dev.simulated is not None]
+    if not simulated:
+        raise ConfigError(f"--attach: {lab_path} has no simulated device to attach to")
+    attach = Attach(state_dir, lab_path)
+    attached_state(attach, simulated)
+    return attach
+
+
 @cli.command()
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(path_type=Path, dir_okay=False))
@@ -169,7 +203,11 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
               default=None, help="Lab to check scenarios against (default: the one lab among "
                                  "FILES, else lab.yaml if present).")
 def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
-    """Check lab, scenario and profile files without touching any device."""
+    """Check lab, scenario and profile files without touching any device.
+
+    \b
+    Exit codes: 0 every file is valid
+                2 a file is not (each error as FILE:LINE:COLUMN: field: message)"""
     from drivers.profile import Profile
     from harness.base.loader import load_model
     from harness.config.lab import Lab
@@ -220,7 +258,11 @@ def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def peak(bandwidth_mhz: int, scs_khz: int, layers: int, modulation: str, direction: str,
          fr: str, scaling: float, tdd: str | None, special: str | None, as_json: bool) -> None:
-    """TS 38.306 §4.1.2 approximate peak data rate of one carrier, in Mbit/s."""
+    """TS 38.306 §4.1.2 approximate peak data rate of one carrier, in Mbit/s.
+
+    \b
+    Exit codes: 0 computed
+                2 bad input (a carrier TS 38.306 does not define)"""
     from harness.base.nr_peak import Carrier, n_prb, tdd_share
 
     try:
@@ -260,6 +302,7 @@ for _command in RESULT_COMMANDS:
 cli.add_command(report)
 cli.add_command(pm)
 cli.add_command(record)
+cli.add_command(show)
 
 
 def main() -> None:

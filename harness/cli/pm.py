@@ -19,7 +19,10 @@ EXIT_BAD_INPUT = 2
 
 @click.group()
 def pm() -> None:
-    """3GPP PM files (TS 32.435 measCollecFile XML, optionally gzip)."""
+    """3GPP PM files (TS 32.435 measCollecFile XML, optionally gzip).
+
+    \b
+    Exit codes: 0 shown, 2 unreadable, malformed or hostile file (file:line says where)."""
 
 
 @pm.command()

@@ -5,7 +5,9 @@ Every object has `schema` ("ran-harness/progress"), `version` (PROGRESS_VERSION)
 
     run_started     run_id, scenario, lab, trials, planned_s
     trial_started   trial, repetition, index, total, duration_s, attempt
-    samples         count, measurements {name: count}, throughput_mbps (latest, if any)
+    samples         count, measurements {name: count}, throughput_mbps (latest traffic-tool
+                    interval, if any), live [{trial, repetition, source, mbps}] (each trial's
+                    throughput in this batch: the tool's, else the gNodeB's throughput KPIs)
     trial_finished  trial, repetition, verdict, error, attempts, metrics {name: {value, unit}}
     notice          level, text
     run_finished    run_id, verdict
@@ -28,6 +30,7 @@ from harness.base.events import (
     TrialFinished,
     TrialStarted,
 )
+from harness.cli.progress_live import sample_rates
 
 PROGRESS_SCHEMA = "ran-harness/progress"
 PROGRESS_VERSION = 1
@@ -58,6 +61,10 @@ def event_json(event: Event) -> dict[str, Any] | None:
         rate = latest_throughput_mbps(event)
         if rate is not None:
             body["throughput_mbps"] = round(rate, 3)
+        live = sample_rates(event.samples)
+        if live:
+            body["live"] = [{"trial": key[0], "repetition": key[1], "source": r.source,
+                             "mbps": round(r.mbps, 3)} for key, r in live.items()]
     elif isinstance(event, TrialFinished):
         result = event.result
         body = {"type": "trial_finished", "trial": event.trial_id,

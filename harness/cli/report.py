@@ -49,8 +49,12 @@ def report(run_dir: Path, lang: str, pdf: bool, out_dir: Path | None) -> None:
     \b
     Reads summary.json and samples.sqlite (never modified: read-only, nothing added);
     writes report.html, report.pdf, plots/ and junit.xml into RUN_DIR, or into --out.
-    A signed run directory (manifest.json) is never rewritten: give --out. Exit codes:
-    0 written, 2 not a run directory (or a newer format, or signed without --out)."""
+    A signed run directory (manifest.json) is never rewritten: give --out.
+
+    \b
+    Exit codes: 0 written
+                1 the report could not be written
+                2 not a run directory (or a newer format, or signed without --out)"""
     from harness.base.summary import SUMMARY_FORMAT_VERSION
     from harness.report import write_report
     from harness.report.stored import read_stored_summary, stored_samples

@@ -17,7 +17,7 @@ from harness.base.verdict import exit_code
 from harness.cli.params import HTTP_URL, RUN_REF
 from harness.store.catalog import Catalog, RunInfo
 from harness.store.compare import compare as compare_runs
-from harness.store.compare import format_table, parse_threshold
+from harness.store.compare import format_table, parse_threshold, scenario_differences
 from harness.store.influx import InfluxTarget, resolve_target
 from harness.store.results import Baseline, ResultsOptions
 
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from harness.engine.runner import RunInputs
 
 EXIT_BAD_INPUT = 2
+LATEST = "latest"  # `harness show latest`: the newest run of the reports directory
 
 _out_option = click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
                            default=Path("reports"), show_default=True,
@@ -113,7 +114,11 @@ def regression_rules(inputs: RunInputs) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str | None,
          limit: int, as_json: bool) -> None:
-    """List runs, newest first, with their verdicts."""
+    """List runs, newest first, with their verdicts.
+
+    \b
+    Exit codes: 0 listed (also when there are none)
+                2 bad input (a bad option)"""
     from harness.store.spool import peek
 
     catalog = _catalog(out_dir)
@@ -149,26 +154,14 @@ def runs(out_dir: Path, scenario: str | None, verdict: str | None, firmware: str
         click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
-@click.command()
-@click.argument("run", type=RUN_REF)
-@_out_option
-@click.option("--json", "as_json", is_flag=True, help="Print the run's summary.json.")
-def show(run: str, out_dir: Path, as_json: bool) -> None:
-    """Print a run's summary: devices, trials, metrics, criteria, results."""
-    from harness.store.show import summary_lines
-
-    info = _find(run, out_dir)
-    summary = info.summary()
-    if as_json:
-        click.echo(jsonio.dumps(summary, indent=2, ensure_ascii=False))
-        return
-    for line in summary_lines(summary, info.path):
-        click.echo(line)
-
-
 def _find(run: str, out_dir: Path) -> RunInfo:
     catalog = _catalog(out_dir)
     try:
+        if run == LATEST:
+            newest = catalog.runs(limit=1)
+            if not newest:
+                raise HarnessError(f"no runs in {out_dir} (give --out, or run one first)")
+            return newest[0]
         return catalog.find(run)
     except HarnessError as exc:
         _fail(str(exc))
@@ -195,7 +188,12 @@ def push(run: str, out_dir: Path, influx_url: str | None, influx_org: str | None
          influx_bucket: str | None, lab_path: Path | None, resend: bool,
          timeout_s: float) -> None:
     """Send a run's spooled points to InfluxDB (all of its samples if it never had a sink).
-    Token: INFLUX_TOKEN, else the lab's results.influxdb.token."""
+    Token: INFLUX_TOKEN, else the lab's results.influxdb.token.
+
+    \b
+    Exit codes: 0 every point acknowledged
+                1 points still pending, or the server refused them
+                2 bad input (no such run, no InfluxDB given)"""
     from harness.store.push import push_run
 
     info = _find(run, out_dir)
@@ -251,15 +249,26 @@ def _push_target(info: RunInfo, url: str | None, org: str | None, bucket: str | 
               help="Significance level of the Welch t-test over repetitions.")
 @click.option("--all", "all_metrics", is_flag=True,
               help="Also list the metrics that are not judged (shown, never a regression).")
+@click.option("--any-scenario", is_flag=True,
+              help="Compare runs of different scenarios anyway (the trials they share).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmware: str | None,
-            threshold: str, alpha: float, all_metrics: bool, as_json: bool) -> None:
+            threshold: str, alpha: float, all_metrics: bool, any_scenario: bool,
+            as_json: bool) -> None:
     """Per-trial, per-metric differences of CANDIDATE against BASELINE.
 
     Only metrics the trials' criteria read (and the scenario's `regression:` metrics) are
-    judged, beyond their noise floor and the threshold. Exit 0 no regression, 1 a regression
-    (Welch p < alpha over >= 2 repetitions each), 3 a possible regression that the
-    repetitions cannot separate from noise (one repetition, or p >= alpha), 2 bad input."""
+    judged, beyond their noise floor and the threshold. Runs of different scenarios are
+    refused (what differs is said on stderr) unless --any-scenario; a changed scenario file
+    or differing trials are warned about on stderr.
+
+    \b
+    Exit codes: 0 no regression
+                1 a regression (Welch p < alpha over >= 2 repetitions each)
+                2 bad input (no such run, a bad option, runs of different scenarios
+                  without --any-scenario)
+                3 a possible regression that the repetitions cannot separate from noise
+                  (one repetition, or p >= alpha)"""
     try:
         limit = _threshold(threshold)
     except ConfigError as exc:
@@ -285,6 +294,13 @@ def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmwar
         return
     finally:
         catalog.close()
+    other, differences = scenario_differences(base.summary(), cand.summary())
+    for line in differences:
+        click.echo(f"warning: {line}", err=True)
+    if other and not any_scenario:
+        _fail("not compared: a baseline should be a run of the same scenario (see `harness "
+              "runs --scenario NAME`); to compare the trials they share anyway, add "
+              "--any-scenario")
     result = compare_runs(base.summary(), cand.summary(), threshold=limit, alpha=alpha)
     if as_json:
         click.echo(jsonio.dumps(result.as_json(), indent=2))
@@ -311,7 +327,11 @@ def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmwar
 @click.option("--measurement", default=None, help="Only this measurement (e.g. kpi, verdict).")
 def export(run: str, out_dir: Path, fmt: str, output: Path | None,
            measurement: str | None) -> None:
-    """Write a run's samples and verdicts as CSV or JSON."""
+    """Write a run's samples and verdicts as CSV or JSON.
+
+    \b
+    Exit codes: 0 written
+                2 bad input (no such run, no samples.sqlite, cannot write -o)"""
     from harness.store.export import write_csv, write_json
     from harness.store.sqlite import SqliteStore
 
@@ -353,4 +373,4 @@ class _stdout:
         sys.stdout.flush()
 
 
-RESULT_COMMANDS = (runs, show, push, compare, export)
+RESULT_COMMANDS = (runs, push, compare, export)  # `show` is harness/cli/show.py

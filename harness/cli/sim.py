@@ -30,6 +30,7 @@ from harness.simlab.state import (
     NoSimRunning,
     SimState,
     make_state_dir,
+    private_labs,
     process_start_ticks,
     read_state,
     remove_state,
@@ -55,7 +56,14 @@ _state_dir_option = click.option(
 
 @click.group("sim")
 def sim() -> None:
-    """Run the simulated lab on its own, to point snmpwalk, ssh and iperf3 at it."""
+    """Run the simulated lab on its own, to point snmpwalk, ssh and iperf3 at it (and
+    `harness run --attach` on it).
+
+    \b
+    Exit codes: 0 done
+                1 the lab failed (did not start or stop)
+                2 bad input (no lab running, unknown device or fault, a lab file with no
+                  simulated device)"""
 
 
 @sim.command()
@@ -64,7 +72,12 @@ def sim() -> None:
 @_state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the state as JSON.")
 def up(lab_path: Path, state_dir: Path, as_json: bool) -> None:
-    """Start the lab's simulated devices in the background; prints their endpoints."""
+    """Start the lab's simulated devices in the background; prints their endpoints.
+
+    \b
+    Exit codes: 0 started
+                1 the lab did not start
+                2 bad input (lab file, no simulated device, a lab already running)"""
     from harness.base.loader import load_model
     from harness.config.lab import Lab
     from harness.engine.inputs import check_secrets
@@ -154,6 +167,13 @@ def _running(state_dir: Path) -> SimState:
     try:
         return running_state(state_dir)
     except NoSimRunning as exc:
+        private = private_labs()
+        if private:  # a `harness run` started its own: say why it is out of reach
+            labs = ", ".join(f"pid {lab} of the run pid {run}" for lab, run in private)
+            _fail(f"{exc}. A simulated lab is running ({labs}), but it is that `harness "
+                  "run`'s own, which `harness sim` cannot reach: to inject faults into a "
+                  "run, start the lab with `harness sim up --lab LAB`, then `harness run "
+                  "SCENARIO --lab LAB --attach`")
         _fail(str(exc))
     except HarnessError as exc:
         _fail(str(exc))
@@ -163,7 +183,11 @@ def _running(state_dir: Path) -> SimState:
 @_state_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (credentials included).")
 def status(state_dir: Path, as_json: bool) -> None:
-    """Every virtual device's SNMP and SSH endpoint and credentials, and the traffic path."""
+    """Every virtual device's SNMP and SSH endpoint and credentials, and the traffic path.
+
+    \b
+    Exit codes: 0 shown
+                2 no lab running"""
     state = _running(state_dir)
     try:
         live: dict[str, Any] | None = asyncio.run(channel.request(state.control, "status",
@@ -177,7 +201,12 @@ def status(state_dir: Path, as_json: bool) -> None:
 @sim.command()
 @_state_dir_option
 def down(state_dir: Path) -> None:
-    """Stop the running simulated lab."""
+    """Stop the running simulated lab.
+
+    \b
+    Exit codes: 0 stopped
+                1 it did not stop
+                2 no lab running"""
     state = _running(state_dir)
     with_channel = True
     try:
@@ -245,7 +274,10 @@ def fault(device: str, kind: str, duration: str | None, params: tuple[str, ...],
     """Inject fault KIND into DEVICE (e.g. `harness sim fault gnb1 snmp-silent --for 10s`).
 
     An unknown KIND is refused with the list of kinds the device knows.
-    """
+
+    \b
+    Exit codes: 0 injected
+                2 bad input (no lab running, unknown device, a fault the device refuses)"""
     seconds: float | None = None
     if duration is not None:
         try:
@@ -267,7 +299,11 @@ def fault(device: str, kind: str, duration: str | None, params: tuple[str, ...],
 @click.argument("kind", required=False)
 @_state_dir_option
 def clear(device: str, kind: str | None, state_dir: Path) -> None:
-    """Clear fault KIND on DEVICE, or all of its faults."""
+    """Clear fault KIND on DEVICE, or all of its faults.
+
+    \b
+    Exit codes: 0 cleared
+                2 bad input (no lab running, unknown device)"""
     state = _running(state_dir)
     _device_name(state, device)
     result = _request(state, "clear", device=device, kind=kind)

@@ -26,6 +26,7 @@ from harness.base.errors import ConfigError
 from harness.base.secrets import Secret
 from harness.config.lab import Device, JumpHost, Lab, merged
 from harness.config.simulated import SimulatedCore, SimulatedDevice, SimulatedReplay
+from harness.engine.attach import Attach, attach_sim, attached_state
 from harness.monitors.traps import TrapHub
 from harness.simlab.control import CoreEndpoints, GnbEndpoints, SimLabProcess
 from harness.simlab.relay_plan import DnPorts, plan_relays, relay_table
@@ -192,10 +193,12 @@ def add_traffic_hosts(bench: Bench,
 
 async def open_bench(lab: Lab, work_dir: Path, *, run_id: str = "",
                      log_dir: Path | None = None,
-                     registry: DriverRegistry | None = None) -> Bench:
-    """Start the simulated lab if the lab has one, then build every device with the driver
-    the lab chose (through the registry: built-ins and plugins). With `log_dir`, each
-    device's log (its commands and their output, secrets masked) goes to DEVICE.log there."""
+                     registry: DriverRegistry | None = None,
+                     attach: Attach | None = None) -> Bench:
+    """Start the simulated lab if the lab has one (with `attach`: use the one `harness sim up`
+    runs), then build every device with the driver the lab chose (through the registry:
+    built-ins and plugins). With `log_dir`, each device's log (its commands and their output,
+    secrets masked) goes to DEVICE.log there."""
     drivers = registry if registry is not None else DriverRegistry.default()
     bench = Bench(lab=lab)
     snmp_cfg, ssh_cfg = device_settings(lab)
@@ -216,9 +219,13 @@ async def open_bench(lab: Lab, work_dir: Path, *, run_id: str = "",
         if lab.traps is not None:  # each real device's traps carry its own community
             await bench.traps.listen_lab(lab, lab.traps, {
                 name: cfg.get("community") for name, cfg in snmp_cfg.items()})
-        lines = []
-        if any(isinstance(d.simulated, SimulatedDevice | SimulatedCore)
-               for d in lab.devices.values()):
+        lines: list[str] = []
+        served = [n for n, d in lab.devices.items()
+                  if isinstance(d.simulated, SimulatedDevice | SimulatedCore)]
+        if served and attach is not None:  # the lab `harness sim up` runs
+            attach_sim(bench, attached_state(attach, served), snmp_cfg, ssh_cfg, known_hosts)
+            lines = known_hosts.read_text(encoding="utf-8").splitlines()
+        elif served:
             bench.sim = await _start_sim(lab, work_dir, snmp_cfg, ssh_cfg, bench)
             equipment: dict[str, GnbEndpoints | CoreEndpoints] = {**bench.sim.gnbs,
                                                                   **bench.sim.cores}

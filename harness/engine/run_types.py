@@ -12,6 +12,7 @@ from typing import Any
 from harness.base.verdict import Verdict
 from harness.config.lab import Lab
 from harness.config.scenario import Scenario
+from harness.engine.attach import Attach
 from harness.engine.resume import ResumeState
 from harness.kinds import KindRegistry, default_registry
 from harness.kinds.planned import PlannedTrial
@@ -41,6 +42,7 @@ class RunOptions:
     resume: ResumeState | None = None
     report_lang: Lang = "both"  # the report's language(s): vi, en or both
     report_pdf: bool = True  # report.pdf beside report.html
+    attach: Attach | None = None  # run on the lab `harness sim up` runs (`--attach`)
 
 
 @dataclass

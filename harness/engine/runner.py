@@ -209,7 +209,8 @@ class Runner:
         interrupted = False
         try:
             bench = await open_bench(inputs.lab, work, run_id=self.run_id,
-                                     log_dir=self.run_dir / "devices")
+                                     log_dir=self.run_dir / "devices",
+                                     attach=self.options.attach)
             self.bench = bench
             try:
                 summary["devices"] = await device_entries(

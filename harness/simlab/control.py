@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import weakref
@@ -21,6 +22,7 @@ from typing import IO, Any, BinaryIO
 from harness.base.errors import HarnessError
 from harness.simlab import channel
 from harness.simlab.spec import SimLabSpec
+from harness.simlab.state import OWNER_ENV
 
 _READY_TIMEOUT_S = 30.0
 _STOP_TIMEOUT_S = 10.0
@@ -121,10 +123,13 @@ class SimLabProcess:
         # Its own session: a terminal Ctrl-C reaches the harness, which then restores the
         # devices and stops the lab in order, instead of the lab dying under it; and a
         # detached lab (`harness sim up`) outlives the command that started it.
+        # Its environment says whose lab it is, so `harness sim fault` can tell a user that
+        # the lab it finds is a run's own (`OWNER_ENV`, read back by `state.private_labs`).
+        owner = "sim-up" if self.spec.detached else f"run:{os.getpid()}"
         return subprocess.Popen(
             [sys.executable, "-m", "harness.simlab", "serve"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-            start_new_session=True,
+            start_new_session=True, env={**os.environ, OWNER_ENV: owner},
         )
 
     async def stop(self) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.base.errors import HarnessError
 
+OWNER_ENV = "RAN_HARNESS_SIMLAB_OWNER"  # in a lab process's environment: sim-up | run:PID
 STATE_FORMAT_VERSION = 1
 STATE_FILE = "state.json"
 DEFAULT_STATE_DIR = Path(".harness") / "sim"
@@ -139,3 +140,25 @@ def remove_state(state_dir: Path) -> None:
     """Forget the lab (idempotent)."""
     with contextlib.suppress(FileNotFoundError):
         state_path(state_dir).unlink()
+
+
+def private_labs() -> list[tuple[int, int]]:
+    """Simulated labs that `harness run` started for itself (not `harness sim up`), as
+    (lab pid, run pid), among this user's processes: `harness sim fault` cannot reach them."""
+    found: list[tuple[int, int]] = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if proc.stat().st_uid != os.getuid():
+                continue
+            environ = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:  # gone, or not ours to read
+            continue
+        for item in environ:
+            key, _, value = item.decode("utf-8", "replace").partition("=")
+            if key == OWNER_ENV and value.startswith("run:"):
+                if process_start_ticks(int(proc.name)) is not None:
+                    found.append((int(proc.name), int(value[4:] or 0)))
+                break
+    return sorted(found)

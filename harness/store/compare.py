@@ -30,7 +30,7 @@ from harness.store.noise import floor_of
 from harness.store.stats import welch
 
 __all__ = ["Comparison", "MetricDiff", "TrialComparison", "compare", "direction_by_name",
-           "format_table", "parse_threshold"]
+           "format_table", "parse_threshold", "scenario_differences"]
 
 _VERDICT_OF_STATUS = {"regression": Verdict.FAIL, "inconclusive": Verdict.INCONCLUSIVE,
                       "same": Verdict.PASS, "improvement": Verdict.PASS}
@@ -235,6 +235,29 @@ def compare(baseline: Mapping[str, Any], candidate: Mapping[str, Any], *,
                             threshold if limit is None else float(limit), alpha))
     return Comparison(str(baseline.get("run_id", "")), str(candidate.get("run_id", "")),
                       threshold, alpha, diffs)
+
+
+def scenario_differences(baseline: Mapping[str, Any], candidate: Mapping[str, Any]
+                         ) -> tuple[bool, list[str]]:
+    """How the two runs' scenarios differ: (different scenario names, what differs, one
+    line each). Same name but another file (sha256) is said too: criteria may have changed."""
+    a, b = baseline.get("scenario") or {}, candidate.get("scenario") or {}
+    lines: list[str] = []
+    other_name = a.get("name") != b.get("name")
+    if other_name:
+        lines.append(f"the runs are of different scenarios: baseline '{a.get('name')}', "
+                     f"candidate '{b.get('name')}'")
+    elif a.get("sha256") and b.get("sha256") and a.get("sha256") != b.get("sha256"):
+        lines.append(f"scenario '{a.get('name')}' changed between the runs (sha256 "
+                     f"{str(a['sha256'])[:12]} vs {str(b['sha256'])[:12]}): its criteria or "
+                     "parameters may differ")
+    ids_a = {str(t.get("id")) for t in baseline.get("trials") or ()}
+    ids_b = {str(t.get("id")) for t in candidate.get("trials") or ()}
+    if ids_a != ids_b:
+        lines.append(f"trials in both: {', '.join(sorted(ids_a & ids_b)) or 'none'}; only in "
+                     f"the baseline: {', '.join(sorted(ids_a - ids_b)) or 'none'}; only in the "
+                     f"candidate: {', '.join(sorted(ids_b - ids_a)) or 'none'}")
+    return other_name, lines
 
 
 def format_table(comparison: Comparison, *, all_metrics: bool = False) -> list[str]:

@@ -1,4 +1,5 @@
-"""`harness show RUN`: a run's summary.json as readable text."""
+"""`harness show RUN`: a run's summary.json as readable text, one line per trial unless
+asked for more."""
 
 from __future__ import annotations
 
@@ -15,8 +16,77 @@ def _value(entry: object) -> str:
     return f"{text} {entry.get('unit') or ''}".rstrip()
 
 
-def summary_lines(summary: Mapping[str, Any], run_dir: Path) -> list[str]:
-    """Header, devices, each trial with metrics and criteria, then results and baseline."""
+def trial_label(trial: Mapping[str, Any]) -> str:
+    """`throughput-dl-tcp #2`: how a trial (one repetition) is named on screen."""
+    return f"{trial.get('id')} #{trial.get('repetition')}"
+
+
+def select_trials(trials: list[Mapping[str, Any]], wanted: str) -> list[Mapping[str, Any]]:
+    """The trials `--trial` names: every repetition of an id, or one as `ID#REP`; ValueError
+    naming the run's trial ids when none matches."""
+    trial_id, _, rep = wanted.partition("#")
+    found = [t for t in trials if t.get("id") == trial_id.strip()
+             and (not rep or str(t.get("repetition")) == rep.strip())]
+    if not found:
+        ids = ", ".join(dict.fromkeys(str(t.get("id")) for t in trials)) or "none"
+        raise ValueError(f"no trial {wanted!r} in this run (trials: {ids}; one repetition: "
+                         "ID#REP)")
+    return found
+
+
+def _headline(trial: Mapping[str, Any]) -> str:
+    """One line: verdict, name, the figures the criteria judged, how many criteria passed."""
+    criteria = trial.get("criteria") or ()
+    figures: dict[str, str] = {}
+    for criterion in criteria:
+        name = str(criterion.get("expr") or "").split(" ", 1)[0]
+        if name and name not in figures:
+            figures[name] = _value(criterion.get("observed"))
+    passed = sum(1 for c in criteria if c.get("verdict") == "PASS")
+    parts = [f"{trial.get('verdict', '?'):<12} {trial_label(trial)}"]
+    parts += [f"{name} {value}" for name, value in figures.items()]
+    if criteria:
+        parts.append(f"criteria {passed}/{len(criteria)} pass")
+    attempts = trial.get("attempts") or 1
+    if attempts > 1:
+        parts.append(f"attempts {attempts}")
+    return "  ".join(parts)
+
+
+def _details(trial: Mapping[str, Any]) -> list[str]:
+    lines = []
+    if trial.get("error"):
+        lines.append(f"  error: {trial['error']}")
+    for name, metric in sorted((trial.get("metrics") or {}).items()):
+        lines.append(f"  {name:<40} {_value(metric)}")
+    for criterion in trial.get("criteria") or ():
+        lines.append(f"  [{criterion.get('verdict')}] {criterion.get('expr')}: observed "
+                     f"{_value(criterion.get('observed'))}, threshold "
+                     f"{_value(criterion.get('threshold'))}")
+    for note in trial.get("notes") or ():
+        lines.append(f"  note: {note}")
+    return lines
+
+
+def _concise(trial: Mapping[str, Any]) -> list[str]:
+    """The headline, then only what went wrong: the error and the criteria not passed."""
+    lines = [_headline(trial)]
+    if trial.get("error"):
+        lines.append(f"  error: {trial['error']}")
+    for criterion in trial.get("criteria") or ():
+        if criterion.get("verdict") != "PASS":
+            lines.append(f"  [{criterion.get('verdict')}] {criterion.get('expr')}: observed "
+                         f"{_value(criterion.get('observed'))}")
+    return lines
+
+
+def summary_lines(summary: Mapping[str, Any], run_dir: Path, *, trial: str | None = None,
+                  verbose: bool = False) -> list[str]:
+    """Header, devices, one line per trial (what failed under it), then results and baseline.
+
+    `verbose` or `trial` (an id, or ID#REP; ValueError if the run has none) give each shown
+    trial's every metric and criterion.
+    """
     scenario = summary.get("scenario") or {}
     lab = summary.get("lab") or {}
     lines = [f"run {summary.get('run_id')}: {summary.get('verdict')}",
@@ -31,17 +101,20 @@ def summary_lines(summary: Mapping[str, Any], run_dir: Path) -> list[str]:
         lines.append(f"  device {device.get('name')} ({device.get('role')}): {facts} "
                      f"firmware {device.get('firmware') or '-'} serial "
                      f"{device.get('serial') or '-'}".replace("  ", " "))
-    for trial in summary.get("trials") or ():
-        lines.append(f"trial {trial.get('id')} #{trial.get('repetition')}: "
-                     f"{trial.get('verdict')}")
-        if trial.get("error"):
-            lines.append(f"  error: {trial['error']}")
-        for name, metric in sorted((trial.get("metrics") or {}).items()):
-            lines.append(f"  {name:<40} {_value(metric)}")
-        for criterion in trial.get("criteria") or ():
-            lines.append(f"  [{criterion.get('verdict')}] {criterion.get('expr')}: observed "
-                         f"{_value(criterion.get('observed'))}, threshold "
-                         f"{_value(criterion.get('threshold'))}")
+    trials = list(summary.get("trials") or ())
+    shown = select_trials(trials, trial) if trial is not None else trials
+    if trial is None:
+        counts: dict[str, int] = {}
+        for t in trials:
+            counts[str(t.get("verdict"))] = counts.get(str(t.get("verdict")), 0) + 1
+        lines.append(f"{len(trials)} trial(s): "
+                     + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    for t in shown:
+        if verbose or trial is not None:
+            lines.append(_headline(t))
+            lines.extend(_details(t))
+        else:
+            lines.extend(_concise(t))
     results = summary.get("results") or {}
     if results:
         lines.append(f"samples stored: {results.get('samples')}"
@@ -64,4 +137,6 @@ def summary_lines(summary: Mapping[str, Any], run_dir: Path) -> list[str]:
                                  f" {metric['unit']} ({(metric['change'] or 0) * 100:+.1f}%)")
         elif baseline.get("note"):
             lines.append(f"baseline: {baseline['note']}")
+    if not verbose and trial is None and trials:
+        lines.append("(every metric and criterion: --verbose, or --trial ID for one trial)")
     return lines
