@@ -19,6 +19,7 @@ from drivers.capabilities import (
     UploadedImage,
 )
 from drivers.profile import Profile
+from drivers.profile_values import index_from_walk
 from drivers.transport.devlog import DeviceLog
 from drivers.transport.snmp import NoSuchValue, SnmpTransport, SnmpValue
 from drivers.transport.ssh import CliSession, SshTransport
@@ -69,8 +70,9 @@ def uptime_seconds(ticks: SnmpValue | None, text: str = "") -> float | None:
     return None
 
 
-def _oid(template: str, cell: int) -> str:
-    return template.replace("{cell}", str(cell)).replace("{index}", str(cell))
+def _oid(template: str, cell: int, index: str | None = None) -> str:
+    return template.replace("{cell}", str(cell)).replace(
+        "{index}", str(cell) if index is None else index)
 
 
 class Gnb:
@@ -85,6 +87,7 @@ class Gnb:
         self.log = log or (ssh.log if ssh is not None else DeviceLog(name))
         self._cli: CliSession | None = None
         self._cli_lock = asyncio.Lock()
+        self._indexes: dict[int, str] = {}  # cell → {index}, from the profile's cell_index
 
     async def facts(self) -> DeviceFacts:
         """Vendor, model, serial, firmware (and description, uptime) as the device reports them:
@@ -143,7 +146,7 @@ class Gnb:
                 raise ConfigError(f"profile {self.profile.name} has no KPI {name!r} "
                                   f"(it has: {', '.join(self.profile.kpis)})")
             for cell in cells:
-                wanted.append((name, cell, _oid(spec.oid, cell)))
+                wanted.append((name, cell, _oid(spec.oid, cell, await self.cell_index(cell))))
         uptime_fact = self.profile.facts.get("uptime")
         extra = [uptime_fact.oid] if uptime_fact is not None else []
         values = await self.snmp.get([oid for _, _, oid in wanted] + extra)
@@ -169,7 +172,10 @@ class Gnb:
     async def cell_config(self, cell: int) -> dict[str, int | str]:
         """The cell parameters the profile can read."""
         params = self.profile.cell_params
-        oids = {name: _oid(p.oid, cell) for name, p in params.items()}
+        if not params:
+            return {}
+        index = await self.cell_index(cell)
+        oids = {name: _oid(p.oid, cell, index) for name, p in params.items()}
         values = await self.snmp.get(list(oids.values()))
         config: dict[str, int | str] = {}
         for name, oid in oids.items():
@@ -177,8 +183,27 @@ class Gnb:
             if isinstance(value, NoSuchValue):
                 raise CommandFailed(f"{self.name}: cell {cell} has no {name} ({oid}): "
                                     f"{value.reason}")
-            config[name] = value
+            if not isinstance(value, int | str):
+                raise CommandFailed(f"{self.name}: cell {cell} {name} ({oid}): the device "
+                                    f"sent {value!r}, neither a number nor text")
+            config[name] = params[name].read(self.name, name, value)
         return config
+
+    async def cell_index(self, cell: int) -> str | None:
+        """The `{index}` of a cell's table rows: the row of the profile's `cell_index` column
+        whose value is the cell number (walked once), or None (the cell number itself)."""
+        spec = self.profile.cell_index
+        if spec is None:
+            return None
+        if cell not in self._indexes:
+            rows = next(iter((await self.snmp.walk_columns([spec.column])).values()), {})
+            index = index_from_walk(rows, cell)
+            if index is None:
+                seen = ", ".join(sorted({str(v) for v in rows.values()})) or "none"
+                raise CommandFailed(f"{self.name}: no row of {spec.column} holds cell {cell} "
+                                    f"(values: {seen}): check cell_index in the profile")
+            self._indexes[cell] = index
+        return self._indexes[cell]
 
     async def set_cell(self, cell: int, params: Mapping[str, int | str]) -> None:
         """Apply cell parameters through the profile's CLI templates, one command each."""
@@ -191,6 +216,12 @@ class Gnb:
             if template is None:
                 raise ConfigError(f"profile {self.profile.name} cannot set {param!r} on a cell "
                                   f"(it can set: {', '.join(action.commands)})")
+            spec = self.profile.cell_params.get(param)  # type: ignore[call-overload]
+            if spec is not None:
+                try:
+                    value = spec.written(param, value)
+                except ValueError as exc:
+                    raise ConfigError(f"{self.name}: set_cell: {exc}") from None
             commands.append(template.replace("{cell}", shlex.quote(str(cell)))
                             .replace("{value}", shlex.quote(str(value))))
         await self._perform(action, commands)

@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from drivers.actions import ActionSpec, CliSpec, CommandFact
 from drivers.alarms import AlarmSpec, AlarmTableSpec
 from drivers.mibs import MIB_NAME, OID_OR_NAME, OID_TEMPLATE, MibResolver
+from drivers.profile_values import CELL_PARAM_NAMES, CellIndex, CellParam
 from harness.base.errors import ConfigError
 from harness.base.loader import load_model
 from harness.base.schema import Duration, FieldError, NonEmptyStr, StrictModel
@@ -42,13 +43,6 @@ class KpiSpec(StrictModel):
     period: Duration | None = None
 
 
-class CellParam(StrictModel):
-    """A cell parameter readable over SNMP (used for snapshots and peak-rate arithmetic)."""
-
-    oid: Annotated[str, Field(pattern=_OID_TEMPLATE)]
-    type: Literal["int", "str"] = "int"
-
-
 CommandAction = ActionSpec  # the name set_cell's model had before actions became general
 FactName = Literal["vendor", "model", "serial", "firmware", "description", "uptime"]
 
@@ -62,12 +56,9 @@ class Profile(StrictModel):
     facts: dict[FactName, OidFact]
     command_facts: dict[FactName, CommandFact] = {}  # facts read from a command's output
     kpis: dict[NonEmptyStr, KpiSpec] = {}
-    cell_params: dict[
-        Literal["bandwidth_mhz", "scs_khz", "tdd", "special", "layers_dl", "layers_ul",
-                "modulation_dl", "modulation_ul", "admin", "band"],
-        CellParam,
-    ] = {}
+    cell_params: dict[CELL_PARAM_NAMES, CellParam] = {}  # what peak() and snapshots read
     cells_oid: Annotated[str, Field(pattern=_OID)] | None = None
+    cell_index: CellIndex | None = None  # {index} from a table walk (else: the cell number)
     actions: dict[Annotated[str, Field(pattern=_ACTION_NAME)], ActionSpec] = {}
     cli: CliSpec | None = None
     alarms: AlarmSpec | None = None  # what the device's traps mean

@@ -168,10 +168,10 @@ def run(scenario: Path | None, lab_path: Path | None, out_dir: Path, junit: Path
                                  "FILES, else lab.yaml if present).")
 def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
     """Check lab, scenario and profile files without touching any device."""
-    from drivers.profile import Profile
     from harness.base.loader import load_model
     from harness.config.lab import Lab
     from harness.engine.inputs import detect_kind, load_inputs
+    from harness.engine.profile_checks import check_profile_file, lab_profiles
 
     failed = False
     kinds: dict[Path, str] = {}
@@ -187,9 +187,9 @@ def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
         try:
             kind = detect_kind(path)
             if kind == "lab":
-                load_model(path, Lab)
+                lab_profiles(load_model(path, Lab), path)
             elif kind == "profile":
-                load_model(path, Profile)
+                check_profile_file(path)
             else:
                 lab = default_lab
                 if not lab.exists():

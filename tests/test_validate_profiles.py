@@ -1,0 +1,90 @@
+"""`harness validate` checks what the profiles of a lab and a scenario must give, before any
+device is touched: exit 2 with FILE:LINE:COL (each of these validated with exit 0 before)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner, Result
+
+from harness.cli import cli
+from tests.input_files import GOOD_LAB, GOOD_SCENARIO, line_of, write_input
+
+# A profile as docs/writing-a-profile.md used to teach it: facts and KPIs, no cell parameters.
+GUIDE_PROFILE = """\
+name: acme-ag5000
+role: gnodeb
+facts:
+  description: {oid: 1.3.6.1.2.1.1.1.0}
+  uptime: {oid: 1.3.6.1.2.1.1.3.0}
+kpis:
+  DRB.UEThpDl: {oid: "1.3.6.1.4.1.32473.1.3.1.3.{cell}", type: gauge, unit: kbit/s}
+  DRB.PdcpSduVolumeDL: {oid: "1.3.6.1.4.1.32473.1.3.1.1.{cell}", type: counter64, unit: Mbit}
+  RRU.PrbUsedDl: {oid: "1.3.6.1.4.1.32473.1.3.1.5.{cell}", type: gauge, unit: PRB}
+  RRU.PrbTotDl: {oid: "1.3.6.1.4.1.32473.1.3.1.7.{cell}", type: gauge, unit: "%"}
+"""
+
+
+def _lab(folder: Path, profile: str = "acme-ag5000") -> Path:
+    text = GOOD_LAB.replace("name: sim-lab\n", "name: sim-lab\nprofiles: profiles\n")
+    text = text.replace("profile: sim-gnb", f"profile: {profile}")
+    (folder / "profiles").mkdir(exist_ok=True)
+    return write_input(folder, "lab.yaml", text)
+
+
+def _validate(*files: Path) -> Result:
+    return CliRunner().invoke(cli, ["validate", *map(str, files)])
+
+
+def test_peak_on_a_profile_without_cell_parameters_is_a_positioned_error(
+        tmp_path: Path) -> None:
+    lab = _lab(tmp_path)
+    write_input(tmp_path / "profiles", "acme-ag5000.yaml", GUIDE_PROFILE)
+    scenario = write_input(tmp_path, "smoke.yaml", GOOD_SCENARIO)
+    result = _validate(lab, scenario)
+    assert result.exit_code == 2, result.output
+    line = line_of(GOOD_SCENARIO, "peak(gnb1)")
+    assert f"smoke.yaml:{line}:" in result.output
+    assert "layers_dl" in result.output and "cell_params" in result.output
+
+
+def test_an_unknown_profile_is_an_error_at_the_labs_line(tmp_path: Path) -> None:
+    lab = _lab(tmp_path, profile="acme-nope")
+    result = _validate(lab)
+    assert result.exit_code == 2, result.output
+    line = line_of(lab.read_text(encoding="utf-8"), "acme-nope")
+    assert f"lab.yaml:{line}:" in result.output and "acme-nope" in result.output
+
+
+def test_a_profile_schema_error_points_into_the_profile(tmp_path: Path) -> None:
+    lab = _lab(tmp_path)
+    bad = GUIDE_PROFILE.replace("type: gauge, unit: PRB", "type: gauge, unit: PRB, colour: 1")
+    write_input(tmp_path / "profiles", "acme-ag5000.yaml", bad)
+    result = _validate(lab)
+    assert result.exit_code == 2, result.output
+    assert f"acme-ag5000.yaml:{line_of(bad, 'colour')}:" in result.output
+
+
+def test_a_monitored_kpi_the_profile_lacks_is_a_positioned_error(tmp_path: Path) -> None:
+    lab = _lab(tmp_path, profile="sim-gnb")
+    text = GOOD_SCENARIO.replace("RRU.PrbTotDl]", "RRU.PrbTotDl, DRB.Nonsense]")
+    scenario = write_input(tmp_path, "smoke.yaml", text)
+    result = _validate(lab, scenario)
+    assert result.exit_code == 2, result.output
+    assert f"smoke.yaml:{line_of(text, 'DRB.Nonsense')}:" in result.output
+    assert "no KPI 'DRB.Nonsense'" in result.output
+
+
+def test_set_cell_on_a_profile_without_the_action_is_a_positioned_error(
+        tmp_path: Path) -> None:
+    lab = _lab(tmp_path)
+    write_input(tmp_path / "profiles", "acme-ag5000.yaml", GUIDE_PROFILE)
+    text = GOOD_SCENARIO.replace(
+        '      - "throughput.mean >= 0.6 * peak(gnb1)"\n', "").replace(
+        "trials:\n", "setup:\n  - {device: gnb1, action: set_cell, cell: 1, "
+        "params: {bandwidth_mhz: 40}}\ntrials:\n")
+    scenario = write_input(tmp_path, "smoke.yaml", text)
+    result = _validate(lab, scenario)
+    assert result.exit_code == 2, result.output
+    assert f"smoke.yaml:{line_of(text, 'action: set_cell')}:" in result.output
+    assert "add actions.set_cell" in result.output
