@@ -14,7 +14,7 @@ from drivers.alarms import AlarmSpec, AlarmTableSpec
 from drivers.mibs import MIB_NAME, OID_OR_NAME, OID_TEMPLATE, MibResolver
 from drivers.profile_values import CELL_PARAM_NAMES, CellIndex, CellParam
 from harness.base.errors import ConfigError
-from harness.base.loader import load_model
+from harness.base.loader import error_at, load_model, load_yaml
 from harness.base.schema import Duration, FieldError, NonEmptyStr, StrictModel
 
 # OIDs are numeric or MIB names (`VENDOR-PM-MIB::dlThroughput`), resolved at load time; a
@@ -117,10 +117,21 @@ def load_profile(name: str, search: list[Path] | None = None, *,
         return profile
     resolver = mibs or MibResolver([path.parent / "mibs"])
     try:
-        return Profile.model_validate(_resolved(data, resolver),
+        return Profile.model_validate(_resolved(data, resolver, ()),
                                       context={"base_dir": path.absolute().parent})
+    except _NameError as exc:  # a MIB name no MIB defines: at its line in the profile
+        _, index = load_yaml(path)
+        raise error_at(path, index, exc.at, exc.reason, at_key=exc.key) from None
     except ConfigError as exc:
         raise ConfigError(exc.reason, file=str(path)) from None
+
+
+class _NameError(ConfigError):
+    """A MIB name that does not resolve, with where it stands in the profile."""
+
+    def __init__(self, reason: str, at: tuple[str | int, ...], key: bool) -> None:
+        super().__init__(reason)
+        self.at, self.key = at, key
 
 
 def _has_names(data: object) -> bool:
@@ -131,12 +142,23 @@ def _has_names(data: object) -> bool:
     return isinstance(data, str) and MIB_NAME.match(data) is not None
 
 
-def _resolved(data: object, resolver: MibResolver) -> object:
+def _resolved(data: object, resolver: MibResolver, at: tuple[str | int, ...]) -> object:
     """`data` with every MIB name (values and keys) replaced by its numeric OID."""
     if isinstance(data, dict):
-        return {_resolved(k, resolver): _resolved(v, resolver) for k, v in data.items()}
+        return {_resolved_one(k, resolver, (*at, k), True) if isinstance(k, str) else k:
+                _resolved(v, resolver, (*at, k)) for k, v in data.items()}
     if isinstance(data, list):
-        return [_resolved(v, resolver) for v in data]
-    if isinstance(data, str) and MIB_NAME.match(data) is not None:
-        return resolver.resolve(data)
+        return [_resolved(v, resolver, (*at, i)) for i, v in enumerate(data)]
+    if isinstance(data, str):
+        return _resolved_one(data, resolver, at, False)
     return data
+
+
+def _resolved_one(text: str, resolver: MibResolver, at: tuple[str | int, ...],
+                  key: bool) -> str:
+    if MIB_NAME.match(text) is None:
+        return text
+    try:
+        return resolver.resolve(text)
+    except ConfigError as exc:
+        raise _NameError(f"{text}: {exc.reason}", at, key) from None

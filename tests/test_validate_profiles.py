@@ -88,3 +88,35 @@ def test_set_cell_on_a_profile_without_the_action_is_a_positioned_error(
     assert result.exit_code == 2, result.output
     assert f"smoke.yaml:{line_of(text, 'action: set_cell')}:" in result.output
     assert "add actions.set_cell" in result.output
+
+
+def test_a_mib_name_no_mib_defines_is_an_error_at_its_line(tmp_path: Path) -> None:
+    text = GUIDE_PROFILE.replace("{oid: 1.3.6.1.2.1.1.3.0}", "{oid: ACME-NOPE-MIB::acmeUptime.0}")
+    profile = write_input(tmp_path, "acme-ag5000.yaml", text)
+    result = _validate(profile)
+    assert result.exit_code == 2, result.output
+    assert f"acme-ag5000.yaml:{line_of(text, 'ACME-NOPE-MIB')}:" in result.output
+    assert "ACME-NOPE-MIB not found" in result.output
+
+
+def test_a_set_cell_value_the_write_map_lacks_is_a_positioned_error(tmp_path: Path) -> None:
+    lab = _lab(tmp_path)
+    profile = GUIDE_PROFILE + """\
+cell_params:
+  bandwidth_mhz: {oid: "1.3.6.1.4.1.32473.1.2.1.2.{cell}", map: {1: 20, 2: 40, 3: 100}}
+actions:
+  set_cell:
+    commands: {bandwidth_mhz: "set cell {cell} bandwidth {value}"}
+"""
+    write_input(tmp_path / "profiles", "acme-ag5000.yaml", profile)
+    text = GOOD_SCENARIO.replace(
+        '      - "throughput.mean >= 0.6 * peak(gnb1)"\n', "").replace(
+        "trials:\n", "setup:\n  - device: gnb1\n    action: set_cell\n    cell: 1\n"
+        "    params: {bandwidth_mhz: 30}\ntrials:\n")
+    scenario = write_input(tmp_path, "smoke.yaml", text)
+    result = _validate(lab, scenario)
+    assert result.exit_code == 2, result.output
+    assert f"smoke.yaml:{line_of(text, 'bandwidth_mhz: 30')}:" in result.output
+    assert "bandwidth_mhz 30 has no device value" in result.output
+    ok = write_input(tmp_path, "ok.yaml", text.replace("bandwidth_mhz: 30", "bandwidth_mhz: 40"))
+    assert _validate(lab, ok).exit_code == 0

@@ -6,7 +6,7 @@ parameters it needs; actions a scenario uses (set_cell, install_firmware) in the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from drivers.mibs import MibResolver
@@ -84,6 +84,7 @@ def check_trials(scenario: Scenario, trials: list[PlannedTrial],
         for i, step in enumerate(t.spec.setup):
             _needs_set_cell(profiles.get(step.device), step.device,
                             (*where, "setup", i, "action"), at)
+            _writable(profiles.get(step.device), step.params, (*where, "setup", i), at)
 
 
 def check_scenario_actions(scenario: Scenario, profiles: dict[str, Profile],
@@ -93,6 +94,23 @@ def check_scenario_actions(scenario: Scenario, profiles: dict[str, Profile],
         for i, action in enumerate(getattr(scenario, section)):
             _needs_set_cell(profiles.get(action.device), action.device,
                             (section, i, "action"), at)
+            _writable(profiles.get(action.device), action.params, (section, i), at)
+
+
+def _writable(profile: Profile | None, params: Mapping[str, object], where: FieldPath,
+              at: ErrorAt) -> None:
+    """Each set_cell value has a device spelling in the parameter's write encoding (a
+    value map that lacks it would fail only when the run applies it)."""
+    if profile is None:
+        return
+    for name, value in params.items():
+        spec = profile.cell_params.get(name)  # type: ignore[call-overload]
+        if spec is None or not isinstance(value, int | str):
+            continue
+        try:
+            spec.written(name, value)
+        except ValueError as exc:
+            raise at((*where, "params", name), f"profile {profile.name}: {exc}") from None
 
 
 def _needs_set_cell(profile: Profile | None, device: str, field: FieldPath,
