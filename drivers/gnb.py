@@ -78,7 +78,7 @@ def _oid(template: str, cell: int, index: str | None = None) -> str:
 class Gnb:
     """A gNodeB built from a transport pair and a vendor profile; knows nothing of simulators."""
 
-    def __init__(self, name: str, profile: Profile, *, snmp: SnmpTransport,
+    def __init__(self, name: str, profile: Profile, *, snmp: SnmpTransport | None,
                  ssh: SshTransport | None, log: DeviceLog | None = None) -> None:
         self.name = name
         self.profile = profile
@@ -89,13 +89,21 @@ class Gnb:
         self._cli_lock = asyncio.Lock()
         self._indexes: dict[int, str] = {}  # cell → {index}, from the profile's cell_index
 
+    def _need_snmp(self, what: str) -> SnmpTransport:
+        """The SNMP transport; ConfigError when the lab gives this device none."""
+        if self.snmp is None:
+            raise ConfigError(f"{self.name}: the profile reads {what} over SNMP, and the lab "
+                              "gives no SNMP settings for it (snmp: in lab.yaml)")
+        return self.snmp
+
     async def facts(self) -> DeviceFacts:
         """Vendor, model, serial, firmware (and description, uptime) as the device reports them:
         by SNMP GET for `facts`, from command output for `command_facts`."""
         names = list(self.profile.facts)
         got: dict[str, SnmpValue] = {}
         if names:
-            values = await self.snmp.get([self.profile.facts[n].oid for n in names])
+            snmp = self._need_snmp("facts by OID")
+            values = await snmp.get([self.profile.facts[n].oid for n in names])
             got = {n: values[self.profile.facts[n].oid] for n in names}
         text = fact_texts(got)
         outputs: dict[tuple[str, str], str] = {}
@@ -119,11 +127,12 @@ class Gnb:
     async def reachability(self) -> list[TransportStatus]:
         """SNMP (a GET of sysUpTime.0) and SSH (login only) checked; nothing is run."""
         statuses: list[TransportStatus] = []
-        try:
-            await self.snmp.get([_SYS_UPTIME])
-            statuses.append(TransportStatus("snmp", True))
-        except HarnessError as exc:
-            statuses.append(TransportStatus("snmp", False, str(exc)))
+        if self.snmp is not None:
+            try:
+                await self.snmp.get([_SYS_UPTIME])
+                statuses.append(TransportStatus("snmp", True))
+            except HarnessError as exc:
+                statuses.append(TransportStatus("snmp", False, str(exc)))
         if self.ssh is not None:
             policy = self.ssh.host_key_policy
             try:
@@ -149,7 +158,7 @@ class Gnb:
                 wanted.append((name, cell, _oid(spec.oid, cell, await self.cell_index(cell))))
         uptime_fact = self.profile.facts.get("uptime")
         extra = [uptime_fact.oid] if uptime_fact is not None else []
-        values = await self.snmp.get([oid for _, _, oid in wanted] + extra)
+        values = await self._need_snmp("KPIs").get([oid for _, _, oid in wanted] + extra)
         uptime = values[extra[0]] if extra else None
         ticks = uptime if isinstance(uptime, int) else None
         readings: list[KpiReading] = []
@@ -166,7 +175,7 @@ class Gnb:
         """Cell ids the device reports (from the profile's cell table), or [1] if it has none."""
         if self.profile.cells_oid is None:
             return [1]
-        rows = await self.snmp.walk(self.profile.cells_oid)
+        rows = await self._need_snmp("the cell table").walk(self.profile.cells_oid)
         return sorted(v for v in rows.values() if isinstance(v, int))
 
     async def cell_config(self, cell: int) -> dict[str, int | str]:
@@ -176,7 +185,7 @@ class Gnb:
             return {}
         index = await self.cell_index(cell)
         oids = {name: _oid(p.oid, cell, index) for name, p in params.items()}
-        values = await self.snmp.get(list(oids.values()))
+        values = await self._need_snmp("cell parameters").get(list(oids.values()))
         config: dict[str, int | str] = {}
         for name, oid in oids.items():
             value = values[oid]
@@ -196,7 +205,8 @@ class Gnb:
         if spec is None:
             return None
         if cell not in self._indexes:
-            rows = next(iter((await self.snmp.walk_columns([spec.column])).values()), {})
+            walked = await self._need_snmp("cell_index").walk_columns([spec.column])
+            rows = next(iter(walked.values()), {})
             index = index_from_walk(rows, cell)
             if index is None:
                 seen = ", ".join(sorted({str(v) for v in rows.values()})) or "none"
@@ -288,7 +298,7 @@ class Gnb:
             raise ConfigError(f"profile {self.profile.name} has no alarm_table: the harness "
                               f"cannot read {self.name}'s active alarms")
         columns = [c for c in (spec.severity, spec.text, spec.source) if c is not None]
-        table = await self.snmp.walk_columns(columns)
+        table = await self._need_snmp("the alarm table").walk_columns(columns)
         return alarms_from_table(self.name, spec, table, time.time())
 
     async def firmware_version(self) -> str:
@@ -322,6 +332,7 @@ class Gnb:
         """Release the CLI session and both transports."""
         if self._cli is not None:
             await self._cli.close()
-        await self.snmp.close()
+        if self.snmp is not None:
+            await self.snmp.close()
         if self.ssh is not None:
             await self.ssh.close()

@@ -153,3 +153,42 @@ def test_snmp_only_device_is_reachable_with_its_snmp_facts(sim: SimEquipment,
     assert result.exit_code == 0, result.output
     assert row["reachable"] and set(row["transports"]) == {"snmp"}
     assert row["facts"]["serial"] == "SIM-0001" and row["facts"]["firmware"]
+
+
+SSH_ONLY_PROFILE = """\
+name: ssh-gnb
+role: gnodeb
+facts: {}
+command_facts:
+  firmware: {command: show version, parser: {keyvalue: ":"}, field: Software version}
+  serial: {command: show version, parser: {keyvalue: ":"}, field: Serial number}
+"""
+
+SSH_ONLY_LAB = """\
+name: ssh-only
+profiles: profiles
+devices:
+  gnb1:
+    role: gnodeb
+    profile: ssh-gnb
+    host: 127.0.0.1
+    ssh: {{port: {port}, user: {user}, password: "${{env:RH_TEST_PASSWORD}}",
+          known_hosts: {known_hosts}}}
+"""
+
+
+@pytest.mark.e2e
+def test_ssh_only_device_is_reachable_with_its_command_facts(sim: SimEquipment,
+                                                             tmp_path: Path) -> None:
+    """No SNMP settings in the lab: no SNMP row, facts from `show version` over SSH."""
+    ssh = sim.state["devices"]["gnb1"]["ssh"]
+    (tmp_path / "profiles").mkdir()
+    write_input(tmp_path / "profiles", "ssh-gnb.yaml", SSH_ONLY_PROFILE)
+    lab = write_input(tmp_path, "lab.yaml", SSH_ONLY_LAB.format(
+        port=ssh["port"], user=ssh["user"], known_hosts=sim.known_hosts))
+    result = CliRunner().invoke(cli, ["devices", "--lab", str(lab), "--json"],
+                                env={"RH_TEST_PASSWORD": ssh["password"]})
+    row = json.loads(result.stdout)["devices"][0]
+    assert result.exit_code == 0, result.output
+    assert row["reachable"] and set(row["transports"]) == {"ssh"}
+    assert row["facts"]["serial"] == "SIM-0001" and row["facts"]["firmware"] == "1.0.0"
