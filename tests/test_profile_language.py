@@ -192,3 +192,29 @@ def test_ssh_only_device_is_reachable_with_its_command_facts(sim: SimEquipment,
     assert result.exit_code == 0, result.output
     assert row["reachable"] and set(row["transports"]) == {"ssh"}
     assert row["facts"]["serial"] == "SIM-0001" and row["facts"]["firmware"] == "1.0.0"
+
+
+@pytest.mark.e2e
+def test_peak_at_run_time_on_a_profile_without_cell_parameters_names_them(
+        sim: SimEquipment, tmp_path: Path) -> None:
+    """Reached at run time anyway (a driver plugin's device): a HarnessError naming the
+    missing parameters, which the trial turns into ERROR — not a KeyError traceback."""
+    from harness.base.loader import load_model
+    from harness.config.lab import Lab
+    from harness.engine.bench import Bench
+    from harness.engine.trial import cell_peak
+
+    lab = load_model(write_input(tmp_path, "lab.yaml", SNMP_ONLY_LAB.format(port=1)), Lab)
+
+    async def go() -> None:
+        gnb = _gnb(sim, tmp_path)
+        gnb.profile = gnb.profile.model_copy(update={"cell_params": {}})
+        bench = Bench(lab=lab)
+        bench.gnbs["gnb1"] = gnb
+        try:
+            await cell_peak(bench, "gnb1", 1, "dl")
+        finally:
+            await gnb.close()
+
+    with pytest.raises(HarnessError, match=r"peak\(gnb1\).*prb-gnb.*layers_dl.*cell_params"):
+        asyncio.run(go())
