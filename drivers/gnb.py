@@ -20,6 +20,7 @@ from drivers.capabilities import (
 )
 from drivers.pm_source import PmFileSource
 from drivers.profile import Profile
+from drivers.profile_values import index_from_walk
 from drivers.transport.devlog import DeviceLog
 from drivers.transport.snmp import NoSuchValue, SnmpTransport, SnmpValue
 from drivers.transport.ssh import CliSession, SshTransport
@@ -70,14 +71,15 @@ def uptime_seconds(ticks: SnmpValue | None, text: str = "") -> float | None:
     return None
 
 
-def _oid(template: str, cell: int) -> str:
-    return template.replace("{cell}", str(cell)).replace("{index}", str(cell))
+def _oid(template: str, cell: int, index: str | None = None) -> str:
+    return template.replace("{cell}", str(cell)).replace(
+        "{index}", str(cell) if index is None else index)
 
 
 class Gnb:
     """A gNodeB built from a transport pair and a vendor profile; knows nothing of simulators."""
 
-    def __init__(self, name: str, profile: Profile, *, snmp: SnmpTransport,
+    def __init__(self, name: str, profile: Profile, *, snmp: SnmpTransport | None,
                  ssh: SshTransport | None, log: DeviceLog | None = None) -> None:
         self.name = name
         self.profile = profile
@@ -87,6 +89,14 @@ class Gnb:
         self._cli: CliSession | None = None
         self._cli_lock = asyncio.Lock()
         self._pm: PmFileSource | None = None
+        self._indexes: dict[int, str] = {}  # cell → {index}, from the profile's cell_index
+
+    def _need_snmp(self, what: str) -> SnmpTransport:
+        """The SNMP transport; ConfigError when the lab gives this device none."""
+        if self.snmp is None:
+            raise ConfigError(f"{self.name}: the profile reads {what} over SNMP, and the lab "
+                              "gives no SNMP settings for it (snmp: in lab.yaml)")
+        return self.snmp
 
     async def facts(self) -> DeviceFacts:
         """Vendor, model, serial, firmware (and description, uptime) as the device reports them:
@@ -94,7 +104,8 @@ class Gnb:
         names = list(self.profile.facts)
         got: dict[str, SnmpValue] = {}
         if names:
-            values = await self.snmp.get([self.profile.facts[n].oid for n in names])
+            snmp = self._need_snmp("facts by OID")
+            values = await snmp.get([self.profile.facts[n].oid for n in names])
             got = {n: values[self.profile.facts[n].oid] for n in names}
         text = fact_texts(got)
         outputs: dict[tuple[str, str], str] = {}
@@ -118,11 +129,12 @@ class Gnb:
     async def reachability(self) -> list[TransportStatus]:
         """SNMP (a GET of sysUpTime.0) and SSH (login only) checked; nothing is run."""
         statuses: list[TransportStatus] = []
-        try:
-            await self.snmp.get([_SYS_UPTIME])
-            statuses.append(TransportStatus("snmp", True))
-        except HarnessError as exc:
-            statuses.append(TransportStatus("snmp", False, str(exc)))
+        if self.snmp is not None:
+            try:
+                await self.snmp.get([_SYS_UPTIME])
+                statuses.append(TransportStatus("snmp", True))
+            except HarnessError as exc:
+                statuses.append(TransportStatus("snmp", False, str(exc)))
         if self.ssh is not None:
             policy = self.ssh.host_key_policy
             try:
@@ -134,8 +146,7 @@ class Gnb:
 
     def kpi_names(self) -> Sequence[str]:
         """Every KPI the profile defines (over SNMP, then from PM files)."""
-        pm = self.profile.pm_files
-        return list(self.profile.kpis) + (list(pm.kpis) if pm is not None else [])
+        return self.profile.kpi_names()
 
     async def read_kpis(self, names: Sequence[str], cells: Sequence[int]) -> list[KpiReading]:
         """One GET for every (KPI, cell); a value the device lacks is an error, never a zero.
@@ -153,10 +164,10 @@ class Gnb:
                 raise ConfigError(f"profile {self.profile.name} has no KPI {name!r} "
                                   f"(it has: {', '.join(self.profile.kpis)})")
             for cell in cells:
-                wanted.append((name, cell, _oid(spec.oid, cell)))
+                wanted.append((name, cell, _oid(spec.oid, cell, await self.cell_index(cell))))
         uptime_fact = self.profile.facts.get("uptime")
         extra = [uptime_fact.oid] if uptime_fact is not None else []
-        values = await self.snmp.get([oid for _, _, oid in wanted] + extra)
+        values = await self._need_snmp("KPIs").get([oid for _, _, oid in wanted] + extra)
         uptime = values[extra[0]] if extra else None
         ticks = uptime if isinstance(uptime, int) else None
         readings: list[KpiReading] = []
@@ -183,22 +194,45 @@ class Gnb:
         """Cell ids the device reports (from the profile's cell table), or [1] if it has none."""
         if self.profile.cells_oid is None:
             return [1]
-        rows = await self.snmp.walk(self.profile.cells_oid)
+        rows = await self._need_snmp("the cell table").walk(self.profile.cells_oid)
         return sorted(v for v in rows.values() if isinstance(v, int))
 
     async def cell_config(self, cell: int) -> dict[str, int | str]:
         """The cell parameters the profile can read."""
         params = self.profile.cell_params
-        oids = {name: _oid(p.oid, cell) for name, p in params.items()}
-        values = await self.snmp.get(list(oids.values()))
+        if not params:
+            return {}
+        index = await self.cell_index(cell)
+        oids = {name: _oid(p.oid, cell, index) for name, p in params.items()}
+        values = await self._need_snmp("cell parameters").get(list(oids.values()))
         config: dict[str, int | str] = {}
         for name, oid in oids.items():
             value = values[oid]
             if isinstance(value, NoSuchValue):
                 raise CommandFailed(f"{self.name}: cell {cell} has no {name} ({oid}): "
                                     f"{value.reason}")
-            config[name] = value
+            if not isinstance(value, int | str):
+                raise CommandFailed(f"{self.name}: cell {cell} {name} ({oid}): the device "
+                                    f"sent {value!r}, neither a number nor text")
+            config[name] = params[name].read(self.name, name, value)
         return config
+
+    async def cell_index(self, cell: int) -> str | None:
+        """The `{index}` of a cell's table rows: the row of the profile's `cell_index` column
+        whose value is the cell number (walked once), or None (the cell number itself)."""
+        spec = self.profile.cell_index
+        if spec is None:
+            return None
+        if cell not in self._indexes:
+            walked = await self._need_snmp("cell_index").walk_columns([spec.column])
+            rows = next(iter(walked.values()), {})
+            index = index_from_walk(rows, cell)
+            if index is None:
+                seen = ", ".join(sorted({str(v) for v in rows.values()})) or "none"
+                raise CommandFailed(f"{self.name}: no row of {spec.column} holds cell {cell} "
+                                    f"(values: {seen}): check cell_index in the profile")
+            self._indexes[cell] = index
+        return self._indexes[cell]
 
     async def set_cell(self, cell: int, params: Mapping[str, int | str]) -> None:
         """Apply cell parameters through the profile's CLI templates, one command each."""
@@ -211,6 +245,12 @@ class Gnb:
             if template is None:
                 raise ConfigError(f"profile {self.profile.name} cannot set {param!r} on a cell "
                                   f"(it can set: {', '.join(action.commands)})")
+            spec = self.profile.cell_params.get(param)  # type: ignore[call-overload]
+            if spec is not None:
+                try:
+                    value = spec.written(param, value)
+                except ValueError as exc:
+                    raise ConfigError(f"{self.name}: set_cell: {exc}") from None
             commands.append(template.replace("{cell}", shlex.quote(str(cell)))
                             .replace("{value}", shlex.quote(str(value))))
         await self._perform(action, commands)
@@ -277,7 +317,7 @@ class Gnb:
             raise ConfigError(f"profile {self.profile.name} has no alarm_table: the harness "
                               f"cannot read {self.name}'s active alarms")
         columns = [c for c in (spec.severity, spec.text, spec.source) if c is not None]
-        table = await self.snmp.walk_columns(columns)
+        table = await self._need_snmp("the alarm table").walk_columns(columns)
         return alarms_from_table(self.name, spec, table, time.time())
 
     async def firmware_version(self) -> str:
@@ -311,6 +351,7 @@ class Gnb:
         """Release the CLI session and both transports."""
         if self._cli is not None:
             await self._cli.close()
-        await self.snmp.close()
+        if self.snmp is not None:
+            await self.snmp.close()
         if self.ssh is not None:
             await self.ssh.close()

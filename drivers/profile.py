@@ -13,8 +13,9 @@ from drivers.actions import ActionSpec, CliSpec, CommandFact
 from drivers.alarms import AlarmSpec, AlarmTableSpec
 from drivers.mibs import MIB_NAME, OID_OR_NAME, OID_TEMPLATE, MibResolver
 from drivers.profile_pm import PmFilesSpec
+from drivers.profile_values import CELL_PARAM_NAMES, CellIndex, CellParam
 from harness.base.errors import ConfigError
-from harness.base.loader import load_model
+from harness.base.loader import error_at, load_model, load_yaml
 from harness.base.schema import Duration, FieldError, NonEmptyStr, StrictModel
 
 # OIDs are numeric or MIB names (`VENDOR-PM-MIB::dlThroughput`), resolved at load time; a
@@ -43,13 +44,6 @@ class KpiSpec(StrictModel):
     period: Duration | None = None
 
 
-class CellParam(StrictModel):
-    """A cell parameter readable over SNMP (used for snapshots and peak-rate arithmetic)."""
-
-    oid: Annotated[str, Field(pattern=_OID_TEMPLATE)]
-    type: Literal["int", "str"] = "int"
-
-
 CommandAction = ActionSpec  # the name set_cell's model had before actions became general
 FactName = Literal["vendor", "model", "serial", "firmware", "description", "uptime"]
 
@@ -63,17 +57,19 @@ class Profile(StrictModel):
     facts: dict[FactName, OidFact]
     command_facts: dict[FactName, CommandFact] = {}  # facts read from a command's output
     kpis: dict[NonEmptyStr, KpiSpec] = {}
-    cell_params: dict[
-        Literal["bandwidth_mhz", "scs_khz", "tdd", "special", "layers_dl", "layers_ul",
-                "modulation_dl", "modulation_ul", "admin", "band"],
-        CellParam,
-    ] = {}
+    cell_params: dict[CELL_PARAM_NAMES, CellParam] = {}  # what peak() and snapshots read
     cells_oid: Annotated[str, Field(pattern=_OID)] | None = None
+    cell_index: CellIndex | None = None  # {index} from a table walk (else: the cell number)
     actions: dict[Annotated[str, Field(pattern=_ACTION_NAME)], ActionSpec] = {}
     cli: CliSpec | None = None
     alarms: AlarmSpec | None = None  # what the device's traps mean
     alarm_table: AlarmTableSpec | None = None  # its active-alarm table, if it keeps one
     pm_files: PmFilesSpec | None = None  # KPIs from 3GPP PM files over SFTP (profile_pm.py)
+
+    def kpi_names(self) -> list[str]:
+        """Every KPI the profile defines: over SNMP (`kpis:`), then from PM files."""
+        pm = list(self.pm_files.kpis) if self.pm_files is not None else []
+        return [*self.kpis, *pm]
 
     @model_validator(mode="after")
     def _pm_kpis_apart(self) -> Profile:
@@ -136,10 +132,21 @@ def load_profile(name: str, search: list[Path] | None = None, *,
         return profile
     resolver = mibs or MibResolver([path.parent / "mibs"])
     try:
-        return Profile.model_validate(_resolved(data, resolver),
+        return Profile.model_validate(_resolved(data, resolver, ()),
                                       context={"base_dir": path.absolute().parent})
+    except _NameError as exc:  # a MIB name no MIB defines: at its line in the profile
+        _, index = load_yaml(path)
+        raise error_at(path, index, exc.at, exc.reason, at_key=exc.key) from None
     except ConfigError as exc:
         raise ConfigError(exc.reason, file=str(path)) from None
+
+
+class _NameError(ConfigError):
+    """A MIB name that does not resolve, with where it stands in the profile."""
+
+    def __init__(self, reason: str, at: tuple[str | int, ...], key: bool) -> None:
+        super().__init__(reason)
+        self.at, self.key = at, key
 
 
 def _has_names(data: object) -> bool:
@@ -150,12 +157,23 @@ def _has_names(data: object) -> bool:
     return isinstance(data, str) and MIB_NAME.match(data) is not None
 
 
-def _resolved(data: object, resolver: MibResolver) -> object:
+def _resolved(data: object, resolver: MibResolver, at: tuple[str | int, ...]) -> object:
     """`data` with every MIB name (values and keys) replaced by its numeric OID."""
     if isinstance(data, dict):
-        return {_resolved(k, resolver): _resolved(v, resolver) for k, v in data.items()}
+        return {_resolved_one(k, resolver, (*at, k), True) if isinstance(k, str) else k:
+                _resolved(v, resolver, (*at, k)) for k, v in data.items()}
     if isinstance(data, list):
-        return [_resolved(v, resolver) for v in data]
-    if isinstance(data, str) and MIB_NAME.match(data) is not None:
-        return resolver.resolve(data)
+        return [_resolved(v, resolver, (*at, i)) for i, v in enumerate(data)]
+    if isinstance(data, str):
+        return _resolved_one(data, resolver, at, False)
     return data
+
+
+def _resolved_one(text: str, resolver: MibResolver, at: tuple[str | int, ...],
+                  key: bool) -> str:
+    if MIB_NAME.match(text) is None:
+        return text
+    try:
+        return resolver.resolve(text)
+    except ConfigError as exc:
+        raise _NameError(f"{text}: {exc.reason}", at, key) from None

@@ -195,7 +195,8 @@ def _ep_source(ep: importlib.metadata.EntryPoint) -> str:
 def _gnodeb(ctx: DriverContext) -> object:
     from drivers.gnb import Gnb
 
-    return Gnb(ctx.name, ctx.require_profile(), snmp=ctx.snmp(), ssh=ctx.ssh(), log=ctx.log)
+    snmp = ctx.snmp() if ctx.snmp_target is not None else None  # None: an SSH-only device
+    return Gnb(ctx.name, ctx.require_profile(), snmp=snmp, ssh=ctx.ssh(), log=ctx.log)
 
 
 def _core(ctx: DriverContext) -> object:

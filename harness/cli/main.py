@@ -208,10 +208,10 @@ def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
     \b
     Exit codes: 0 every file is valid
                 2 a file is not (each error as FILE:LINE:COLUMN: field: message)"""
-    from drivers.profile import Profile
     from harness.base.loader import load_model
     from harness.config.lab import Lab
     from harness.engine.inputs import detect_kind, load_inputs
+    from harness.engine.profile_checks import check_profile_file, lab_profiles
 
     failed = False
     kinds: dict[Path, str] = {}
@@ -227,9 +227,9 @@ def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
         try:
             kind = detect_kind(path)
             if kind == "lab":
-                load_model(path, Lab)
+                lab_profiles(load_model(path, Lab), path)
             elif kind == "profile":
-                load_model(path, Profile)
+                check_profile_file(path)
             else:
                 lab = default_lab
                 if not lab.exists():

@@ -391,9 +391,29 @@ def _context(lab: Lab, name: str, dev: Device, snmp: dict[str, Any], ssh: dict[s
     return DriverContext(
         name=name, config=dev, log=log, run_id=run_id,
         profile=_profile(lab, dev.profile) if dev.profile is not None else None,
-        snmp_target=snmp_target(name, dev, snmp) if equipment else None,
-        ssh_target=_ssh_target(dev.host, ssh) if equipment or dev.connection == "ssh" else None,
+        snmp_target=snmp_target(name, dev, snmp)
+        if equipment and uses_snmp(lab, dev, ssh_given=dev.role == "gnodeb") else None,
+        ssh_target=_ssh_target(dev.host, ssh)
+        if (equipment and uses_ssh(lab, dev)) or dev.connection == "ssh" else None,
     )
+
+
+def uses_snmp(lab: Lab, dev: Device, *, ssh_given: bool) -> bool:
+    """Whether the harness talks SNMP to a gNodeB or core: always, but for a real gNodeB
+    whose lab gives SSH settings and no SNMP ones (its own `snmp:` or `defaults.snmp`) — an
+    SSH-only device, whose facts come from commands."""
+    if dev.simulated is not None or dev.snmp is not None or \
+            "snmp" in lab.defaults.model_fields_set:
+        return True
+    return not (ssh_given and uses_ssh(lab, dev))
+
+
+def uses_ssh(lab: Lab, dev: Device) -> bool:
+    """Whether the harness talks SSH to a gNodeB or core: a simulated one always; a real one
+    only when the lab gives SSH settings (its own `ssh:` or `defaults.ssh`). An SNMP-only
+    device gets none, and nothing tries port 22 on it."""
+    return (dev.simulated is not None or dev.ssh is not None
+            or "ssh" in lab.defaults.model_fields_set)
 
 
 _NEEDS: dict[str, tuple[type, str]] = {

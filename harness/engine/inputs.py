@@ -12,6 +12,7 @@ from harness.base.schema import secret_fields
 from harness.config.lab import Lab
 from harness.config.scenario import Scenario
 from harness.engine.plan import FieldPath, FileSource, plan, scenario_context
+from harness.engine.profile_checks import check_scenario_actions, check_trials, lab_profiles
 from harness.engine.runner import RunInputs
 from harness.kinds import KindRegistry, default_registry
 
@@ -88,8 +89,11 @@ def load_inputs(scenario_path: Path, lab_path: Path,
         if device.role != "gnodeb":
             raise at((section, pos, "device"),
                      f"{action.action} needs a gnodeb; '{action.device}' is a {device.role}")
+    profiles = lab_profiles(lab, lab_path)
+    check_scenario_actions(scenario, profiles, at)
     check_setup_params(lab, scenario, at)
     trials = plan(scenario, lab, FileSource(scenario_path, index), kinds)
+    check_trials(scenario, trials, profiles, at)
     return RunInputs(lab=lab, lab_path=lab_path, scenario=scenario, scenario_path=scenario_path,
                      trials=trials, kinds=kinds)
 

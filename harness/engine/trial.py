@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.capabilities import KpiSource
+from drivers.profile_values import missing_peak_params
 from harness.base import jsonio
 from harness.base.errors import HarnessError, StorageError
 from harness.base.nr_peak import Carrier, frequency_range, tdd_share
@@ -69,12 +70,22 @@ async def cell_peak(bench: Bench, device: str, cell: int, direction: str) -> Qua
     if gnb is None:
         raise HarnessError(f"peak({device}): {device} is not a gNodeB of this lab")
     cfg = await gnb.cell_config(cell)
+    missing = missing_peak_params(cfg)
+    if missing:
+        profile = getattr(getattr(gnb, "profile", None), "name", "?")
+        raise HarnessError(f"peak({device}): the profile {profile} reads no "
+                           f"{', '.join(missing)} of a cell: add them under cell_params "
+                           "(docs/writing-a-profile.md, 'Cell parameters')")
     return peak_of_config(cfg, direction)
 
 
 def peak_of_config(cfg: Mapping[str, int | str], direction: str) -> Quantity:
     """TS 38.306 peak × TDD share of cell parameters as a device reports them (pure); the
-    frequency range comes from the cell's band (or, without one, its SCS)."""
+    frequency range comes from the cell's band (or, without one, its SCS). HarnessError
+    when a parameter peak() needs is missing."""
+    missing = missing_peak_params(cfg)
+    if missing:
+        raise HarnessError(f"peak() needs the cell parameter(s) {', '.join(missing)}")
     layers = int(cfg[f"layers_{direction}"])
     modulation = str(cfg[f"modulation_{direction}"])
     scs = int(cfg["scs_khz"])
