@@ -15,7 +15,8 @@ from drivers.transport.snmp import SnmpTransport
 from harness.base.errors import CommandFailed, ConfigError
 from harness.base.loader import load_model
 from harness.config.lab import Lab
-from harness.engine.bench import device_settings, snmp_target
+from harness.engine.bench import device_settings
+from harness.engine.device_context import snmp_target
 from tests.conftest import free_port
 from tests.daemons import running_snmpd, snmpd_binary
 from tests.input_files import line_of, write_input

@@ -32,8 +32,8 @@ from drivers.transport.snmp_target import EngineInfo, MalformedReply, SnmpTarget
 from drivers.transport.snmp_usm import (
     AUTH_PROTOCOLS,
     PRIV_PROTOCOLS,
-    UsmCredentials,
     UsmSession,
+    usm_credentials,
 )
 from drivers.transport.snmp_values import (
     NoSuchValue,
@@ -45,7 +45,6 @@ from drivers.transport.snmp_values import (
     oid_tuple,
 )
 from harness.base.errors import AuthFailed, CommandFailed, ConfigError, DeviceUnreachable
-from harness.base.secrets import Secret
 
 __all__ = [
     "AUTH_PROTOCOLS",
@@ -111,16 +110,7 @@ class SnmpTransport:
             raise ConfigError(
                 f"device {self._device}: SNMP v3 needs a user (snmp.user, snmp.auth, snmp.priv)"
             )
-        auth_proto = _lookup(AUTH_PROTOCOLS, user.auth_protocol, "auth", self._device)
-        priv_proto = _lookup(PRIV_PROTOCOLS, user.priv_protocol, "priv", self._device)
-        auth_key = _key(user.auth_key, user.auth_protocol, "auth", self._device)
-        priv_key = _key(user.priv_key, user.priv_protocol, "priv", self._device)
-        if auth_key is None and priv_key is not None:
-            raise ConfigError(
-                f"device {self._device}: SNMPv3 privacy needs authentication too: "
-                "set an auth protocol and key, or set priv protocol to none"
-            )
-        creds = UsmCredentials(user.user, auth_proto, auth_key, priv_proto, priv_key)
+        creds = usm_credentials(user, self._device)
         return UsmSession(target.host, target.port, credentials=creds,
                           context=target.context, **common)
 
@@ -391,27 +381,3 @@ class SnmpTransport:
             return
         self._closed = True
         self._session.close()
-
-
-def _lookup(table: dict[str, Any], name: str, kind: str, device: str) -> Any:
-    for key, proto in table.items():
-        if key.lower() == name.strip().lower():
-            return proto
-    raise ConfigError(
-        f"device {device}: unknown SNMPv3 {kind} protocol {name!r}: "
-        f"use one of {', '.join(table)}"
-    )
-
-
-def _key(secret: Secret | None, protocol: str, kind: str, device: str) -> str | None:
-    if protocol.strip().lower() == "none":
-        return None
-    if secret is None:
-        raise ConfigError(f"device {device}: SNMPv3 {kind} protocol {protocol} needs a key")
-    value = secret.reveal()
-    if len(value) < 8:
-        raise ConfigError(
-            f"device {device}: SNMPv3 {kind} key is shorter than 8 characters "
-            "(RFC 3414 minimum): use a longer key"
-        )
-    return value

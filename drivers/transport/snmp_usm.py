@@ -31,9 +31,13 @@ from drivers.transport.snmp_session import (
     Reply,
     RequestVarbinds,
 )
+from drivers.transport.snmp_target import SnmpV3User
 from drivers.transport.snmp_values import SnmpValue, convert_value, to_pysnmp
+from harness.base.errors import ConfigError
+from harness.base.secrets import Secret
 
-__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "Refusals", "UsmCredentials", "UsmSession"]
+__all__ = ["AUTH_PROTOCOLS", "PRIV_PROTOCOLS", "Refusals", "UsmCredentials", "UsmSession",
+           "usm_credentials"]
 
 # Names as net-snmp spells them. net-snmp's AES-192/AES-256 localise keys the Blumenthal
 # way (draft-blumenthal-aes-usm); the "-C" variants are the Reeder/Cisco key extension.
@@ -271,3 +275,42 @@ class Refusals:
     def total(self) -> int:
         """The current sum of the counters."""
         return sum(int(counter.syntax) for counter in self._counters)
+
+
+def usm_credentials(user: SnmpV3User, device: str) -> UsmCredentials:
+    """The USM credentials of a lab's v3 user; ConfigError for an unknown protocol, a key
+    shorter than RFC 3414's 8 characters, or privacy without authentication."""
+    auth_proto = _lookup(AUTH_PROTOCOLS, user.auth_protocol, "auth", device)
+    priv_proto = _lookup(PRIV_PROTOCOLS, user.priv_protocol, "priv", device)
+    auth_key = _key(user.auth_key, user.auth_protocol, "auth", device)
+    priv_key = _key(user.priv_key, user.priv_protocol, "priv", device)
+    if auth_key is None and priv_key is not None:
+        raise ConfigError(
+            f"device {device}: SNMPv3 privacy needs authentication too: "
+            "set an auth protocol and key, or set priv protocol to none"
+        )
+    return UsmCredentials(user.user, auth_proto, auth_key, priv_proto, priv_key)
+
+
+def _lookup(table: dict[str, Any], name: str, kind: str, device: str) -> Any:
+    for key, proto in table.items():
+        if key.lower() == name.strip().lower():
+            return proto
+    raise ConfigError(
+        f"device {device}: unknown SNMPv3 {kind} protocol {name!r}: "
+        f"use one of {', '.join(table)}"
+    )
+
+
+def _key(secret: Secret | None, protocol: str, kind: str, device: str) -> str | None:
+    if protocol.strip().lower() == "none":
+        return None
+    if secret is None:
+        raise ConfigError(f"device {device}: SNMPv3 {kind} protocol {protocol} needs a key")
+    value = secret.reveal()
+    if len(value) < 8:
+        raise ConfigError(
+            f"device {device}: SNMPv3 {kind} key is shorter than 8 characters "
+            "(RFC 3414 minimum): use a longer key"
+        )
+    return value
