@@ -10,6 +10,7 @@ from typing import Any
 from harness.base.sample import Sample
 from harness.base.verdict import Verdict
 from harness.report import dossier, i18n, verdict_rules
+from harness.report import verdict_rules_vi as rules_vi
 from harness.report.formatting import (
     format_duration,
     format_number,
@@ -153,18 +154,29 @@ def _counts(trials: Iterable[TrialView], tr: Translator) -> list[tuple[VerdictVi
 
 
 def _rules_views(kinds: Iterable[str], tr: Translator) -> list[RulesView]:
-    """The appendix: the common rules, then those of each kind the run used."""
-    def rows(rules: Mapping[Verdict, Sequence[str]]) -> list[tuple[VerdictView, str]]:
-        return [(verdict_view(v.value, tr), text) for v, texts in rules.items() for text in texts]
+    """The appendix in the report's language: the common rules, then those of each kind the
+    run used (in both languages: the Vietnamese text, then the English one under it)."""
+    first = "en" if tr.lang == "en" else "vi"
+    second = "en" if tr.lang == "both" else ""
+
+    def rows(texts: Mapping[Verdict, Sequence[str]],
+             alt: Mapping[Verdict, Sequence[str]] | None) -> list[tuple[VerdictView, str, str]]:
+        return [(verdict_view(v.value, tr), text, alt[v][i] if alt is not None else "")
+                for v, group in texts.items() for i, text in enumerate(group)]
 
     views = [RulesView(verdict_rules.anchor(""), tr("rules.common"), "",
-                       rows(verdict_rules.COMMON), "")]
+                       rows(rules_vi.common(first),
+                            rules_vi.common(second) if second else None), "")]
     for kind in dict.fromkeys(kinds):
-        rules = verdict_rules.KINDS.get(kind)
-        if rules is not None:
-            views.append(RulesView(verdict_rules.anchor(kind), f"{kind} — {rules.title}",
-                                   rules.judged_by, rows(rules.rules),
-                                   "; ".join(rules.standards)))
+        rules = rules_vi.kind(kind, first)
+        if rules is None:
+            continue
+        alt = rules_vi.kind(kind, second) if second else None
+        views.append(RulesView(
+            verdict_rules.anchor(kind), f"{kind} — {rules.title}", rules.judged_by,
+            rows(rules.rules, alt.rules if alt else None), "; ".join(rules.standards),
+            title_alt=alt.title if alt else "", judged_by_alt=alt.judged_by if alt else "",
+            standards_alt="; ".join(alt.standards) if alt else ""))
     return views
 
 

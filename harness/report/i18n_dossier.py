@@ -152,8 +152,6 @@ DOSSIER_TEXT: Mapping[str, tuple[str, str]] = MappingProxyType(
         "approval.date": ("Ngày", "Date"),
         "approval.signature": ("Chữ ký", "Signature"),
         "section.rules_appendix": ("Phụ lục: quy tắc đánh giá kết quả", "Appendix: verdict rules"),
-        "rules.english": ("Nguyên văn tiếng Anh (docs/verdicts.md)",
-                          "Text in English (docs/verdicts.md)"),
         "toc": ("Mục lục", "Contents"),
     }
 )

@@ -54,8 +54,11 @@ class RulesView:
     anchor: str
     title: str
     judged_by: str
-    rules: list[tuple[VerdictView, str]]
+    rules: list[tuple[VerdictView, str, str]]  # verdict, text, English text (both languages)
     standards: str
+    title_alt: str = ""  # the English title, judged-by and standards in a bilingual report
+    judged_by_alt: str = ""
+    standards_alt: str = ""
 
 
 @dataclass(frozen=True)
