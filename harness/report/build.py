@@ -28,6 +28,7 @@ from harness.report.sources import (
     format_interval,
     is_exact,
 )
+from harness.report.summary_lines import summary_lines
 from harness.report.view import (
     CriterionView,
     MetricView,
@@ -258,4 +259,5 @@ def build_view(summary: Mapping[str, Any], plots: Mapping[TrialKey, Sequence[Plo
         errors=dossier.errors(summary, tr),
         evidence=evidence,
         evidence_from_manifest=from_manifest,
+        summary_lines=summary_lines(summary, trials, tr),
     )

@@ -62,6 +62,19 @@ class RulesView:
 
 
 @dataclass(frozen=True)
+class SummaryLineView:
+    """One trial in the executive summary, pooled over its repetitions."""
+
+    id: str
+    anchor: str  # the trial's first repetition in the details
+    kind: str
+    verdict: VerdictView
+    repetitions: int
+    deciding: str  # the figure that decided the verdict (with its 95 % interval when pooled)
+    rules: str  # anchor of the kind's verdict rules
+
+
+@dataclass(frozen=True)
 class FirmwareView:
     """A device's firmware before and after one trial (or the run)."""
 
@@ -225,4 +238,5 @@ class ReportView:
     events_left_out: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (what, message)
     evidence: list[EvidenceView] = field(default_factory=list)
+    summary_lines: list[SummaryLineView] = field(default_factory=list)  # one per trial id
     evidence_from_manifest: bool = False
