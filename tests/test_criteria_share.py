@@ -186,7 +186,7 @@ def test_aggregate_lists_what_the_preset_does_not_cover() -> None:
     [agg] = aggregate_trials([_planned([])], [{"id": "t", "repetition": 1, "verdict": "PASS",
                                               "metrics": {}}])
     clauses = [g["clause"] for g in agg["not_covered"]]
-    assert clauses[0] == "QCVN 126:2021/BTTTT, unsuccessful access ≤ 5 %"
+    assert clauses[0] == "QCVN 126:2021/BTTTT §2.1.2, unsuccessful access ≤ 5 %"
     assert "not measured" in agg["not_covered"][0]["reason"]
     monitored = _planned([], {"core1": ["RM.RegInitReq", "RM.RegInitSucc"]})
     [agg] = aggregate_trials([monitored], [{"id": "t", "repetition": 1, "verdict": "PASS",
