@@ -147,8 +147,11 @@ def test_report_files_are_written_in_the_run_directory(
     assert files.html == run / "report.html"
     assert files.junit == run / "junit.xml"
     assert all(p.parent == run / "plots" for p in files.plots)
-    # two trials with samples, each with a throughput figure and a KPI figure
-    assert len(files.plots) == 4
+    # two trials with samples, each with a throughput figure and a KPI figure, and the run's
+    # observed-vs-threshold chart (drawn from the criteria, not from samples)
+    assert len(files.plots) == 5
+    assert [p.name for p in files.plots if p.name.startswith("summary-")] == [
+        "summary-observed-vs-threshold.png"]
 
 
 def test_plots_are_valid_nontrivial_pngs(report: tuple[ReportFiles, str, _TextAndImages]) -> None:
@@ -164,7 +167,7 @@ def test_plots_are_valid_nontrivial_pngs(report: tuple[ReportFiles, str, _TextAn
 
 def test_plot_names_are_slugified(report: tuple[ReportFiles, str, _TextAndImages]) -> None:
     files, _, _ = report
-    names = sorted(p.name for p in files.plots)
+    names = sorted(p.name for p in files.plots if not p.name.startswith("summary-"))
     assert names == ["throughput-dl-tcp-r1-kpi.png", "throughput-dl-tcp-r1-throughput.png",
                      "throughput-ul-udp-r1-kpi.png", "throughput-ul-udp-r1-throughput.png"]
 
@@ -312,10 +315,10 @@ def test_junit_inconclusive_skipped_and_control_characters(tmp_path: Path) -> No
 
 def test_zero_samples_renders_without_plots(tmp_path: Path) -> None:
     files = write_report(tmp_path / "run", make_summary(), [])
-    assert files.plots == []
-    assert not (tmp_path / "run" / "plots").exists()
+    # no sample, no trial figure: only the run's observed-vs-threshold chart, from the criteria
+    assert [p.name for p in files.plots] == ["summary-observed-vs-threshold.png"]
     html = files.html.read_text(encoding="utf-8")
-    assert "<img" not in html
+    assert html.count("<img") == 1 and "summary-observed-vs-threshold" in html
     assert "Không đạt / FAIL" in html
     assert ET.parse(files.junit).getroot().get("tests") == "4"
 
