@@ -22,7 +22,6 @@ read-samples'.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import resource
@@ -163,21 +162,17 @@ def _phase(name: str, run_dir: Path) -> dict[str, Any]:
 
 
 def _render(run_dir: Path, summary: dict[str, Any]) -> str:
-    from harness.report.html import write_html
-    from harness.report.plots import StoreSource, write_plots
+    """The whole report as a run writes it: every figure (PNG + SVG), report.html, report.pdf
+    and junit.xml, reading the samples back from samples.sqlite (read-only)."""
+    from harness.report import write_report
+    from harness.report.plots import StoreSource
 
     out = run_dir / "render"
     with StoreSource(run_dir / "samples.sqlite") as source:
-        plots = write_plots(out / "plots", summary, source)
-    write_html(out / "report.html", summary, plots.trials)
-    parts = [f"{len(plots.all())} figures (PNG + SVG)", "report.html"]
-    if importlib.util.find_spec("harness.report.pdf") is not None:
-        from harness.report import pdf  # type: ignore[attr-defined]
-
-        pdf.write_pdf(out / "report.pdf", summary, plots.trials)
-        parts.append("report.pdf")
-    else:
-        parts.append("no PDF (harness.report.pdf not on this branch)")
+        files = write_report(out, summary, source, lang="both", pdf=True,
+                             evidence_dir=run_dir)
+    parts = [f"{len(files.plots)} figures (PNG + SVG)", "report.html"]
+    parts.append("report.pdf" if files.pdf is not None else f"no PDF ({files.pdf_error})")
     return ", ".join(parts)
 
 
