@@ -3,7 +3,8 @@
 A 24 h soak at 1 Hz has 86,400 points per line, which matplotlib draws slowly and no screen or
 page can show. Cutting the series into ~1,000 consecutive buckets (about one per pixel
 column of the plot's axis) and keeping each bucket's minimum and maximum, at their own
-times, draws the same picture: a single-sample spike or dip is its bucket's max or min, so it is always kept.
+times, draws the same picture: a single-sample spike or dip is its bucket's max or min, so
+it is always kept.
 """
 
 from __future__ import annotations
