@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-import harness.engine.trial
 from harness.engine.runner import RUN_LOG
 from harness.kinds import KindRegistry, KindRun, default_registry
 from tests.conftest import require_tool
@@ -57,10 +56,11 @@ def _registry_with_failing_throughput() -> KindRegistry:
 
 
 def test_unexpected_exception_makes_that_trial_error_and_the_run_goes_on(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path) -> None:
     require_tool("iperf3")
-    run_inputs = inputs(tmp_path, SCENARIO)
-    monkeypatch.setattr(harness.engine.trial, "default_registry", _registry_with_failing_throughput)
+    # the run's own kind registry (one registry from plan to trial: no process-global patch)
+    run_inputs = dataclasses.replace(inputs(tmp_path, SCENARIO),
+                                     kinds=_registry_with_failing_throughput())
     outcome, _ = run_in_process(run_inputs, tmp_path / "out")
     summary = json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))
     by_id = {t["id"]: t for t in summary["trials"]}

@@ -93,7 +93,11 @@ class DeviceLogFiles:
         for logger, handler, level in handlers:
             logger.removeHandler(handler)
             logger.setLevel(level)
-            handler.close()
+            try:
+                handler.close()  # flushes what is buffered: a full disk refuses it here too
+            except OSError as exc:
+                if isinstance(handler, _DeviceLogFile):
+                    handler.failed = handler.failed or exc
 
     def __enter__(self) -> DeviceLogFiles:
         return self.open()
