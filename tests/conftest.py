@@ -46,3 +46,14 @@ def _lab_keys_out_of_home(tmp_path_factory: pytest.TempPathFactory) -> object:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
         yield None
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests for `pytest -n 2 --dist loadgroup` (pytest-xdist, the Makefile's
+    `pytest` target): every end-to-end run of the simulated lab goes to one worker, one after
+    the other — they measure a 1.7 Gbit/s cell and RTTs, and two at once on two cores would
+    measure each other — while each other file stays whole on a worker (its module fixtures
+    start once)."""
+    for item in items:
+        group = "e2e" if item.get_closest_marker("e2e") else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))

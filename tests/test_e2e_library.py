@@ -80,16 +80,29 @@ def test_quick_commercial_trial_is_honestly_inconclusive(tmp_path: Path) -> None
             assert _qcvn(trial), f"{trial['id']} is not judged against QCVN 126:2021"
 
 
-def test_quick_latency_under_load_passes(tmp_path: Path) -> None:
-    """10-second trials at 10 ms give ~1,000 round trips each: enough uncorrelated batches for
-    the mean's interval even under a saturating TCP load, so the pack PASSes honestly."""
+def test_quick_latency_under_load_passes_or_is_honestly_inconclusive(tmp_path: Path) -> None:
+    """10-second trials at 10 ms give ~1,000 round trips each: on a quiet machine enough
+    uncorrelated batches for the mean's interval even under a saturating TCP load, so the pack
+    PASSes honestly. On a busy one the machine's scheduling hiccups correlate successive RTTs
+    further (CI saw it once): then a trial may be INCONCLUSIVE, but only with the statistical
+    reason stated, never FAIL, never an error, and never PASS without an interval."""
     returncode, summary = _run(tmp_path, "scenarios/quick/latency-under-load.yaml")
-    assert summary["verdict"] == "PASS" and returncode == 0, summary
-    assert {t["id"] for t in summary["trials"]} == {"latency-idle", "latency-loaded-dl",
-                                                    "latency-loaded-ul"}
+    verdicts = {t["id"]: (t["verdict"], [(c["expr"], c["verdict"], c["detail"])
+                                         for c in t["criteria"] + t["acceptance"]])
+                for t in summary["trials"]}
+    assert (summary["verdict"], returncode) in (("PASS", 0), ("INCONCLUSIVE", 3)), verdicts
+    assert set(verdicts) == {"latency-idle", "latency-loaded-dl", "latency-loaded-ul"}
     for trial in summary["trials"]:
-        assert trial["verdict"] == "PASS", trial
+        assert trial["error"] is None, trial["error"]
         assert trial["criteria"] and trial["metrics"], trial["id"]
-        assert "rtt.mean" in trial["ci"], trial["id"]  # judged on an interval, not a point
         assert trial["n"]["rtt.mean"] >= 500, trial["n"]
         assert _qcvn(trial), f"{trial['id']} is not judged against QCVN 126:2021"
+        for result in trial["criteria"] + trial["acceptance"]:
+            assert result["verdict"] in ("PASS", "INCONCLUSIVE"), (trial["id"], result)
+            if result["verdict"] == "INCONCLUSIVE":
+                assert HONEST_REASON.search(result["detail"] or ""), (trial["id"], result)
+        if trial["verdict"] == "PASS":
+            assert "rtt.mean" in trial["ci"], trial["id"]  # judged on an interval, not a point
+            assert trial["ci"]["rtt.mean"][1] <= 50.0, trial["ci"]["rtt.mean"]
+        else:
+            assert trial["verdict"] == "INCONCLUSIVE", verdicts
