@@ -242,6 +242,63 @@ def test_compare_exit_codes(tmp_path: Path) -> None:
     assert "rtt.mean" in unjudged.output and "(not judged)" in unjudged.output
 
 
+def test_runs_sharing_no_judged_metric_are_inconclusive_not_no_regression() -> None:
+    # fails on the old code: nothing compared was "PASS" (exit 0, "no regression")
+    base = run_of("A", [smoke_rep(1736, 1735)], trial="tcp-dl")
+    cand = run_of("B", [smoke_rep(1736, 1735)], trial="tcp-ul")
+    result = compare(base, cand)
+    assert not [d for d in result.diffs if d.judged and d.status not in ("gone", "new")]
+    assert result.verdict is Verdict.INCONCLUSIVE
+    unjudged = compare(run_of("A", [smoke_rep(1736, 1735)], criteria=[]),
+                       run_of("B", [smoke_rep(1736, 1735)], criteria=[]))
+    assert unjudged.trials == [] and unjudged.verdict is Verdict.INCONCLUSIVE
+    assert "share no judged metric" in unjudged.reason
+    assert unjudged.as_json()["detail"] == unjudged.reason
+
+
+def test_a_judged_metric_gone_from_the_candidate_is_inconclusive() -> None:
+    # fails on the old code: the candidate's trial lost throughput.p5 (say it errored before
+    # the statistic) and the comparison said PASS on throughput.mean alone
+    base = run_of("A", [smoke_rep(1736, 1735), smoke_rep(1730, 1729)])
+    cand_reps = [smoke_rep(1736, 1735), smoke_rep(1730, 1729)]
+    for rep in cand_reps:
+        del rep["throughput.p5"]
+    result = compare(base, run_of("B", cand_reps))
+    gone = next(d for d in result.diffs if d.metric == "throughput.p5")
+    assert gone.status == "gone" and gone.judged and gone.verdict is Verdict.INCONCLUSIVE
+    assert "no value in the candidate" in gone.describe() and "%" not in gone.describe()
+    assert result.verdict is Verdict.INCONCLUSIVE and gone in result.inconclusive
+    # a metric only the candidate has is new: shown, never judged
+    new = compare(run_of("B", cand_reps), base)
+    added = next(d for d in new.diffs if d.metric == "throughput.p5")
+    assert added.status == "new" and not added.judged and new.verdict is Verdict.PASS
+
+
+def test_compare_cli_says_nothing_was_compared(tmp_path: Path) -> None:
+    from tests.test_store import make_run
+
+    reports = tmp_path / "reports"
+    make_run(reports, "20261128T100000Z-smoke-aaaa", means=[500, 505, 495])
+    make_run(reports, "20261128T110000Z-smoke-bbbb", means=[500, 505, 495])
+    base = next(reports.glob("20261128T10*/summary.json"))
+    data = json.loads(base.read_text())
+    for trial in data["trials"]:
+        trial["id"] = "renamed"
+    base.write_text(json.dumps(data))
+    args = ["compare", "20261128T10", "20261128T11", "--out", str(reports)]
+    renamed = CliRunner().invoke(cli, args)
+    assert renamed.exit_code == 3, renamed.output  # the baseline's judged metrics are gone
+    assert "gone" in renamed.output and "INCONCLUSIVE" in renamed.output
+    for summary in reports.glob("*/summary.json"):
+        data = json.loads(summary.read_text())
+        for trial in data["trials"]:
+            trial["criteria"] = []
+        summary.write_text(json.dumps(data))
+    unjudged = CliRunner().invoke(cli, [*args, "--any-scenario"])
+    assert unjudged.exit_code == 3, unjudged.output
+    assert "nothing to compare" in unjudged.output
+
+
 # --- the scenario's `regression:` key -----------------------------------------------------------
 SCENARIO = """\
 name: smoke

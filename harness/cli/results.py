@@ -263,12 +263,13 @@ def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmwar
     or differing trials are warned about on stderr.
 
     \b
-    Exit codes: 0 no regression
+    Exit codes: 0 no regression (at least one judged metric compared)
                 1 a regression (Welch p < alpha over >= 2 repetitions each)
                 2 bad input (no such run, a bad option, runs of different scenarios
                   without --any-scenario)
                 3 a possible regression that the repetitions cannot separate from noise
-                  (one repetition, or p >= alpha)"""
+                  (one repetition, or p >= alpha), a judged metric gone from the candidate,
+                  or no judged metric shared (nothing compared)"""
     try:
         limit = _threshold(threshold)
     except ConfigError as exc:
@@ -314,6 +315,8 @@ def compare(runs_: tuple[str, ...], out_dir: Path, baseline: str | None, firmwar
         click.echo(f"{len(result.regressions)} regression(s), {len(result.inconclusive)} "
                    f"inconclusive, {judged} judged metric(s) of {len(result.diffs)}: "
                    f"{result.verdict.value}")
+        if result.reason:
+            click.echo(result.reason)
     sys.exit(exit_code(result.verdict))
 
 

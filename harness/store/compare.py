@@ -32,8 +32,11 @@ from harness.store.stats import welch
 __all__ = ["Comparison", "MetricDiff", "TrialComparison", "compare", "direction_by_name",
            "format_table", "parse_threshold", "scenario_differences"]
 
+# A judged metric the candidate no longer has ("gone": its trial errored, was skipped or was
+# removed) cannot show the absence of a regression: INCONCLUSIVE, never a silent PASS.
 _VERDICT_OF_STATUS = {"regression": Verdict.FAIL, "inconclusive": Verdict.INCONCLUSIVE,
-                      "same": Verdict.PASS, "improvement": Verdict.PASS}
+                      "gone": Verdict.INCONCLUSIVE, "same": Verdict.PASS,
+                      "improvement": Verdict.PASS}
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,10 @@ class MetricDiff:
     def describe(self) -> str:
         """`tput.mean 500 → 400 Mbit/s (-20.0 %, p = 0.001)`: one line for notices and JUnit."""
         unit = f" {self.unit}" if self.unit else ""
-        text = (f"{self.metric} {_fmt(self.baseline_mean)} → {_fmt(self.candidate_mean)}{unit}"
-                f" ({(self.change or 0) * 100:+.1f} %")
-        text += f", p = {self.p_value:.3g})" if self.p_value is not None else ")"
+        text = f"{self.metric} {_fmt(self.baseline_mean)} → {_fmt(self.candidate_mean)}{unit}"
+        if self.change is not None:
+            text += f" ({self.change * 100:+.1f} %"
+            text += f", p = {self.p_value:.3g})" if self.p_value is not None else ")"
         return text + (f": {self.reason}" if self.reason else "")
 
     def as_json(self) -> dict[str, Any]:
@@ -128,8 +132,10 @@ class Comparison:
 
     @property
     def inconclusive(self) -> list[MetricDiff]:
-        """Worse beyond the tolerance, but not separable from noise (INCONCLUSIVE)."""
-        return [d for d in self.diffs if d.status == "inconclusive"]
+        """Judged differences that cannot be decided (INCONCLUSIVE): worse beyond the
+        tolerance but not separable from noise, or judged in the baseline and gone from the
+        candidate."""
+        return [d for d in self.diffs if d.verdict is Verdict.INCONCLUSIVE]
 
     @property
     def trials(self) -> list[TrialComparison]:
@@ -143,14 +149,27 @@ class Comparison:
 
     @property
     def verdict(self) -> Verdict:
-        """FAIL on a regression, INCONCLUSIVE on an unresolved one, PASS otherwise."""
-        return worst(t.verdict for t in self.trials)
+        """FAIL on a regression, INCONCLUSIVE on an unresolved one or when no judged metric
+        was compared at all (nothing shows the absence of a regression), PASS otherwise."""
+        trials = self.trials
+        if not trials:
+            return Verdict.INCONCLUSIVE
+        return worst(t.verdict for t in trials)
+
+    @property
+    def reason(self) -> str:
+        """Why the verdict is what it is, when the metrics' lines do not say it."""
+        if not self.trials:
+            return ("nothing to compare: the runs share no judged metric (no criterion or "
+                    "`regression:` metric with a value in both)")
+        return ""
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready record of the comparison."""
         return {"baseline_run": self.baseline_run, "candidate_run": self.candidate_run,
                 "threshold": self.threshold, "alpha": self.alpha,
                 "verdict": self.verdict.value, "reason": "regression",
+                "detail": self.reason,
                 "regressions": len(self.regressions), "inconclusive": len(self.inconclusive),
                 "trials": [t.as_json(self.baseline_run) for t in self.trials],
                 "metrics": [d.as_json() for d in self.diffs]}
@@ -227,8 +246,11 @@ def compare(baseline: Mapping[str, Any], candidate: Mapping[str, Any], *,
         b, unit_b = cand.get(key, ([], ""))
         unit = unit_b or unit
         if not a or not b:
-            diffs.append(MetricDiff(trial, metric, unit, tuple(a), tuple(b), "", None, None,
-                                    "new" if b else "gone"))
+            gone = not b
+            diffs.append(MetricDiff(trial, metric, unit, tuple(a), tuple(b),
+                                    better if gone else "", None, None,
+                                    "gone" if gone else "new",
+                                    reason="no value in the candidate" if gone else ""))
             continue
         limit = per_trial.get(trial)
         diffs.append(_judge(key, a, b, unit, better,
