@@ -151,8 +151,8 @@ async def record_device(name: str, profile: Profile, *, snmp: SnmpTransport | No
                     if session is None:
                         if profile.cli is None:
                             raise HarnessError(f"profile {profile.name} has no `cli:` section")
+                        # open_cli has run the profile's on_connect commands already
                         session = await ssh.open_cli(profile.cli.options())
-                        await session.setup()
                         manifest["prompt"] = session.prompt
                     output = await session.send(command, check=False)
                     transcript = Transcript(command, mode, 0, output)

@@ -202,7 +202,8 @@ def _gnodeb(ctx: DriverContext) -> object:
 def _core(ctx: DriverContext) -> object:
     from drivers.core import Core
 
-    return Core(ctx.name, ctx.require_profile(), snmp=ctx.snmp(), ssh=ctx.ssh())
+    snmp = ctx.snmp() if ctx.snmp_target is not None else None  # None: an SSH-only core
+    return Core(ctx.name, ctx.require_profile(), snmp=snmp, ssh=ctx.ssh(), log=ctx.log)
 
 
 def _host(ctx: DriverContext) -> object:

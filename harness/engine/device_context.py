@@ -87,20 +87,20 @@ def driver_context(lab: Lab, name: str, dev: Device, snmp: dict[str, Any], ssh: 
         name=name, config=dev, log=log, run_id=run_id,
         profile=lab_profile(lab, dev.profile) if dev.profile is not None else None,
         snmp_target=snmp_target(name, dev, snmp)
-        if equipment and uses_snmp(lab, dev, ssh_given=dev.role == "gnodeb") else None,
+        if equipment and uses_snmp(lab, dev) else None,
         ssh_target=ssh_target(dev.host, ssh)
         if (equipment and uses_ssh(lab, dev)) or dev.connection == "ssh" else None,
     )
 
 
-def uses_snmp(lab: Lab, dev: Device, *, ssh_given: bool) -> bool:
-    """Whether the harness talks SNMP to a gNodeB or core: always, but for a real gNodeB
-    whose lab gives SSH settings and no SNMP ones (its own `snmp:` or `defaults.snmp`) — an
+def uses_snmp(lab: Lab, dev: Device) -> bool:
+    """Whether the harness talks SNMP to a gNodeB or core: always, but for a real one whose
+    lab gives SSH settings and no SNMP ones (its own `snmp:` or `defaults.snmp`) — an
     SSH-only device, whose facts come from commands."""
     if dev.simulated is not None or dev.snmp is not None or \
             "snmp" in lab.defaults.model_fields_set:
         return True
-    return not (ssh_given and uses_ssh(lab, dev))
+    return not uses_ssh(lab, dev)
 
 
 def uses_ssh(lab: Lab, dev: Device) -> bool:
