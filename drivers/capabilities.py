@@ -43,6 +43,8 @@ class KpiReading:
     period_s: float | None = None  # gauges: how far back the reading reaches (profile `period`)
     # when the reading holds (Unix ns), if not the poll's time: a PM file's period end
     time_ns: int | None = None
+    # the device marked this value unreliable (a PM file's `suspect`): recorded, never judged
+    suspect: bool = False
 
 
 @runtime_checkable

@@ -10,6 +10,10 @@ file's period end (`KpiReading.time_ns`):
   then exactly each period's count);
 - a `gauge` KPI's reading is the file's value as it stands.
 
+A value the device marked `suspect` (TS 32.435: the counter is unreliable for that period) gives
+a reading flagged `suspect`: the poller records it, marked, and no statistic takes it as
+evidence (harness/monitors/kpi.py).
+
 A value the device marked NIL gives no reading for that period (never a zero); a counter the
 file lacks for a wanted cell is an error, as a missing SNMP object is. A file that does not
 parse is an error naming the device and the file (the PmFileError's file:line).
@@ -120,19 +124,21 @@ class PmFileSource:
                 if kpi.type == "counter":
                     total = self.totals.get((name, cell), 0.0) + value.value
                     self.totals[(name, cell)] = total
-                    out.append(self._reading(name, cell, total, end_ns, value.granularity_s))
+                    out.append(self._reading(name, cell, total, end_ns, value.granularity_s,
+                                             value.suspect))
                 else:
                     out.append(self._reading(name, cell, value.value, end_ns,
-                                             value.granularity_s))
+                                             value.granularity_s, value.suspect))
         return out
 
     def _reading(self, name: str, cell: int, raw: float, time_ns: int | None,
-                 granularity_s: float | None = None) -> KpiReading:
+                 granularity_s: float | None = None, suspect: bool = False) -> KpiReading:
         kpi = self.spec.kpis[name]
         kind = "counter64" if kpi.type == "counter" else "gauge"
         number: int | float = int(raw) if float(raw).is_integer() else raw
         return KpiReading(name=name, cell=cell, raw=number, kind=kind, unit=kpi.unit,
-                          scale=kpi.scale, period_s=granularity_s, time_ns=time_ns)
+                          scale=kpi.scale, period_s=granularity_s, time_ns=time_ns,
+                          suspect=suspect)
 
 
 __all__ = ["PmFileSource", "pick"]

@@ -22,7 +22,7 @@ INT64_MAX = 2**63 - 1
 MEASUREMENTS: dict[str, str] = {
     "throughput": "one traffic-tool interval (iperf3): bits_per_second, bytes, retransmits",
     "latency": "one latency-tool interval (irtt, ping): rtt, ipdv, loss",
-    "kpi": "one KPI reading polled from a device: value, raw, delta, rate",
+    "kpi": "one KPI reading polled from a device: value, raw, delta, rate (suspect)",
     "alarm": "an alarm raised or cleared on a device",
     "health": "a device health reading (CPU, memory, temperature, uptime)",
     "device_restart": "a device was seen restarting during a trial (uptime went back)",

@@ -109,6 +109,7 @@ class PmFiles(StrictModel):
     """The simulated gNodeB writes TS 32.435 PM files into its SFTP area (`/pm/`)."""
 
     granularity: Annotated[Duration, Field(ge=1, le=86400)] = 900.0  # 15 min; 1m in tests
+    suspect: bool = False  # mark every period `suspect` (a device whose counters are unreliable)
 
 
 class SimulatedDevice(StrictModel):

@@ -319,6 +319,7 @@ def sim_lab_spec(lab: Lab, state_dir: Path, snmp_cfg: dict[str, dict[str, Any]],
             trap_targets=list((trap_targets or {}).get(name, [])),
             pm_granularity_s=(dev.simulated.pm_files.granularity
                               if dev.simulated.pm_files is not None else None),
+            pm_suspect=(dev.simulated.pm_files is not None and dev.simulated.pm_files.suspect),
         ))
     return SimLabSpec(gnbs=gnbs, state_dir=str(state_dir), cores=cores)
 

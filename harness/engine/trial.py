@@ -150,7 +150,7 @@ class TrialRun:
             kind_run.acceptance.extend(watch.acceptance)
             entry["monitors"] = watch.to_json()
             kind_run.notes.extend(_kpi_metrics(pollers, ctx.metrics, kind_run.windows,
-                                               t.kpi_interval_s))
+                                               t.kpi_interval_s, ctx.withheld))
         except HarnessError as exc:
             errors.append(str(exc))
         except Exception as exc:  # a trial boundary: ERROR, the run goes on
@@ -172,6 +172,8 @@ class TrialRun:
         entry["exact"] = sorted(kind_run.exact)
         entry["peaks"] = {f"{d}/{r}": q.to_json() for (d, r), q in ctx.peaks.items()}
         entry["notes"] = list(kind_run.notes)
+        if ctx.withheld:
+            entry["withheld"] = dict(sorted(ctx.withheld.items()))  # metric → why no value
         entry.update(kind_run.extra)
         results: list[CriterionResult] = []
         if not errors:
@@ -303,10 +305,17 @@ def _number(value: object) -> float | None:
 
 
 def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity],
-                 windows: Mapping[str, MeasuredWindow], interval_s: float) -> list[str]:
+                 windows: Mapping[str, MeasuredWindow], interval_s: float,
+                 withheld: dict[str, str] | None = None) -> list[str]:
     """`DEVICE.KPI.delta` of counters, `.mean`/`.max` of gauges over the trial's measured
     window (see `KpiSeries.gauge_values`; a gauge without a declared period is taken to reach
-    back one polling interval); notes for gauges with no reading inside it."""
+    back one polling interval); notes for gauges with no reading inside it.
+
+    Readings the device marked suspect are never evidence: a gauge's statistics leave them
+    out (with a note); a counter whose increase over the trial includes a suspect period, or
+    a gauge with only suspect readings, reports no value and goes into `withheld` with the
+    reason (a criterion on it is INCONCLUSIVE)."""
+    withheld = {} if withheld is None else withheld
     notes: list[str] = []
     window = windows.get("") or next(iter(windows.values()), None)
     for poller in pollers:
@@ -318,10 +327,25 @@ def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity],
         for series in poller.series.values():
             base = f"{series.device}.{series.kpi}"
             total = series.total()
-            if total is not None:
+            if total is not None and series.suspect:
+                withheld[f"{base}.delta"] = (
+                    f"{len(series.suspect)} of {len(series.values) - 1} period(s) of {base} "
+                    "marked suspect by the device: its increase over the trial is unknown")
+                notes.append(f"{base}.delta: not reported ({withheld[f'{base}.delta']})")
+            elif total is not None:
                 metrics[f"{base}.delta"] = Quantity(total, series.unit)
             elif series.values:
                 stats = summarize(series.gauge_values(since, until, interval_s))
+                flagged = series.suspect_in(since, until, interval_s)
+                if flagged and stats is None:
+                    reason = (f"all {flagged} reading(s) of {base} in the measured window "
+                              "marked suspect by the device")
+                    withheld[f"{base}.mean"] = withheld[f"{base}.max"] = reason
+                    notes.append(f"{base}: not reported ({reason})")
+                    continue
+                if flagged:
+                    notes.append(f"{base}: {flagged} reading(s) marked suspect by the device "
+                                 "left out of .mean/.max")
                 if stats is not None:
                     metrics[f"{base}.mean"] = Quantity(stats.mean, series.unit)
                     metrics[f"{base}.max"] = Quantity(stats.max, series.unit)
@@ -330,6 +354,8 @@ def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity],
                     notes.append(f"{base}: no reading holds only the measured window's "
                                  f"traffic (each reading reaches {reach:g} s back): not "
                                  "reported")
+    for name in withheld:  # another cell's value must not stand in for a withheld one
+        metrics.pop(name, None)
     return notes
 
 

@@ -19,7 +19,13 @@ from typing import Any, Protocol
 from harness.base.stats import mean_interval, summarize
 from harness.base.units import Quantity
 from harness.base.verdict import Verdict, worst
-from harness.judge.criteria import Criterion, CriterionResult, ShareSpec, series_key
+from harness.judge.criteria import (
+    Criterion,
+    CriterionResult,
+    MetricWithheld,
+    ShareSpec,
+    series_key,
+)
 from harness.judge.estimates import is_exact, sample_statistics, wilson_percent
 from harness.judge.presets import TrialShape, not_covered
 
@@ -75,9 +81,14 @@ class JudgeContext:
     direction: str = "dl"
     series: Mapping[str, Sequence[float]] = field(default_factory=dict)
     shares: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # metrics watched but not reported, and why (a KPI whose every reading was suspect)
+    withheld: dict[str, str] = field(default_factory=dict)
 
     def metric(self, name: str) -> Quantity:
-        """The metric's value; KeyError when the trial has none."""
+        """The metric's value; MetricWithheld (a KeyError) when the trial withheld it,
+        KeyError when the trial has none."""
+        if name not in self.metrics and name in self.withheld:
+            raise MetricWithheld(name, self.withheld[name])
         return self.metrics[name]
 
     def interval(self, name: str) -> tuple[float, float] | None:
@@ -200,7 +211,7 @@ def aggregate_trial(trial: JudgedTrial, entries: Sequence[Mapping[str, Any]]) ->
         intervals={n: (m["ci"][0], m["ci"][1]) for n, m in metrics.items() if m["ci"]},
         counts={n: m["samples"] for n, m in metrics.items() if m["samples"]},
         peaks=peaks_from_json(ok[0].get("peaks", {})), direction=direction,
-        shares=pooled_shares(ok))
+        shares=pooled_shares(ok), withheld=_withheld(ok, metrics))
     exact = sorted({str(x) for e in ok for x in e.get("exact") or ()})
     results = judge(trial.criteria, ctx, trial.min_samples, exact)
     result["criteria"] = [r.to_json() for r in results]
@@ -208,6 +219,17 @@ def aggregate_trial(trial: JudgedTrial, entries: Sequence[Mapping[str, Any]]) ->
     acceptance = [Verdict(str(a["verdict"])) for e in ok for a in e.get("acceptance") or ()]
     result["verdict"] = worst([*(r.verdict for r in results), *acceptance]).value
     return result
+
+
+def _withheld(entries: Sequence[Mapping[str, Any]], metrics: Mapping[str, Any]) -> dict[str, str]:
+    """Metrics no repetition reports but some withheld (entry `withheld`), with the first
+    such repetition's reason: the aggregate withholds them too (INCONCLUSIVE, not ERROR)."""
+    out: dict[str, str] = {}
+    for entry in entries:
+        for name, reason in (entry.get("withheld") or {}).items():
+            if str(name) not in metrics:
+                out.setdefault(str(name), f"repetition {entry.get('repetition', 1)}: {reason}")
+    return out
 
 
 def pooled_shares(entries: Sequence[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:

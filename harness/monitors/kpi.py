@@ -5,6 +5,11 @@ never wraps in practice, so one that goes down was reset. A device whose sysUpTi
 restarted: the sample pair that spans the restart is discarded (the counters started over, so
 their difference means nothing), a `device_restart` sample is emitted and polling goes on from
 the new values.
+
+A reading the device marked `suspect` (a PM file's TS 32.435 flag: the counter is unreliable for
+that period) is recorded like any other, its sample carrying the field `suspect = 1`, and its
+time is kept in `KpiSeries.suspect`: gauge statistics leave it out, a counter's step to it
+gives no rate, and the trial withholds a counter's total that includes one (harness/engine).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ class KpiSeries:
     values: list[tuple[int, float]] = field(default_factory=list)
     # counters: (time_ns, scaled increase per second) between consecutive valid readings
     rates: list[tuple[int, float]] = field(default_factory=list)
+    suspect: list[int] = field(default_factory=list)  # time_ns of readings marked suspect
 
     def total(self) -> float | None:
         """Counters: the scaled increase over the whole trial (wraps handled)."""
@@ -47,9 +53,17 @@ class KpiSeries:
         """Gauge readings that hold only traffic of [since_ns, until_ns]: taken no later than
         `until_ns`, and at least the gauge's reach (its `period_s`, else `reach_s`) after
         `since_ns` — a reading averages over a period before it, so an earlier one still
-        holds what ran before (the previous trial's traffic, or this trial's warm-up)."""
+        holds what ran before (the previous trial's traffic, or this trial's warm-up).
+        Readings marked suspect are left out (`suspect_in` counts them)."""
         reach = round((self.period_s if self.period_s is not None else reach_s) * 1e9)
-        return [v for t, v in self.values if t - reach >= since_ns and t <= until_ns]
+        flagged = set(self.suspect)
+        return [v for t, v in self.values
+                if t - reach >= since_ns and t <= until_ns and t not in flagged]
+
+    def suspect_in(self, since_ns: int, until_ns: int, reach_s: float) -> int:
+        """How many readings `gauge_values` leaves out only for their `suspect` mark."""
+        reach = round((self.period_s if self.period_s is not None else reach_s) * 1e9)
+        return sum(1 for t in self.suspect if t - reach >= since_ns and t <= until_ns)
 
 
 @dataclass(frozen=True)
@@ -160,6 +174,9 @@ class KpiPoller:
                 (r.name, r.cell),
                 KpiSeries(self.device_name, r.name, r.cell, r.kind, r.unit, r.period_s))
             fields: dict[str, float | int] = {"raw": r.raw}
+            if r.suspect:
+                fields["suspect"] = 1  # the device says this value is unreliable
+                series.suspect.append(now)
             if r.kind in _WRAP:
                 # Counters: `value` is the scaled increase since the trial's first reading.
                 cumulative = series.values[-1][1] if series.values else 0.0
@@ -170,7 +187,7 @@ class KpiPoller:
                         cumulative += step.delta * r.scale
                         fields["delta"] = step.delta * r.scale
                         elapsed = (now - prev_time) / 1e9
-                        if elapsed > 0:
+                        if elapsed > 0 and not r.suspect:
                             rate = step.delta * r.scale / elapsed
                             series.rates.append((now, rate))
                             fields["rate"] = rate

@@ -20,6 +20,7 @@ Kinds and their parameters (numbers may also be given as strings):
     alarm        [severity] [text] [source]   an arbitrary active alarm (default major)
     overheat     [celsius]   every temperature sensor reads this much higher (default 40)
     link-down                the N3 backhaul goes down: no user plane, link-down alarm
+    pm-suspect               a PM file period that ends while it is active is marked suspect
 
 A fault with `duration_s` clears itself when it has run that long (checked on every tick);
 without one it stays until `clear_faults`. Faults of one kind add up (two degrades multiply).
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from harness.simlab.gnb import VirtualGnb
 
 KINDS = ("snmp-silent", "snmp-error", "ssh-drop", "ssh-refuse", "cell-outage", "degrade",
-         "loss", "latency", "alarm", "overheat", "link-down")
+         "loss", "latency", "alarm", "overheat", "link-down", "pm-suspect")
 _CELL_KINDS = frozenset({"cell-outage", "degrade", "loss", "latency"})
 # kind -> {param: (parser, default)}; a default of None means "optional, no default".
 _Parser = Callable[[str, Any], Any]
@@ -215,6 +216,10 @@ class FaultController:
     def links_down(self) -> set[str]:
         """Links under a link-down fault (`n3`)."""
         return {"n3"} if self._has("link-down") else set()
+
+    def pm_suspect(self) -> bool:
+        """Whether a pm-suspect fault is active (the PM file writer marks the period)."""
+        return self._has("pm-suspect")
 
     def overheat_c(self) -> float:
         """Sum of the active overheat offsets."""

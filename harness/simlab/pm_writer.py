@@ -6,8 +6,10 @@ writes one file into `<flash>/pm/`, named per TS 32.432: `A20261207.1000+0700-10
 (with seconds, `A20261207.100002+0700-100004+0700_gnb1.xml`, when the granularity is not whole
 minutes). Counters (Counter64 objects) hold their increase over the period, so the files of
 consecutive periods add up to the SNMP counter; gauges hold their value at the period's end.
-The first period (the lab started inside it) is marked `suspect`. Files appear by rename, so a
-client never reads half a file; the newest `KEEP_FILES` stay.
+The first period (the lab started inside it) is marked `suspect`, and so is every period when the
+lab sets `pm_files: {suspect: true}`, and a period that ends while a `pm-suspect` fault is active
+(harness/simlab/faults.py): a device saying its counters are unreliable. Files appear by rename,
+so a client never reads half a file; the newest `KEEP_FILES` stay.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ def pm_file_name(begin: datetime, end: datetime, sender: str, granularity_s: flo
 class PmFileWriter:
     """Writes one measCollecFile per granularity period from a VirtualGnb's PM counters."""
 
-    def __init__(self, gnb: VirtualGnb, directory: Path, granularity_s: float) -> None:
+    def __init__(self, gnb: VirtualGnb, directory: Path, granularity_s: float, *,
+                 suspect: bool = False) -> None:
         if not granularity_s >= 1:
             raise ValueError(f"PM file granularity must be at least 1 s, got {granularity_s:g}")
         self.gnb = gnb
@@ -61,6 +64,7 @@ class PmFileWriter:
         self._next_end = self._boundary_after(self._begin)
         self._last: dict[tuple[str, int, str], int] = {}  # counter totals at the last end
         self._first = True
+        self.suspect = suspect  # every period is marked suspect
         self.written: list[Path] = []
 
     def _boundary_after(self, now: float) -> float:
@@ -119,7 +123,8 @@ class PmFileWriter:
         tz = datetime.now().astimezone().tzinfo
         b, e = datetime.fromtimestamp(begin, tz), datetime.fromtimestamp(end, tz)
         duration = f"PT{self.granularity_s:g}S"
-        suspect = "true" if self._first else "false"
+        flagged = self._first or self.suspect or self.gnb.faults.pm_suspect()
+        suspect = "true" if flagged else "false"
         infos: dict[str, list[tuple[str, list[tuple[str, int]]]]] = {}
         for info, ldn, values in self._values():
             infos.setdefault(info, []).append((ldn, values))

@@ -76,7 +76,7 @@ class RunningGnb:
                             UdpRelay(listen=listen, target=target, uplink=up, downlink=down)]
         # TS 32.435 PM files in the SFTP area's pm/ folder, when the lab asks for them.
         self.pm_files = (PmFileWriter(self.gnb, flash_dir(state_dir, spec.name) / "pm",
-                                      spec.pm_granularity_s)
+                                      spec.pm_granularity_s, suspect=spec.pm_suspect)
                          if spec.pm_granularity_s is not None else None)
         self._pm_task: asyncio.Task[None] | None = None
         # Management plane: faults, reboots, traps, flash (harness.simlab.lifecycle).

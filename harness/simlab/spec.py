@@ -88,6 +88,7 @@ class SimGnbSpec:
     trap_targets: list[SimTrapTarget] = field(default_factory=list)
     reboot_s: float = 3.0  # how long SNMP and SSH stay away when the gNodeB reboots
     pm_granularity_s: float | None = None  # writes TS 32.435 PM files this often (None: no)
+    pm_suspect: bool = False  # every PM file period is marked suspect (lab pm_files.suspect)
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class SimLabSpec:
                 trap_targets=[SimTrapTarget(**t) for t in g.get("trap_targets", [])],
                 reboot_s=g.get("reboot_s", 3.0),
                 pm_granularity_s=g.get("pm_granularity_s"),
+                pm_suspect=g.get("pm_suspect", False),
             ))
         cores = [SimCoreSpec(**{**c, "credentials": SimCredentials(**c["credentials"])})
                  for c in data.get("cores", [])]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from harness.judge.criteria.evaluate import Criterion, CriterionResult, wilson_percent
 from harness.judge.criteria.lexer import MAX_TOKENS, CriterionSyntaxError
 from harness.judge.criteria.parser import parse_criterion
-from harness.judge.criteria.tree import CriterionContext, ShareSpec, series_key
+from harness.judge.criteria.tree import CriterionContext, MetricWithheld, ShareSpec, series_key
 
 __all__ = ["MAX_TOKENS", "Criterion", "CriterionContext", "CriterionResult",
-           "CriterionSyntaxError", "ShareSpec", "parse_criterion", "series_key",
+           "CriterionSyntaxError", "MetricWithheld", "ShareSpec", "parse_criterion", "series_key",
            "wilson_percent"]

@@ -25,6 +25,7 @@ from harness.judge.criteria.tree import (
     Call,
     CriterionContext,
     Metric,
+    MetricWithheld,
     Node,
     Num,
     Rate,
@@ -162,6 +163,8 @@ class Criterion:
         if isinstance(node, Metric):
             try:
                 q = _canonical(ctx.metric(node.name), f"metric '{node.name}'")
+            except MetricWithheld as exc:
+                raise _NoEvidence(f"no value of '{node.name}' to judge on: {exc.reason}") from None
             except KeyError:
                 raise _EvalError(f"trial has no metric '{node.name}'") from None
             return Value.within(q, _interval(ctx, node.name))

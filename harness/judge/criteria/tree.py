@@ -62,11 +62,23 @@ class ShareSpec:
         return sum(1 for v in values if compare(self.op, float(v), limit)), len(values)
 
 
+class MetricWithheld(KeyError):
+    """A metric the trial watched but reports no value of, because its evidence was not
+    fit to judge on (every reading of a KPI marked `suspect` by the device...): a criterion
+    on it is INCONCLUSIVE with `reason`, never PASS or FAIL."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(name)
+        self.name = name
+        self.reason = reason
+
+
 class CriterionContext(Protocol):
     """What a criterion reads from a finished trial (or from a trial's repetitions pooled)."""
 
     def metric(self, name: str) -> Quantity:
-        """The metric's value; KeyError if the trial has no such metric."""
+        """The metric's value; KeyError if the trial has no such metric (MetricWithheld
+        when it has one but withheld its value, and why)."""
         ...
 
     def interval(self, name: str) -> tuple[float, float] | None:

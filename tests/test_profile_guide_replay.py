@@ -1,0 +1,101 @@
+"""docs/writing-a-profile.md's example profile, VERBATIM, on a REPLAYED device (issue 14 §7):
+`harness record` takes what the guide's profile reads from the simulated gNodeB, a lab device
+`simulated: {replay: DIR}` serves the recording, and the guide's profile drives it:
+`harness validate`, `harness devices` (the live facts), and a KPI poll through the profile
+(values as recorded, the cell index from the recorded table walk).
+
+What a replay cannot run: a traffic trial. A replay is an SNMP agent and an SSH server
+answering from the recording (harness/simlab/replay.py); it has no user plane (no relay, no
+cells carrying packets) and its counters stand still, so the smoke scenario's throughput trial
+runs on the live simulated gNodeB in tests/test_profile_guide.py, and here only what a
+recording holds is exercised."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.base.loader import load_model
+from harness.base.snmprec import load_snmprec
+from harness.config.lab import Lab
+from harness.engine.bench import open_bench
+from tests.conftest import free_port
+from tests.input_files import GOOD_LAB, ROOT, write_input
+from tests.test_profile_guide import guide_profile
+
+pytestmark = [pytest.mark.e2e]
+
+REPLAY_LAB = """\
+name: guide-replay-lab
+profiles: profiles
+allow_inline_secrets: true
+devices:
+  gnb1:
+    role: gnodeb
+    profile: guide-gnb
+    simulated: {{replay: rec}}
+    snmp: {{version: 2c, community: replay-community}}
+    ssh: {{user: admin, port: {ssh_port}, password: replay-password-1}}
+"""
+COUNTER_COLUMN = "1.3.6.1.4.1.32473.1.3.1.1."  # the guide's DRB.PdcpSduVolumeDL, before {index}
+TEMPERATURE = "1.3.6.1.2.1.99.1.1.1.4.5"  # the guide's EQPT.TemperatureBoard
+
+
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def _devices(lab: Path) -> dict[str, Any]:
+    done = harness("devices", "--lab", str(lab), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report: dict[str, Any] = json.loads(done.stdout)
+    return next(r for r in report["devices"] if r["name"] == "gnb1")
+
+
+def test_the_guides_profile_on_a_recording_of_the_simulated_gnodeb(tmp_path: Path) -> None:
+    live_dir, replay_dir = tmp_path / "live", tmp_path / "replay"
+    for folder in (live_dir, replay_dir):
+        (folder / "profiles").mkdir(parents=True)
+        write_input(folder / "profiles", "guide-gnb.yaml", guide_profile())
+    text = GOOD_LAB.replace("name: sim-lab\n", "name: sim-lab\nprofiles: profiles\n")
+    live_lab = write_input(live_dir, "lab.yaml", text.replace("profile: sim-gnb",
+                                                              "profile: guide-gnb"))
+    rec = replay_dir / "rec"
+    done = harness("record", "gnb1", "--lab", str(live_lab), "-o", str(rec))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((rec / "recording.json").read_text())["profile"] == "guide-gnb"
+    live = _devices(live_lab)
+
+    lab = write_input(replay_dir, "lab.yaml", REPLAY_LAB.format(ssh_port=free_port()))
+    checked = harness("validate", str(lab))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    replayed = _devices(lab)
+    assert replayed["reachable"] and replayed["error"] is None, replayed
+    assert replayed["transports"]["snmp"]["ok"] and replayed["transports"]["ssh"]["ok"]
+    for fact in ("description", "vendor", "model", "serial", "firmware"):
+        assert replayed["facts"][fact] == live["facts"][fact], fact
+    assert replayed["facts"]["firmware"]  # the guide reads it over the CLI: a transcript
+
+    records = {".".join(map(str, r.oid)): r.value for r in load_snmprec(rec / "gnb1.snmprec")}
+    counters = {oid: v for oid, v in records.items() if oid.startswith(COUNTER_COLUMN)}
+    assert len(counters) == 1, counters  # one cell, at the index the cell table gives
+
+    async def poll() -> dict[str, int | float]:
+        bench = await open_bench(load_model(lab, Lab), tmp_path / "work")
+        try:
+            readings = await bench.gnbs["gnb1"].read_kpis(
+                ["DRB.PdcpSduVolumeDL", "EQPT.TemperatureBoard"], [1])
+        finally:
+            await bench.close()
+        return {r.name: r.raw for r in readings}
+
+    polled = asyncio.run(poll())
+    assert polled == {"DRB.PdcpSduVolumeDL": next(iter(counters.values())),
+                      "EQPT.TemperatureBoard": records[TEMPERATURE]}
