@@ -14,14 +14,17 @@ from harness import __version__
 from harness.base import jsonio
 from harness.base.errors import ConfigError, HarnessError
 from harness.base.verdict import exit_code
+from harness.cli.agent import agent
 from harness.cli.devices import devices
 from harness.cli.params import HTTP_URL, RUN_REF
 from harness.cli.pm import pm
+from harness.cli.queue import cancel, queue_cmd, wait
 from harness.cli.record import record
 from harness.cli.report import report, report_lang, report_options
 from harness.cli.results import RESULT_COMMANDS, run_results_options
 from harness.cli.show import show
 from harness.cli.sim import sim
+from harness.cli.submit import submit
 from harness.cli.verify import verify
 from harness.simlab.state import DEFAULT_STATE_DIR
 
@@ -303,6 +306,11 @@ cli.add_command(report)
 cli.add_command(pm)
 cli.add_command(record)
 cli.add_command(show)
+cli.add_command(submit)
+cli.add_command(agent)
+cli.add_command(queue_cmd)
+cli.add_command(wait)
+cli.add_command(cancel)
 
 
 def main() -> None:

@@ -1,0 +1,70 @@
+"""`harness agent --lab LAB.yaml [--lab …] --executor-id ID [--db URL]`: serve the queues of
+these benches: one run at a time per bench, different benches in parallel; after a restart
+with the same executor id, its unfinished runs resume from their run directories."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from harness.base.errors import ConfigError
+from harness.cli.submit import db_option
+
+EXIT_BAD_INPUT = 2
+
+
+@click.command()
+@click.option("--lab", "labs", multiple=True, required=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A bench this agent serves (its `name:` is the bench); repeatable.")
+@click.option("--executor-id", required=True,
+              help="This agent's fixed id: a restarted agent recovers the runs it had under "
+                   "way. Never run two agents with one id.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("reports"), show_default=True,
+              help="Where queued runs go: OUT/RUN_ID/ holds the run directory.")
+@db_option
+def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path,
+          db_url: str | None) -> None:
+    """Run the runs queued for these benches until stopped (SIGTERM or Ctrl-C; a run under
+    way is interrupted, its devices restored, and resumed at the next start).
+
+    \b
+    Exit codes: 0 stopped
+                2 bad input (a lab file, two labs with one name, the database)"""
+    from harness.base.loader import load_model
+    from harness.campaign.db import shown
+    from harness.campaign.queue import AgentConfig, start_agent, stop_agent
+    from harness.config.lab import Lab
+
+    benches: dict[str, Path] = {}
+    try:
+        for path in labs:
+            name = load_model(path, Lab).name
+            if name in benches:
+                raise ConfigError(f"{path}: bench {name} is also {benches[name]}")
+            benches[name] = path.resolve()
+        out_dir.mkdir(parents=True, exist_ok=True)
+        start_agent(db_url, AgentConfig(executor_id, benches, out_dir.resolve()))
+    except (ConfigError, OSError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    click.echo(f"agent {executor_id} serving {', '.join(sorted(benches))} from "
+               f"{shown(db_url)}", err=True)
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    while not stop.wait(1.0):
+        pass
+    click.echo(f"agent {executor_id} stopping", err=True)
+    stop_agent()
+    sys.exit(0)
