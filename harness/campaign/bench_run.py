@@ -1,13 +1,14 @@
 """One queued run on its bench, exactly as `harness run` does it: the same command in a child
 process, resumed from its run directory after a crash, never started twice.
 
-Layout of a queued run under the agent's `--out` directory::
+The run directory is where `harness run --out OUT` puts it (OUT/<harness run id>/, listed by
+`harness runs` through OUT/catalog.sqlite); the queue's own files are beside it::
 
-    OUT/<queue run id>/scenario.yaml     the scenario text as submitted
-    OUT/<queue run id>/agent.log         the child's stderr (progress lines)
-    OUT/<queue run id>/.lock             held (flock) by the child while it runs
-    OUT/<queue run id>/<harness run id>/ the run directory `harness run` writes
+    OUT/.queue/<queue run id>/scenario.yaml  the scenario text as submitted
+    OUT/.queue/<queue run id>/agent.log      the child's stderr (progress lines)
+    OUT/.queue/<queue run id>/.lock          held (flock) by the child while it runs
 
+A run directory belongs to a queued run when its summary.json names that scenario file.
 The child holds the lock for as long as it lives, also when the agent that started it died:
 a restarted agent waits for it before resuming, so one run never has two processes. The child
 gets SIGINT when the agent's thread dies (PR_SET_PDEATHSIG): like Ctrl-C it restores the
@@ -15,6 +16,7 @@ devices and writes a partial summary.json, from which `harness run --resume` car
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import fcntl
 import hashlib
@@ -23,6 +25,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -67,12 +70,29 @@ def _pdeathsig() -> None:  # pragma: no cover - runs in the child between fork a
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
 
 
-def run_dirs(work: Path) -> list[Path]:
-    """The run directories `harness run` made under a queued run's directory, oldest first."""
-    if not work.is_dir():
+QUEUE_DIR = ".queue"
+STOPPING = threading.Event()
+"""Set by the agent when it shuts down: a child that ends then is not the run's end."""
+_CHILDREN: set[subprocess.Popen[bytes]] = set()
+_CHILDREN_LOCK = threading.Lock()
+
+
+def work_dir(out: Path, run_id: str) -> Path:
+    """OUT/.queue/RUN_ID: the queued run's scenario, lock and log."""
+    return out / QUEUE_DIR / run_id
+
+
+def run_dirs(out: Path, scenario: Path) -> list[Path]:
+    """The run directories under OUT whose summary.json names this scenario file, oldest
+    first."""
+    if not out.is_dir():
         return []
-    found = [p for p in work.iterdir() if p.is_dir() and (p / "raw").is_dir()]
-    return sorted(found, key=lambda p: p.stat().st_mtime_ns)
+    found = []
+    for path in out.iterdir():
+        summary = _summary(path) if path.is_dir() else None
+        if summary is not None and (summary.get("scenario") or {}).get("file") == str(scenario):
+            found.append(path)
+    return sorted(found, key=lambda p: str((_summary(p) or {}).get("started")))
 
 
 def _summary(run_dir: Path) -> dict[str, Any] | None:
@@ -106,29 +126,30 @@ def _write_scenario(work: Path, job: BenchJob) -> Path:
 
 def run_on_bench(job: BenchJob, lab: Path, out: Path,
                  cancelled: Callable[[], bool] | None = None,
-                 poll_s: float = 1.0) -> dict[str, Any]:
+                 poll_s: float = 1.0, run_args: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run (or resume, or just report) the queued run; returns `outcome()`.
 
     A run directory whose summary.json says `complete` is reported, not run again; one with a
     partial summary is resumed; otherwise a new run starts. `cancelled()` is asked every
-    `poll_s` while the child runs: when it says so the child gets SIGINT (Ctrl-C)."""
-    work = out / job.run_id
+    `poll_s` while the child runs: when it says so the child gets SIGINT (Ctrl-C).
+    `run_args` go to every `harness run` (the agent's `--no-pdf`)."""
+    work = work_dir(out, job.run_id)
     work.mkdir(parents=True, exist_ok=True)
     scenario = _write_scenario(work, job)
     lock = os.open(work / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # an earlier agent's child may still run: wait
-        dirs = run_dirs(work)
+        dirs = run_dirs(out, scenario)
         last = dirs[-1] if dirs else None
         summary = _summary(last) if last is not None else None
         if last is not None and summary is not None and summary.get("complete"):
-            return outcome(last, None)
-        argv = [sys.executable, "-m", "harness", "run", "-q", "--progress", "lines",
-                "--lab", str(lab.resolve())]
+            return outcome(last, None)  # it ended before its agent could record it
+        argv = [sys.executable, "-m", "harness", "run", "--progress", "lines",
+                "--lab", str(lab.resolve()), *run_args]
         if last is not None and summary is not None:
             argv += ["--resume", str(last), str(scenario)]
         else:
-            argv += ["--out", str(work), str(scenario)]
+            argv += ["--out", str(out), str(scenario)]
         with open(work / LOG_FILE, "ab") as log:
             log.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n"
                       .encode())
@@ -139,7 +160,7 @@ def run_on_bench(job: BenchJob, lab: Path, out: Path,
             code = _wait(child, cancelled, poll_s)
             printed = (child.stdout.read().decode(errors="replace").strip().splitlines()
                        if child.stdout else [])
-        run_dir = Path(printed[-1]) if printed else (run_dirs(work) or [work])[-1]
+        run_dir = Path(printed[-1]) if printed else (run_dirs(out, scenario) or [work])[-1]
         return outcome(run_dir, code)
     finally:
         os.close(lock)
@@ -147,11 +168,37 @@ def run_on_bench(job: BenchJob, lab: Path, out: Path,
 
 def _wait(child: subprocess.Popen[bytes], cancelled: Callable[[], bool] | None,
           poll_s: float) -> int:
-    interrupted = False
-    while True:
-        try:
-            return child.wait(timeout=poll_s)
-        except subprocess.TimeoutExpired:
-            if not interrupted and cancelled is not None and cancelled():
-                child.send_signal(signal.SIGINT)
-                interrupted = True
+    with _CHILDREN_LOCK:
+        _CHILDREN.add(child)
+    try:
+        interrupted = False
+        while True:
+            try:
+                code = child.wait(timeout=poll_s)
+                break
+            except subprocess.TimeoutExpired:
+                if not interrupted and cancelled is not None and cancelled():
+                    child.send_signal(signal.SIGINT)
+                    interrupted = True
+    finally:
+        with _CHILDREN_LOCK:
+            _CHILDREN.discard(child)
+    if STOPPING.is_set():  # interrupted by the agent's shutdown: the run goes on next start
+        threading.Event().wait()  # the step never returns; the agent process exits
+    return code
+
+
+def interrupt_children(timeout_s: float) -> None:
+    """Agent shutdown: SIGINT to every run under way (devices restored, partial summary
+    written), then wait up to `timeout_s` for them; their steps never complete, so the
+    restarted agent resumes them."""
+    STOPPING.set()
+    with _CHILDREN_LOCK:
+        children = list(_CHILDREN)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout_s
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))

@@ -58,6 +58,7 @@ class AgentConfig:
     executor_id: str
     labs: dict[str, Path]
     out: Path
+    run_args: tuple[str, ...] = ()  # given to every `harness run` (e.g. --no-pdf)
     running: dict[str, str] = field(default_factory=dict)  # bench → queued run id
 
 
@@ -82,7 +83,8 @@ def _harness_run_step(job: dict[str, Any]) -> dict[str, Any]:
         agent.running[parsed.bench] = workflow_id
     try:
         result = run_on_bench(parsed, agent.labs[parsed.bench], agent.out,
-                              cancelled=_cancel_probe(workflow_id))
+                              cancelled=_cancel_probe(workflow_id),
+                              run_args=agent.run_args)
     finally:
         with _AGENT_LOCK:
             agent.running.pop(parsed.bench, None)

@@ -4,6 +4,7 @@ with the same executor id, its unfinished runs resume from their run directories
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -16,6 +17,8 @@ from harness.base.errors import ConfigError
 from harness.cli.submit import db_option
 
 EXIT_BAD_INPUT = 2
+STOP_WAIT_S = 90.0
+"""How long a stopping agent waits for its interrupted runs to restore their devices."""
 
 
 @click.command()
@@ -28,8 +31,11 @@ EXIT_BAD_INPUT = 2
 @click.option("--out", "out_dir", type=click.Path(path_type=Path, file_okay=False),
               default=Path("reports"), show_default=True,
               help="Where queued runs go: OUT/RUN_ID/ holds the run directory.")
+@click.option("--pdf/--no-pdf", "pdf", default=True, show_default=True,
+              help="Let each run print report.pdf (as `harness run --pdf`); the PDF takes "
+                   "several seconds per run.")
 @db_option
-def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path,
+def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool,
           db_url: str | None) -> None:
     """Run the runs queued for these benches until stopped (SIGTERM or Ctrl-C; a run under
     way is interrupted, its devices restored, and resumed at the next start).
@@ -38,6 +44,7 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path,
     Exit codes: 0 stopped
                 2 bad input (a lab file, two labs with one name, the database)"""
     from harness.base.loader import load_model
+    from harness.campaign.bench_run import interrupt_children
     from harness.campaign.db import shown
     from harness.campaign.queue import AgentConfig, start_agent, stop_agent
     from harness.config.lab import Lab
@@ -50,7 +57,8 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path,
                 raise ConfigError(f"{path}: bench {name} is also {benches[name]}")
             benches[name] = path.resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
-        start_agent(db_url, AgentConfig(executor_id, benches, out_dir.resolve()))
+        start_agent(db_url, AgentConfig(executor_id, benches, out_dir.resolve(),
+                                          run_args=() if pdf else ("--no-pdf",)))
     except (ConfigError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -65,6 +73,8 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path,
     signal.signal(signal.SIGINT, _stop)
     while not stop.wait(1.0):
         pass
-    click.echo(f"agent {executor_id} stopping", err=True)
+    click.echo(f"agent {executor_id} stopping: runs under way are interrupted and resume at "
+               "the next start", err=True)
+    interrupt_children(STOP_WAIT_S)
     stop_agent()
-    sys.exit(0)
+    os._exit(0)  # the interrupted runs' steps must never record an end
