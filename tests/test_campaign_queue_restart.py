@@ -1,6 +1,6 @@
 """An agent SIGKILLed mid-run and restarted with its executor id: the run resumes from its
 last finished trial in the same run directory (not a second run), the run queued behind it on
-the same bench waits for it."""
+the same bench waits for it; cancelling a running run interrupts it."""
 
 from __future__ import annotations
 
@@ -53,7 +53,12 @@ def test_killed_agent_resumes_its_run(tmp_path: Path) -> None:
     agent = camp.agent("ag1", "bench-a")
     try:
         waited = camp.harness("wait", "k1", "--timeout", "150")
-        waited2 = camp.harness("wait", "k2", "--timeout", "150")
+        k2_log = camp.work("k2") / "agent.log"
+        _wait_for(lambda: k2_log.is_file() and "[1/2]" in k2_log.read_text(), 120,
+                  "k2 measuring")
+        assert camp.harness("cancel", "k2").returncode == 0
+        cancelled = camp.harness("wait", "k2", "--timeout", "60")
+        _wait_for(lambda: camp.summaries("k2"), 60, "the cancelled run's summary")
     finally:
         stop(agent)
     dirs = camp.run_dirs("k1")
@@ -65,7 +70,9 @@ def test_killed_agent_resumes_its_run(tmp_path: Path) -> None:
     assert trials[FIRST]["started"] == kept[FIRST]["started"]  # kept, not measured again
     assert not trials[SECOND].get("interrupted")
     assert waited.returncode == exit_code(Verdict(final["verdict"])), waited.stderr
-    assert waited2.returncode == exit_code(Verdict(camp.summaries("k2")[0]["verdict"]))
-    assert interval(final)[1] <= interval(camp.summaries("k2")[0])[0]  # k2 waited for k1
+    assert cancelled.returncode == 4 and camp.rows()["k2"]["state"] == "cancelled"
+    k2 = camp.summaries("k2")[0]
+    assert k2["interrupted"] and not k2["complete"]  # stopped like Ctrl-C
+    assert interval(final)[1] <= datetime.fromisoformat(k2["started"])  # k2 waited for k1
     resumed_traffic = datetime.fromisoformat(trials[SECOND]["started"]) - restarted
     print(f"agent restart to resumed traffic: {resumed_traffic.total_seconds():.1f} s")

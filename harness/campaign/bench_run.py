@@ -9,15 +9,15 @@ The run directory is where `harness run --out OUT` puts it (OUT/<harness run id>
     OUT/.queue/<queue run id>/.lock          held (flock) by the child while it runs
 
 A run directory belongs to a queued run when its summary.json names that scenario file.
-The child holds the lock for as long as it lives, also when the agent that started it died:
-a restarted agent waits for it before resuming, so one run never has two processes. The child
-gets SIGINT when the agent's thread dies (PR_SET_PDEATHSIG): like Ctrl-C it restores the
-devices and writes a partial summary.json, from which `harness run --resume` carries on."""
+The child (`harness.campaign.child`, a supervisor, and the `harness run` under it) holds the
+lock for as long as it lives, also when the agent that started it died: a restarted agent waits
+for it before resuming, so one run never has two processes. When the agent dies the run gets
+one SIGINT (PR_SET_PDEATHSIG through the supervisor): like Ctrl-C it restores the devices and
+writes a partial summary.json, from which `harness run --resume` carries on."""
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import hashlib
 import json
@@ -38,7 +38,6 @@ EXIT_INTERRUPTED = 130
 SCENARIO_FILE = "scenario.yaml"
 LOCK_FILE = ".lock"
 LOG_FILE = "agent.log"
-_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True)
@@ -63,11 +62,6 @@ class BenchJob:
                              "reads schema 1; upgrade the agent")
         return cls(str(data["run_id"]), str(data["bench"]), str(data["scenario_name"]),
                    str(data["scenario_text"]))
-
-
-def _pdeathsig() -> None:  # pragma: no cover - runs in the child between fork and exec
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT, 0, 0, 0)
 
 
 QUEUE_DIR = ".queue"
@@ -126,13 +120,16 @@ def _write_scenario(work: Path, job: BenchJob) -> Path:
 
 def run_on_bench(job: BenchJob, lab: Path, out: Path,
                  cancelled: Callable[[], bool] | None = None,
-                 poll_s: float = 1.0, run_args: tuple[str, ...] = ()) -> dict[str, Any]:
+                 poll_s: float = 1.0, run_args: tuple[str, ...] = (),
+                 dry_run: bool = False) -> dict[str, Any]:
     """Run (or resume, or just report) the queued run; returns `outcome()`.
 
     A run directory whose summary.json says `complete` is reported, not run again; one with a
     partial summary is resumed; otherwise a new run starts. `cancelled()` is asked every
     `poll_s` while the child runs: when it says so the child gets SIGINT (Ctrl-C).
-    `run_args` go to every `harness run` (the agent's `--no-pdf`)."""
+    `run_args` go to every `harness run` (the agent's `--no-pdf`). `dry_run`: `harness
+    validate` the scenario against the bench's lab instead (no device touched, no run
+    directory): the queue's own cost, measured by benchmarks/campaign_queue.py."""
     work = work_dir(out, job.run_id)
     work.mkdir(parents=True, exist_ok=True)
     scenario = _write_scenario(work, job)
@@ -144,9 +141,12 @@ def run_on_bench(job: BenchJob, lab: Path, out: Path,
         summary = _summary(last) if last is not None else None
         if last is not None and summary is not None and summary.get("complete"):
             return outcome(last, None)  # it ended before its agent could record it
-        argv = [sys.executable, "-m", "harness", "run", "--progress", "lines",
+        argv = [sys.executable, "-m", "harness.campaign.child", str(os.getpid()), str(lock),
+                "--", sys.executable, "-m", "harness", "run", "--progress", "lines",
                 "--lab", str(lab.resolve()), *run_args]
-        if last is not None and summary is not None:
+        if dry_run:
+            argv[argv.index("run"):] = ["validate", "--lab", str(lab.resolve()), str(scenario)]
+        elif last is not None and summary is not None:
             argv += ["--resume", str(last), str(scenario)]
         else:
             argv += ["--out", str(out), str(scenario)]
@@ -155,11 +155,12 @@ def run_on_bench(job: BenchJob, lab: Path, out: Path,
                       .encode())
             log.flush()
             child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log,
-                                     stdin=subprocess.DEVNULL, pass_fds=(lock,),
-                                     preexec_fn=_pdeathsig, cwd=work)
+                                     stdin=subprocess.DEVNULL, pass_fds=(lock,), cwd=work)
             code = _wait(child, cancelled, poll_s)
             printed = (child.stdout.read().decode(errors="replace").strip().splitlines()
                        if child.stdout else [])
+        if dry_run:
+            return {"exit_code": code, "verdict": None, "run_dir": None, "dry_run": True}
         run_dir = Path(printed[-1]) if printed else (run_dirs(out, scenario) or [work])[-1]
         return outcome(run_dir, code)
     finally:

@@ -59,6 +59,7 @@ class AgentConfig:
     labs: dict[str, Path]
     out: Path
     run_args: tuple[str, ...] = ()  # given to every `harness run` (e.g. --no-pdf)
+    dry_run: bool = False  # validate each scenario against its lab instead of running it
     running: dict[str, str] = field(default_factory=dict)  # bench → queued run id
 
 
@@ -84,7 +85,7 @@ def _harness_run_step(job: dict[str, Any]) -> dict[str, Any]:
     try:
         result = run_on_bench(parsed, agent.labs[parsed.bench], agent.out,
                               cancelled=_cancel_probe(workflow_id),
-                              run_args=agent.run_args)
+                              run_args=agent.run_args, dry_run=agent.dry_run)
     finally:
         with _AGENT_LOCK:
             agent.running.pop(parsed.bench, None)

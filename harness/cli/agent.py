@@ -34,8 +34,11 @@ STOP_WAIT_S = 90.0
 @click.option("--pdf/--no-pdf", "pdf", default=True, show_default=True,
               help="Let each run print report.pdf (as `harness run --pdf`); the PDF takes "
                    "several seconds per run.")
+@click.option("--dry-run", is_flag=True,
+              help="Take the queued runs but only `harness validate` each scenario against "
+                   "its bench's lab (no device touched): checks a campaign's plumbing.")
 @db_option
-def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool,
+def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dry_run: bool,
           db_url: str | None) -> None:
     """Run the runs queued for these benches until stopped (SIGTERM or Ctrl-C; a run under
     way is interrupted, its devices restored, and resumed at the next start).
@@ -58,7 +61,8 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool,
             benches[name] = path.resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
         start_agent(db_url, AgentConfig(executor_id, benches, out_dir.resolve(),
-                                          run_args=() if pdf else ("--no-pdf",)))
+                                          run_args=() if pdf else ("--no-pdf",),
+                                          dry_run=dry_run))
     except (ConfigError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
