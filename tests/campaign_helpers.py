@@ -9,6 +9,8 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -110,3 +112,77 @@ def interval(summary: dict[str, Any]) -> tuple[datetime, datetime]:
 def env_without(*names: str) -> dict[str, str]:
     """os.environ without these variables."""
     return {k: v for k, v in os.environ.items() if k not in names}
+
+
+def _require(name: str) -> str:
+    import shutil
+
+    import pytest
+
+    path = shutil.which(name) or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))), None)
+    if path is None:
+        message = f"{name} not installed (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A throw-away PostgreSQL on a free port in a temporary directory (as the postgres user
+    when root: initdb refuses root), stopped and removed after; yields its URL with the
+    password by reference (`${env:CAMPAIGN_TEST_PG_PASSWORD}`; the cluster trusts local
+    connections). Missing PostgreSQL fails under CI=true, skips elsewhere."""
+    import shutil
+    import socket
+    import tempfile
+    import time
+
+    initdb, server = _require("initdb"), _require("postgres")
+    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    data = Path(tempfile.mkdtemp(prefix="ran-harness-pg-"))
+    if as_user:
+        shutil.chown(data, "postgres", "postgres")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = None
+    try:
+        subprocess.run([*as_user, initdb, "-A", "trust", "-U", "postgres", "-D",
+                        str(data / "db")], check=True, capture_output=True, timeout=120)
+        proc = subprocess.Popen([*as_user, server, "-D", str(data / "db"), "-p", str(port),
+                                 "-k", str(data), "-c", "listen_addresses=127.0.0.1",
+                                 "-c", "max_connections=100"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, "postgres exited at start"
+                assert time.monotonic() < deadline, "postgres did not start in 60 s"
+                time.sleep(0.2)
+        os.environ["CAMPAIGN_TEST_PG_PASSWORD"] = "not-needed-trust"
+        time.sleep(1.0)  # accepting TCP before it accepts logins
+        yield (f"postgresql://postgres:${{env:CAMPAIGN_TEST_PG_PASSWORD}}@127.0.0.1:{port}"
+               "/postgres")
+    finally:
+        if proc is not None:
+            # SIGINT to the postmaster itself (fast shutdown): runuser does not pass it on
+            pid_file = data / "db" / "postmaster.pid"
+            try:
+                os.kill(int(pid_file.read_text().split()[0]), signal.SIGINT)
+            except (OSError, ValueError, IndexError):
+                proc.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 30
+            while pid_file.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        shutil.rmtree(data, ignore_errors=True)
+        os.environ.pop("CAMPAIGN_TEST_PG_PASSWORD", None)

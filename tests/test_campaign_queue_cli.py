@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from harness.base.errors import ConfigError
 from harness.campaign.bench_run import BenchJob
 from harness.campaign.db import masked, resolve_url, shown
 from harness.campaign.queue import APP_VERSION, JOB_SCHEMA, queue_name
-from tests.campaign_helpers import make_campaign
+from tests.campaign_helpers import make_campaign, stop
 
 
 def test_password_by_reference_resolved_and_never_shown(monkeypatch: pytest.MonkeyPatch,
@@ -95,3 +96,20 @@ def test_every_command_lists_exit_codes() -> None:
         done = subprocess.run([sys.executable, "-m", "harness", command, "--help"],
                               capture_output=True, text=True, timeout=60)
         assert "Exit codes:" in done.stdout, command
+
+
+def test_a_second_agent_with_the_same_id_is_refused(tmp_path: Path) -> None:
+    camp = make_campaign(tmp_path)
+    first = camp.agent("ag1", "bench-a")
+    try:
+        log = tmp_path / "agent-ag1.log"
+        deadline = time.monotonic() + 60
+        while "serving" not in (log.read_text() if log.exists() else ""):
+            assert first.poll() is None and time.monotonic() < deadline, "agent did not start"
+            time.sleep(0.2)
+        second = camp.harness("agent", "--lab", str(camp.labs["bench-b"]), "--executor-id",
+                              "ag1", "--out", str(camp.out), timeout=60)
+        assert second.returncode == 2 and "another agent with executor id ag1" in second.stderr
+    finally:
+        stop(first)
+    assert first.returncode == 0

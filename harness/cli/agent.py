@@ -60,6 +60,7 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
                 raise ConfigError(f"{path}: bench {name} is also {benches[name]}")
             benches[name] = path.resolve()
         out_dir.mkdir(parents=True, exist_ok=True)
+        _one_agent_per_id(out_dir, executor_id)
         start_agent(db_url, AgentConfig(executor_id, benches, out_dir.resolve(),
                                           run_args=() if pdf else ("--no-pdf",),
                                           dry_run=dry_run))
@@ -82,3 +83,23 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
     interrupt_children(STOP_WAIT_S)
     stop_agent()
     os._exit(0)  # the interrupted runs' steps must never record an end
+
+
+_HELD: list[int] = []  # the executor id's lock, held for the agent's life
+
+
+def _one_agent_per_id(out_dir: Path, executor_id: str) -> None:
+    """Refuse a second agent with this executor id on this output directory (two would
+    recover each other's runs): a flock on OUT/.queue/agent-ID.lock."""
+    import fcntl
+
+    path = out_dir / ".queue" / f"agent-{executor_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ConfigError(f"another agent with executor id {executor_id} is running on "
+                          f"{out_dir}") from None
+    _HELD.append(fd)
