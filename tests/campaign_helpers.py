@@ -47,10 +47,13 @@ class Campaign:
         assert done.returncode == 0, done.stderr
         return {row["id"]: row for row in json.loads(done.stdout)}
 
-    def agent(self, executor_id: str, *benches: str) -> subprocess.Popen[bytes]:
+    def agent(self, executor_id: str, *benches: str,
+              dry_run: bool = False) -> subprocess.Popen[bytes]:
         """Start `harness agent` for these benches (its output in DIR/agent-ID.log)."""
         argv = [sys.executable, "-m", "harness", "agent", "--executor-id", executor_id,
                 "--out", str(self.out), "--db", self.db, "--no-pdf"]
+        if dry_run:
+            argv.append("--dry-run")
         for bench in benches:
             argv += ["--lab", str(self.labs[bench])]
         log = open(self.dir / f"agent-{executor_id}.log", "ab")  # noqa: SIM115 - child's
@@ -87,9 +90,10 @@ def make_campaign(tmp: Path, duration: str = "1s", trials: int = 1) -> Campaign:
     """Two benches (bench-a, bench-b), a smoke scenario of `trials` trials of `duration`."""
     lab = (ROOT / "lab.yaml").read_text(encoding="utf-8")
     labs = {}
-    for bench in ("bench-a", "bench-b"):
+    for bench, city in (("bench-a", "hanoi"), ("bench-b", "danang")):
         labs[bench] = tmp / f"{bench}.yaml"
-        labs[bench].write_text(re.sub(r"(?m)^name: .*$", f"name: {bench}", lab),
+        text = re.sub(r"(?m)^name: .*$", f"name: {bench}", lab)
+        labs[bench].write_text(text.replace("\nsite:\n", f"\nsite:\n  city: {city}\n", 1),
                                encoding="utf-8")
     smoke = (ROOT / "scenarios" / "smoke.yaml").read_text(encoding="utf-8")
     smoke = smoke.replace("duration: 12s", f"duration: {duration}")

@@ -98,9 +98,9 @@ def test_every_command_lists_exit_codes() -> None:
         assert "Exit codes:" in done.stdout, command
 
 
-def test_a_second_agent_with_the_same_id_is_refused(tmp_path: Path) -> None:
+def test_a_second_agent_with_the_same_id_is_refused_tags_find_benches(tmp_path: Path) -> None:
     camp = make_campaign(tmp_path)
-    first = camp.agent("ag1", "bench-a")
+    first = camp.agent("ag1", "bench-a", dry_run=True)  # runs only validated
     try:
         log = tmp_path / "agent-ag1.log"
         deadline = time.monotonic() + 60
@@ -110,6 +110,19 @@ def test_a_second_agent_with_the_same_id_is_refused(tmp_path: Path) -> None:
         second = camp.harness("agent", "--lab", str(camp.labs["bench-b"]), "--executor-id",
                               "ag1", "--out", str(camp.out), timeout=60)
         assert second.returncode == 2 and "another agent with executor id ag1" in second.stderr
+        # the agent registered its bench's site tags: --tag finds it
+        tagged = camp.harness("submit", str(camp.scenario), "--tag", "city=hanoi", "--id", "t1")
+        assert tagged.returncode == 0 and tagged.stdout.strip() == "t1", tagged.stderr
+        assert camp.rows()["t1"]["bench"] == "bench-a"
+        again = camp.harness("submit", str(camp.scenario), "--tag", "city=hanoi", "--id", "t1")
+        assert again.returncode == 0 and "already submitted" in again.stderr
+        none = camp.harness("submit", str(camp.scenario), "--tag", "city=danang")
+        assert none.returncode == 2 and "no registered bench" in none.stderr  # not served
+        both = camp.harness("submit", str(camp.scenario), "--tag", "city=hanoi", "--bench", "x")
+        assert both.returncode == 2
+        waited = camp.harness("wait", "t1", "--timeout", "60")
+        assert waited.returncode == 0, waited.stderr
+        assert camp.rows()["t1"]["state"] == "done"
     finally:
         stop(first)
     assert first.returncode == 0

@@ -26,6 +26,7 @@ from typing import Any
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions
 
 from harness.base.errors import ConfigError
+from harness.campaign import benches
 from harness.campaign.bench_run import BenchJob, run_on_bench
 from harness.campaign.db import masked, resolve_url
 
@@ -60,6 +61,7 @@ class AgentConfig:
     out: Path
     run_args: tuple[str, ...] = ()  # given to every `harness run` (e.g. --no-pdf)
     dry_run: bool = False  # validate each scenario against its lab instead of running it
+    sites: dict[str, dict[str, str]] = field(default_factory=dict)  # bench → lab site: tags
     running: dict[str, str] = field(default_factory=dict)  # bench → queued run id
 
 
@@ -134,6 +136,7 @@ def start_agent(url: str | None, agent: AgentConfig) -> None:
     for name in names:
         DBOS.register_queue(name, global_concurrency=1, worker_concurrency=1,
                             polling_interval_sec=POLL_S, on_conflict="always_update")
+    benches.register(resolve_url(url), agent.sites, agent.executor_id)
 
 
 def stop_agent() -> None:
@@ -239,3 +242,18 @@ def cancel(db: DBOSClient, run_id: str) -> str:
     if rows[0]["state"] in ("queued", "running"):
         db.cancel_workflow(run_id)
     return str(rows[0]["state"])
+
+
+def bench_for_tags(db: DBOSClient, url: str | None, tags: dict[str, str]) -> str:
+    """The registered bench for a `--tag` submission: every tag in its site, the fewest runs
+    queued or running (then by name). ConfigError when none matches."""
+    names = benches.matching(resolve_url(url), tags)
+    if not names:
+        wanted = ", ".join(f"{k}={v}" for k, v in sorted(tags.items()))
+        raise ConfigError(f"no registered bench has site tags {wanted} (an agent registers "
+                          "its benches when it starts)")
+    load = {name: 0 for name in names}
+    for row in run_rows(db):
+        if row["bench"] in load and row["state"] in ("queued", "running"):
+            load[row["bench"]] += 1
+    return min(names, key=lambda name: (load[name], name))

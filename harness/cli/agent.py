@@ -53,17 +53,19 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
     from harness.config.lab import Lab
 
     benches: dict[str, Path] = {}
+    sites: dict[str, dict[str, str]] = {}
     try:
         for path in labs:
-            name = load_model(path, Lab).name
-            if name in benches:
-                raise ConfigError(f"{path}: bench {name} is also {benches[name]}")
-            benches[name] = path.resolve()
+            lab = load_model(path, Lab)
+            if lab.name in benches:
+                raise ConfigError(f"{path}: bench {lab.name} is also {benches[lab.name]}")
+            benches[lab.name] = path.resolve()
+            sites[lab.name] = dict(lab.site)
         out_dir.mkdir(parents=True, exist_ok=True)
         _one_agent_per_id(out_dir, executor_id)
         start_agent(db_url, AgentConfig(executor_id, benches, out_dir.resolve(),
                                           run_args=() if pdf else ("--no-pdf",),
-                                          dry_run=dry_run))
+                                          dry_run=dry_run, sites=sites))
     except (ConfigError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
