@@ -123,6 +123,13 @@ def test_a_second_agent_with_the_same_id_is_refused_tags_find_benches(tmp_path: 
         waited = camp.harness("wait", "t1", "--timeout", "60")
         assert waited.returncode == 0, waited.stderr
         assert camp.rows()["t1"]["state"] == "done"
+        # a scenario the bench's lab rejects: the run's own exit 2, state failed
+        bad = tmp_path / "bad.yaml"
+        bad.write_text(camp.scenario.read_text().replace("via: gnb1", "via: no-such-gnb"))
+        assert camp.submit("bad1", "bench-a", bad) == "bad1"
+        failed = camp.harness("wait", "bad1", "--timeout", "60")
+        assert failed.returncode == 2 and failed.stdout == "", failed.stderr
+        assert camp.rows()["bad1"]["state"] == "failed"
     finally:
         stop(first)
     assert first.returncode == 0

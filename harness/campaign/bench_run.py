@@ -160,8 +160,13 @@ def run_on_bench(job: BenchJob, lab: Path, out: Path,
             printed = (child.stdout.read().decode(errors="replace").strip().splitlines()
                        if child.stdout else [])
         if dry_run:
-            return {"exit_code": code, "verdict": None, "run_dir": None, "dry_run": True}
-        run_dir = Path(printed[-1]) if printed else (run_dirs(out, scenario) or [work])[-1]
+            return {"exit_code": code, "verdict": None, "run_dir": None, "dry_run": True,
+                    "log": str(work / LOG_FILE)}
+        found = run_dirs(out, scenario)
+        run_dir = Path(printed[-1]) if printed else (found[-1] if found else None)
+        if run_dir is None:  # bad input (exit 2) before any run directory: see agent.log
+            return {"exit_code": code, "verdict": None, "run_dir": None,
+                    "log": str(work / LOG_FILE)}
         return outcome(run_dir, code)
     finally:
         os.close(lock)
