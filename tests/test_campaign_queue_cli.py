@@ -92,10 +92,17 @@ def test_bad_scenario_and_database_are_bad_input(tmp_path: Path) -> None:
 
 
 def test_every_command_lists_exit_codes() -> None:
-    for command in ("submit", "agent", "queue", "wait", "cancel"):
+    for command in ("submit", "agent", "queue", "wait", "cancel", "hold", "release"):
         done = subprocess.run([sys.executable, "-m", "harness", command, "--help"],
                               capture_output=True, text=True, timeout=60)
         assert "Exit codes:" in done.stdout, command
+
+
+def _until(predicate: object, what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
 
 
 def test_a_second_agent_with_the_same_id_is_refused_tags_find_benches(tmp_path: Path) -> None:
@@ -130,6 +137,18 @@ def test_a_second_agent_with_the_same_id_is_refused_tags_find_benches(tmp_path: 
         failed = camp.harness("wait", "bad1", "--timeout", "60")
         assert failed.returncode == 2 and failed.stdout == "", failed.stderr
         assert camp.rows()["bad1"]["state"] == "failed"
+        # an engineer's hold takes the bench's lease: a queued run waits until release
+        held = camp.harness("hold", "bench-a", "--for", "5m")
+        assert held.returncode == 0, held.stderr
+        hold_id = held.stdout.strip()
+        _until(lambda: camp.rows()[hold_id]["state"] == "running", "the hold")
+        assert camp.submit("after-hold", "bench-a") == "after-hold"
+        time.sleep(3)  # several queue polls
+        assert camp.rows()["after-hold"]["state"] == "queued"
+        released = camp.harness("release", "bench-a")
+        assert released.returncode == 0 and hold_id in released.stdout
+        assert camp.harness("wait", "after-hold", "--timeout", "60").returncode == 0
+        assert camp.rows()[hold_id]["state"] == "cancelled"
     finally:
         stop(first)
     assert first.returncode == 0

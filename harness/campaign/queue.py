@@ -35,6 +35,11 @@ JOB_SCHEMA = 1
 APP_VERSION = f"ran-harness-campaign-schema-{JOB_SCHEMA}"
 WORKFLOW_NAME = f"ran_harness.run_on_bench.v{JOB_SCHEMA}"
 STEP_NAME = f"ran_harness.harness_run.v{JOB_SCHEMA}"
+HOLD_NAME = f"ran_harness.hold.v{JOB_SCHEMA}"
+HOLD_STEP_NAME = f"ran_harness.hold_step.v{JOB_SCHEMA}"
+RUN_PRIORITY = 10
+HOLD_PRIORITY = 1
+"""DBOS dequeues the lowest priority number first: a hold goes ahead of the queued runs."""
 QUEUE_PREFIX = "bench-"
 POLL_S = 0.5
 
@@ -93,6 +98,24 @@ def _harness_run_step(job: dict[str, Any]) -> dict[str, Any]:
             agent.running.pop(parsed.bench, None)
     result["agent"] = agent.executor_id
     return result
+
+
+@DBOS.workflow(name=HOLD_NAME)
+def hold_workflow(hold: dict[str, Any]) -> dict[str, Any]:
+    """An engineer's hold of a bench: it takes the bench's lease like a run and keeps it
+    until `until` (epoch seconds) or `harness release` (a cancel)."""
+    return _hold_step(hold)
+
+
+@DBOS.step(name=HOLD_STEP_NAME)
+def _hold_step(hold: dict[str, Any]) -> dict[str, Any]:
+    cancelled = _cancel_probe(DBOS.workflow_id or "")
+    until = float(hold["until"])
+    while time.time() < until and not cancelled():
+        time.sleep(min(1.0, max(0.0, until - time.time())))
+    agent = _AGENT
+    return {"exit_code": 0, "verdict": None, "run_dir": None,
+            "agent": agent.executor_id if agent else None}
 
 
 def _cancel_probe(workflow_id: str) -> Any:
@@ -185,7 +208,8 @@ def submit(db: DBOSClient, job: BenchJob) -> tuple[str, bool]:
                       polling_interval_sec=POLL_S, on_conflict="never_update")
     options: EnqueueOptions = {"workflow_name": WORKFLOW_NAME,
                                "queue_name": queue_name(job.bench),
-                               "workflow_id": job.run_id, "app_version": APP_VERSION}
+                               "workflow_id": job.run_id, "app_version": APP_VERSION,
+                               "priority": RUN_PRIORITY}
     db.enqueue(options, job.to_json())
     return job.run_id, True
 
@@ -200,9 +224,13 @@ def run_rows(db: DBOSClient, run_ids: list[str] | None = None) -> list[dict[str,
     """Every queued run (or these), oldest first: id, state, bench, agent, verdict, exit
     code, run directory, times."""
     rows = []
-    for status in db.list_workflows(workflow_ids=run_ids, name=WORKFLOW_NAME):
+    for status in db.list_workflows(workflow_ids=run_ids, name=[WORKFLOW_NAME, HOLD_NAME]):
         inputs = status.input
         job = inputs["args"][0] if inputs and inputs["args"] else {}
+        if status.name == HOLD_NAME:
+            until = datetime.fromtimestamp(float(job.get("until", 0)), UTC)
+            job = {**job, "scenario_name": f"(hold by {job.get('by')} until "
+                                           f"{until.isoformat(timespec='seconds')})"}
         output = status.output if isinstance(status.output, dict) else {}
         state = STATES.get(status.status, status.status.lower())
         code = output.get("exit_code")
@@ -257,3 +285,27 @@ def bench_for_tags(db: DBOSClient, url: str | None, tags: dict[str, str]) -> str
         if row["bench"] in load and row["state"] in ("queued", "running"):
             load[row["bench"]] += 1
     return min(names, key=lambda name: (load[name], name))
+
+
+def hold(db: DBOSClient, bench: str, seconds: float, by: str) -> str:
+    """Queue a hold of the bench ahead of its queued runs (it starts when the run under way
+    ends); the hold's id."""
+    hold_id = f"hold-{bench}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S')}"
+    db.register_queue(queue_name(bench), global_concurrency=1, worker_concurrency=1,
+                      polling_interval_sec=POLL_S, on_conflict="never_update")
+    options: EnqueueOptions = {"workflow_name": HOLD_NAME, "queue_name": queue_name(bench),
+                               "workflow_id": hold_id, "app_version": APP_VERSION,
+                               "priority": HOLD_PRIORITY}
+    db.enqueue(options, {"schema": JOB_SCHEMA, "bench": bench, "by": by,
+                         "until": time.time() + seconds})
+    return hold_id
+
+
+def release(db: DBOSClient, bench: str) -> list[str]:
+    """Cancel the bench's holds (queued or holding); their ids."""
+    ids = [s.workflow_id for s in db.list_workflows(name=HOLD_NAME,
+                                                     queue_name=queue_name(bench),
+                                                     status=["ENQUEUED", "PENDING"])]
+    for hold_id in ids:
+        db.cancel_workflow(hold_id)
+    return ids

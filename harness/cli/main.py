@@ -16,6 +16,7 @@ from harness.base.errors import ConfigError, HarnessError
 from harness.base.verdict import exit_code
 from harness.cli.agent import agent
 from harness.cli.devices import devices
+from harness.cli.hold import hold, release
 from harness.cli.params import HTTP_URL, RUN_REF
 from harness.cli.pm import pm
 from harness.cli.queue import cancel, queue_cmd, wait
@@ -311,6 +312,8 @@ cli.add_command(agent)
 cli.add_command(queue_cmd)
 cli.add_command(wait)
 cli.add_command(cancel)
+cli.add_command(hold)
+cli.add_command(release)
 
 
 def main() -> None:
