@@ -4,7 +4,10 @@ A lab keeps its vendors' MIB text files in a folder (`mibs:` in lab.yaml). When 
 `VENDOR-PM-MIB::dlThroughput.{cell}`, the module is compiled with pysmi into JSON in a cache
 directory (recompiled only when a source file changes), and the name becomes its numeric OID at
 profile load time. Nothing here runs on the polling path, and nothing reaches the network:
-SNMPv2-SMI, SNMPv2-TC and SNMPv2-CONF ship with ran-harness (`drivers/smi/`).
+SNMPv2-SMI, SNMPv2-TC and SNMPv2-CONF ship with ran-harness (`drivers/smi/`), and a module
+with no text file anywhere falls back to the standard modules pysnmp ships compiled
+(SNMPv2-MIB, SNMP-FRAMEWORK-MIB, INET-ADDRESS-MIB, RFC1213-MIB…; see
+`drivers/transport/builtin_mibs.py`). A lab folder's file always wins over a bundled module.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from drivers.transport.builtin_mibs import builtin_mib_modules, builtin_mib_symbols
 from harness.base.errors import ConfigError
 
 __all__ = ["MIB_NAME", "OID_OR_NAME", "OID_TEMPLATE", "MibResolver", "MibSymbol",
@@ -35,6 +39,9 @@ MIB_NAME = re.compile(
     r"(?P<suffix>(\.\d+)*(\.\{(cell|index)\})?)$"
 )
 _SOURCE_SUFFIXES = ("", ".txt", ".mib", ".my")
+_WHERE = {"IF-MIB": "RFC 2863", "ENTITY-MIB": "RFC 6933", "HOST-RESOURCES-MIB": "RFC 2790",
+          "IP-MIB": "RFC 4293", "ENTITY-SENSOR-MIB": "RFC 3433", "IANAifType-MIB": "IANA"}
+"""Where a standard module not bundled is published (its text is the RFC's MIB section)."""
 _FORMAT = 1
 
 
@@ -110,11 +117,13 @@ class MibResolver:
             return cached
         source = self._source(module)
         if source is None:
-            searched = ", ".join(str(f) for f in self.folders) or "(no folder configured)"
-            raise ConfigError(
-                f"MIB module {module} not found in {searched}: put its text file (named "
-                f"{module}.txt or {module}.mib) in the lab's mibs folder (`mibs:` in lab.yaml)"
-            )
+            bundled = builtin_mib_symbols(module)
+            if bundled is None:
+                raise ConfigError(_not_found(module, self.folders))
+            symbols = {name: MibSymbol(module, name, oid, nodetype, syntax, units)
+                       for name, oid, nodetype, syntax, units in bundled}
+            self._modules[module] = symbols
+            return symbols
         out_dir = self.cache_dir
         compiled = out_dir / f"{module}.json"
         stamp = out_dir / f"{module}.source"
@@ -158,6 +167,19 @@ class MibResolver:
                 f"MIB module {module} ({source}) does not compile ({detail or 'no output'}): "
                 "check its syntax and that every module it IMPORTs is in the mibs folder"
             )
+
+
+def _not_found(module: str, folders: Sequence[Path]) -> str:
+    """What to do about a module with no text file and no bundled compiled copy."""
+    searched = ", ".join(str(f) for f in folders) or "(no folder configured)"
+    where = _WHERE.get(module)
+    source = (f"its text is in {where}, or in your vendor's MIB package or Debian's "
+              "snmp-mibs-downloader" if where else
+              "get it from the device's vendor (or the RFC that defines it)")
+    return (f"MIB module {module} not found in {searched}: put its text file (named "
+            f"{module}.txt or {module}.mib) in the lab's mibs folder (`mibs:` in lab.yaml); "
+            f"{source}. Standard modules that resolve with no file: "
+            f"{', '.join(builtin_mib_modules())}")
 
 
 def _symbols(module: str, data: dict[str, Any]) -> dict[str, MibSymbol]:
