@@ -119,6 +119,8 @@ def test_validate_refuses_a_cell_not_monitored(tmp_path: Path) -> None:
     assert "not monitored on cell3" in out and "monitor_cells" in out, out
     out = _validate(tmp_path, [f"gnb1.{VOLUME}.cell2.delta >= 1 Mbit"], "null")
     assert "not monitored on cell2" in out, out  # default: the trial's own cell only
+    out = _validate(tmp_path, [f"gnb1.{VOLUME}.cell3.delta >= 1 Mbit"], "[1, 3]")
+    assert "monitor_cells" in out and "gnb1 has no cell 3" in out, out  # the lab has 1 and 2
 
 
 def test_one_cell_keeps_the_bare_name_and_a_cell_name_validates(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from harness.config.lab import Lab
 from harness.kinds.base import TrialBase
 from harness.monitors.kpi import KPI_STATS, ambiguous_kpi, kpi_metric_names
 
-__all__ = ["kpi_cell_problem", "monitored_metrics"]
+__all__ = ["kpi_cell_problem", "monitored_metrics", "unsimulated_cells"]
 
 
 def _kpi_cells(spec: TrialBase, lab: Lab, device: str) -> list[int]:
@@ -42,4 +42,20 @@ def kpi_cell_problem(name: str, spec: TrialBase, lab: Lab) -> str | None:
                 polled = ", ".join(str(c) for c in cells) or "none (a core's KPIs have no cell)"
                 return (f"{device}.{kpi} is not monitored on {rest[0]}: the trial polls "
                         f"cells {polled} (add the cell to monitor_cells:)")
+    return None
+
+
+def unsimulated_cells(spec: TrialBase, lab: Lab) -> str | None:
+    """Why `monitor_cells:` names a cell a monitored simulated gNodeB does not have (a real
+    device's cells are known only when it is reached); None when every cell exists."""
+    for device in spec.monitor:
+        dev = lab.devices.get(device)
+        simulated = getattr(dev, "simulated", None) if dev is not None else None
+        have = sorted(int(c.id) for c in getattr(simulated, "cells", None) or [])
+        if dev is None or dev.role != "gnodeb" or not have:
+            continue
+        missing = [c for c in _kpi_cells(spec, lab, device) if c not in have]
+        if missing:
+            return (f"{device} has no cell {', '.join(map(str, missing))} (its simulated "
+                    f"cells: {', '.join(map(str, have))})")
     return None

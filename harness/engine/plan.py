@@ -26,7 +26,7 @@ from harness.base.units import Quantity
 from harness.base.verdict import Verdict
 from harness.config.lab import Lab
 from harness.config.scenario import PresetRef, Scenario, id_matches, unknown_kind
-from harness.engine.monitored import kpi_cell_problem, monitored_metrics
+from harness.engine.monitored import kpi_cell_problem, monitored_metrics, unsimulated_cells
 from harness.judge.criteria import Criterion, ShareSpec, parse_criterion, series_key
 from harness.judge.presets import PRESETS, TrialShape, expand_preset
 from harness.kinds import MONITOR_METRIC_PREFIXES, KindRegistry, TrialKind, default_registry
@@ -255,6 +255,8 @@ def _check_devices(spec: TrialBase, kind: TrialKind, ctx: PlanContext, where: Fi
                                f"no device '{device_name}' in the lab")
         if not kpis:
             raise source.error((*where, "monitor", device_name), "list at least one KPI")
+    if spec.monitor_cells and (why := unsimulated_cells(spec, lab)) is not None:
+        raise source.error((*where, "monitor_cells"), why)
     if kind.check_lab is not None:
         for path, message in kind.check_lab(spec, ctx):
             raise source.error((*where, *path), message)
