@@ -145,7 +145,10 @@ def _verified(campaign: LoadedCampaign, run_dir: Path) -> tuple[Summary, str] | 
 
     bench = _claimed_bench(run_dir)
     if bench is None:
-        return Excluded(run_dir, "no readable summary.json naming the bench (lab.name)")
+        own = verify_run(run_dir)  # under its own key: only to say what is wrong
+        detail = "; ".join(own.problems[:5])
+        return Excluded(run_dir, "no readable summary.json naming the bench (lab.name)"
+                        + (f"; verification: {detail}" if detail else ""))
     key = campaign.key_for(bench)
     if key is None:
         return Excluded(run_dir, f"no key registered for bench {bench} (keys: in "
