@@ -104,3 +104,18 @@ def test_a_scenario_that_does_not_validate_is_reported_in_the_scenario(folder: P
     code, out = _validate(_write(folder, GOOD))
     assert code == 2, out
     assert "smoke.yaml:" in out and "thruput" in out, out
+
+
+@pytest.mark.parametrize(("passed", "n", "text"), [
+    (3, 3, "100 % (95 % CI 43.8-100 %, 3/3)"),  # 43.85: shown 43.8, never the narrower 43.9
+    (2, 3, "66.7 % (95 % CI 20.7-93.9 %, 2/3)"),  # 20.77 .. 93.85
+    (0, 1, "0 % (95 % CI 0-79.4 %, 0/1)"),  # .. 79.35
+])
+def test_a_pass_rate_shows_its_wilson_interval_rounded_outwards(passed: int, n: int,
+                                                                text: str) -> None:
+    from harness.campaign.collect import CriterionRate
+    from harness.campaign.report import rate_text
+    from harness.judge.estimates import wilson_percent
+
+    rate = CriterionRate("s", "t", "x >= 1", passed, n, {}, wilson_percent(passed, n))
+    assert rate_text(rate) == text

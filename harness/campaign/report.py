@@ -11,6 +11,7 @@ runs with no verified directory; the directories excluded and why.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -98,10 +99,12 @@ def _pct(value: float) -> str:
 
 
 def rate_text(rate: CriterionRate) -> str:
-    """`66.7 % (95 % CI 20.8-93.9 %, 2/3)`: the rate never without its interval and count."""
+    """`66.7 % (95 % CI 20.7-93.9 %, 2/3)`: the rate never without its interval (rounded
+    outwards to 0.1 %) and count."""
     if rate.rate is None or rate.interval is None:
         return f"- (0/{rate.n})"
-    low, high = rate.interval
+    low, high = rate.interval  # rounded outwards: the shown interval holds the computed one
+    low, high = math.floor(low * 10 + 1e-9) / 10, math.ceil(high * 10 - 1e-9) / 10
     return (f"{_pct(rate.rate)} % (95 % CI {_pct(low)}-{_pct(high)} %, "
             f"{rate.passed}/{rate.n})")
 
