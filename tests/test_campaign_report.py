@@ -259,3 +259,31 @@ def test_a_complete_verified_campaign_passes_and_prints_a_pdf(
         text = subprocess.run([tool, str(pdf), "-"], capture_output=True, text=True,
                               check=True).stdout
         assert "CAMPAIGN REPORT" in text and "3/3" in text, text
+
+
+def _resign(run_dir: Path, lab: str, **changes: Any) -> None:
+    """Change summary.json and sign the directory again with `lab`'s own key (what a site
+    that ran something else under a planned id would hand in)."""
+    summary = _summary(run_dir)
+    summary.update(changes)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_manifest(run_dir, summary["run_id"], lab_signer(lab, None))
+
+
+def test_a_planned_run_id_counts_only_for_its_own_scenario_and_bench(
+        site: dict[str, Any], tmp_path: Path) -> None:
+    folder = _archive(site, tmp_path, "smoke@hn-lab-1", "smoke@dn-lab-1", "smoke-fail@hn-lab-1")
+    [exact] = (folder / "archive" / "smoke@dn-lab-1").iterdir()
+    _resign(exact, "dn-lab-1", run_id="nt-2026.smoke.city=danang.r2")
+    [wrong] = (folder / "archive" / "smoke-fail@hn-lab-1").iterdir()
+    _resign(wrong, "hn-lab-1", run_id="nt-2026.smoke.hn-lab-1.r1")
+    code, out, data, _ = _report(_campaign(folder, PASS_ENTRIES))
+    assert code == 3, out
+    by_dir = {Path(r["run_dir"]).name: r["planned_id"] for r in data["runs"]}
+    assert by_dir[exact.name] == "nt-2026.smoke.city=danang.r2"  # the id decides the slot
+    [excluded] = data["excluded"]
+    assert Path(excluded["run_dir"]).name == wrong.name
+    assert "is planned for scenarios/smoke.yaml on hn-lab-1" in excluded["reason"]
+    assert "smoke-fail" in excluded["reason"]
+    assert data["verdict"] == "INCONCLUSIVE"  # its FAIL is not the campaign's
+    assert [m["planned_id"] for m in data["missing"]] == ["nt-2026.smoke.city=danang.r1"]

@@ -168,25 +168,35 @@ def _verified(campaign: LoadedCampaign, run_dir: Path) -> tuple[Summary, str] | 
 
 def _entry_of(campaign: LoadedCampaign, summary: Summary, ids: dict[str, CampaignRun],
               hashes: list[str]) -> tuple[int, CampaignRun | None] | str:
-    """(entry, planned run when the id says so) of a verified run, or why it is not one."""
-    planned = ids.get(summary.run_id)
-    if planned is not None:
-        return planned.entry, planned
+    """(entry, planned run when the id says so) of a verified run, or why it is not one. A
+    run whose id is a planned one must also have run that entry's scenario on its bench."""
     lab = summary.lab
     bench = lab.name if lab else None
     site = {str(k): str(v) for k, v in (getattr(lab, "site", None) or {}).items()}
     sha = summary.scenario.sha256 if summary.scenario else None
+    scenario = summary.scenario.name if summary.scenario else "?"
+
+    def on_bench(i: int) -> bool:
+        item = campaign.spec.runs[i]
+        if item.bench is not None:
+            return item.bench == bench
+        return all(site.get(k) == v for k, v in (item.tags or {}).items())
+
+    planned = ids.get(summary.run_id)
+    if planned is not None:
+        if on_bench(planned.entry) and sha == hashes[planned.entry]:
+            return planned.entry, planned
+        wanted = campaign.spec.runs[planned.entry].scenario
+        return (f"run id {summary.run_id} is planned for {wanted} on "
+                f"{campaign.target(planned.entry)}, but the run is scenario "
+                f"{scenario} (SHA-256 {str(sha)[:12]}...) on bench {bench}: not counted")
     near = False
-    for i, item in enumerate(campaign.spec.runs):
-        on_bench = (item.bench == bench) if item.bench is not None else all(
-            site.get(k) == v for k, v in (item.tags or {}).items())
-        if not on_bench:
+    for i in range(len(campaign.spec.runs)):
+        if not on_bench(i):
             continue
         if sha == hashes[i]:
             return i, None
-        near = near or (summary.scenario is not None and
-                        summary.scenario.name == campaign.scenarios[i].stem)
-    scenario = summary.scenario.name if summary.scenario else "?"
+        near = near or scenario == campaign.scenarios[i].stem
     if near:
         return (f"scenario {scenario} on bench {bench} differs from the campaign's scenario "
                 f"file (SHA-256 {str(sha)[:12]}...): not counted")
