@@ -14,6 +14,7 @@ from harness import __version__
 from harness.base import jsonio
 from harness.base.errors import ConfigError, HarnessError
 from harness.base.verdict import exit_code
+from harness.cli.campaign import campaign
 from harness.cli.devices import devices
 from harness.cli.params import HTTP_URL, RUN_REF
 from harness.cli.pm import pm
@@ -203,7 +204,7 @@ def _attach(lab: Any, lab_path: Path, state_dir: Path) -> Attach:
               default=None, help="Lab to check scenarios against (default: the one lab among "
                                  "FILES, else lab.yaml if present).")
 def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
-    """Check lab, scenario and profile files without touching any device.
+    """Check lab, scenario, profile and campaign files without touching any device.
 
     \b
     Exit codes: 0 every file is valid
@@ -230,6 +231,10 @@ def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
                 lab_profiles(load_model(path, Lab), path)
             elif kind == "profile":
                 check_profile_file(path)
+            elif kind == "campaign":
+                from harness.campaign.spec import load_campaign
+
+                load_campaign(path)
             else:
                 lab = default_lab
                 if not lab.exists():
@@ -303,6 +308,7 @@ cli.add_command(report)
 cli.add_command(pm)
 cli.add_command(record)
 cli.add_command(show)
+cli.add_command(campaign)
 
 
 def main() -> None:
