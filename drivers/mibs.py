@@ -5,9 +5,10 @@ A lab keeps its vendors' MIB text files in a folder (`mibs:` in lab.yaml). When 
 directory (recompiled only when a source file changes), and the name becomes its numeric OID at
 profile load time. Nothing here runs on the polling path, and nothing reaches the network:
 SNMPv2-SMI, SNMPv2-TC and SNMPv2-CONF ship with ran-harness (`drivers/smi/`), and a module
-with no text file anywhere falls back to the standard modules pysnmp ships compiled
-(SNMPv2-MIB, SNMP-FRAMEWORK-MIB, INET-ADDRESS-MIB, RFC1213-MIB…; see
-`drivers/transport/builtin_mibs.py`). A lab folder's file always wins over a bundled module.
+with no text file anywhere falls back to the standard modules shipped compiled by pysnmp and
+the pysnmp-mibs package (SNMPv2-MIB, IF-MIB, ENTITY-MIB, HOST-RESOURCES-MIB, IP-MIB… about 270
+IETF and IANA modules; see `drivers/transport/builtin_mibs.py`). A lab folder's file always
+wins over a bundled module.
 """
 
 from __future__ import annotations
@@ -39,9 +40,6 @@ MIB_NAME = re.compile(
     r"(?P<suffix>(\.\d+)*(\.\{(cell|index)\})?)$"
 )
 _SOURCE_SUFFIXES = ("", ".txt", ".mib", ".my")
-_WHERE = {"IF-MIB": "RFC 2863", "ENTITY-MIB": "RFC 6933", "HOST-RESOURCES-MIB": "RFC 2790",
-          "IP-MIB": "RFC 4293", "ENTITY-SENSOR-MIB": "RFC 3433", "IANAifType-MIB": "IANA"}
-"""Where a standard module not bundled is published (its text is the RFC's MIB section)."""
 _FORMAT = 1
 
 
@@ -172,14 +170,11 @@ class MibResolver:
 def _not_found(module: str, folders: Sequence[Path]) -> str:
     """What to do about a module with no text file and no bundled compiled copy."""
     searched = ", ".join(str(f) for f in folders) or "(no folder configured)"
-    where = _WHERE.get(module)
-    source = (f"its text is in {where}, or in your vendor's MIB package or Debian's "
-              "snmp-mibs-downloader" if where else
-              "get it from the device's vendor (or the RFC that defines it)")
     return (f"MIB module {module} not found in {searched}: put its text file (named "
             f"{module}.txt or {module}.mib) in the lab's mibs folder (`mibs:` in lab.yaml); "
-            f"{source}. Standard modules that resolve with no file: "
-            f"{', '.join(builtin_mib_modules())}")
+            "get it from the device's vendor. The standard IETF and IANA modules resolve "
+            f"with no file ({len(builtin_mib_modules())} of them, e.g. SNMPv2-MIB, IF-MIB, "
+            "ENTITY-MIB, HOST-RESOURCES-MIB)")
 
 
 def _symbols(module: str, data: dict[str, Any]) -> dict[str, MibSymbol]:

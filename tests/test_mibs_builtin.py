@@ -1,7 +1,8 @@
-"""Standard MIB names resolve offline with no mibs folder, from the modules pysnmp ships compiled
-(SNMPv2-MIB's system group…); a lab folder's file for the same module still wins; a standard
-module pysnmp does not ship (IF-MIB) is an error that says where to get its text and which
-modules need no file. Fails on the old code, which knew only the files of a mibs folder."""
+"""Standard MIB names resolve offline with no mibs folder, from the modules pysnmp and the
+pysnmp-mibs package ship compiled (SNMPv2-MIB's system group, IF-MIB, ENTITY-MIB,
+HOST-RESOURCES-MIB…); a lab folder's file for the same module still wins; a module no package
+ships (a vendor's) is an error that says where to put it and which modules need no file.
+Fails on the old code, which knew only the files of a mibs folder."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from drivers.mibs import MibResolver
+from tests.test_e2e_smoke import ROOT
 from drivers.profile import load_profile
 from harness.base.errors import ConfigError
 
@@ -76,14 +78,47 @@ def test_a_lab_folder_file_wins_over_the_bundled_module(tmp_path: Path) -> None:
         resolver.resolve("SNMPv2-MIB::sysUpTime.0")  # the lab's module, not pysnmp's
 
 
-def test_if_mib_needs_its_file_and_the_error_says_where_to_get_it(tmp_path: Path) -> None:
+def test_the_generic_profiles_standard_objects_resolve_with_no_mibs_folder(tmp_path: Path
+                                                                           ) -> None:
+    # the objects drivers/profiles/generic-snmp.yaml reads by number, by their names
+    resolver = MibResolver([], cache_dir=tmp_path / "cache")
+    assert resolver.resolve("IF-MIB::ifHCInOctets.{index}") == "1.3.6.1.2.1.31.1.1.1.6.{index}"
+    assert resolver.resolve("IF-MIB::ifDescr.{index}") == "1.3.6.1.2.1.2.2.1.2.{index}"
+    assert resolver.resolve("ENTITY-MIB::entPhysicalMfgName.1") == "1.3.6.1.2.1.47.1.1.1.1.12.1"
+    assert resolver.resolve("ENTITY-MIB::entPhysicalModelName.1") == (
+        "1.3.6.1.2.1.47.1.1.1.1.13.1")
+    assert resolver.resolve("HOST-RESOURCES-MIB::hrProcessorLoad.{index}") == (
+        "1.3.6.1.2.1.25.3.3.1.2.{index}")
+    assert resolver.symbol("IF-MIB", "ifHCInOctets").syntax == "Counter64"
+    assert not (tmp_path / "cache").exists()  # nothing compiled
+
+
+def test_a_vendor_module_needs_its_file_and_the_error_says_so(tmp_path: Path) -> None:
     resolver = MibResolver([], cache_dir=tmp_path / "cache")
     with pytest.raises(ConfigError) as info:
-        resolver.resolve("IF-MIB::ifHCInOctets.{index}")
+        resolver.resolve("ACME-PM-MIB::pmDlUeThroughput.{cell}")
     text = str(info.value)
-    assert "MIB module IF-MIB not found" in text and "mibs:" in text
-    assert "RFC 2863" in text  # where its text is published
-    assert "resolve with no file: " in text and "SNMPv2-MIB" in text
-    for module in ("ENTITY-MIB", "HOST-RESOURCES-MIB"):
-        with pytest.raises(ConfigError, match=rf"{module} not found.*RFC \d+"):
-            resolver.resolve(f"{module}::x.0")
+    assert "MIB module ACME-PM-MIB not found" in text and "mibs:" in text
+    assert "vendor" in text and "IF-MIB" in text and "resolve with no file" in text
+
+
+def test_every_name_in_the_shipped_profiles_comments_is_the_oid_written_there(tmp_path: Path
+                                                                               ) -> None:
+    """The shipped profiles write numeric OIDs with the standard name in a comment
+    (`{oid: 1.3.6.1.2.1.1.1.0}  # SNMPv2-MIB::sysDescr.0`): each name resolves, offline, to
+    exactly the number beside it."""
+    import re
+
+    resolver = MibResolver([], cache_dir=tmp_path / "cache")
+    pair = re.compile(r"oid: \"?(\d+(?:\.\d+)*)(?:\.\{(?:cell|index)\})?\"?.*#\s*"
+                      r"([A-Za-z][A-Za-z0-9-]*::[A-Za-z][A-Za-z0-9]*(?:\.\d+)?)")
+    checked = 0
+    for profile in (ROOT / "drivers" / "profiles").glob("*.yaml"):
+        for line in profile.read_text(encoding="utf-8").splitlines():
+            found = pair.search(line)
+            if found is None:
+                continue
+            number, name = found.groups()
+            assert resolver.resolve(name) == number, (profile.name, line)
+            checked += 1
+    assert checked >= 10

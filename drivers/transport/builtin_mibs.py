@@ -1,11 +1,17 @@
-"""Standard MIB modules pysnmp ships already compiled (SNMPv2-MIB, SNMP-FRAMEWORK-MIB,
-INET-ADDRESS-MIB…), read offline as plain tuples so `drivers/mibs.py` can resolve their names
-when a lab has no text file for them. Here because only drivers/transport imports pysnmp.
+"""Standard MIB modules shipped already compiled for pysnmp, read offline as plain tuples so
+`drivers/mibs.py` can resolve their names when a lab has no text file for them: pysnmp's own
+(SNMPv2-MIB, SNMP-FRAMEWORK-MIB, INET-ADDRESS-MIB…) and the IETF and IANA collection of the
+`pysnmp-mibs` package (a dependency, BSD: IF-MIB, ENTITY-MIB, HOST-RESOURCES-MIB, IP-MIB,
+IANAifType-MIB… — 270 modules). pysnmp's own win where both have a module. Here because only
+drivers/transport imports pysnmp.
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
 from importlib import resources
+from importlib.resources.abc import Traversable
 
 __all__ = ["BuiltinSymbol", "builtin_mib_modules", "builtin_mib_symbols"]
 
@@ -18,23 +24,32 @@ _NODETYPES = {"MibScalar": "scalar", "MibTableColumn": "column", "MibTableRow": 
               "MibTable": "table", "NotificationType": "notification"}
 
 
+def _folders() -> list[Traversable]:
+    """pysnmp's compiled modules, then pysnmp-mibs'."""
+    return [resources.files("pysnmp") / "smi" / "mibs", resources.files("pysnmp_mibs")]
+
+
+@functools.cache
 def builtin_mib_modules() -> list[str]:
-    """The standard modules pysnmp ships compiled, by name (sorted)."""
-    folder = resources.files("pysnmp") / "smi" / "mibs"
-    names = {entry.name.rsplit(".", 1)[0] for entry in folder.iterdir()
+    """The standard modules shipped compiled, by name (sorted)."""
+    names = {entry.name.rsplit(".", 1)[0] for folder in _folders() for entry in folder.iterdir()
              if entry.name.endswith(".py") and not entry.name.startswith("_")}
     return sorted(n for n in names if not n.startswith(_INTERNAL))
 
 
 def builtin_mib_symbols(module: str) -> list[BuiltinSymbol] | None:
-    """Every named OID of `module` as pysnmp compiled it; None when pysnmp does not ship it."""
+    """Every named OID of `module` as compiled; None when no package ships it."""
     if module not in builtin_mib_modules():
         return None
     from pysnmp.smi import builder, error  # ~0.1 s, paid only when a profile names one
 
     mib_builder = builder.MibBuilder()
+    mib_builder.add_mib_sources(*(builder.DirMibSource(str(folder))
+                                  for folder in _folders()[1:]))
     try:
-        mib_builder.load_modules(module)
+        with warnings.catch_warnings():  # pysnmp-mibs' modules use pysnmp 4's method names
+            warnings.simplefilter("ignore", DeprecationWarning)
+            mib_builder.load_modules(module)
     except error.SmiError:
         return None
     out: list[BuiltinSymbol] = []
