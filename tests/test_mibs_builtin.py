@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from drivers.mibs import MibResolver
-from tests.test_e2e_smoke import ROOT
 from drivers.profile import load_profile
 from harness.base.errors import ConfigError
+from tests.test_e2e_smoke import ROOT
 
 # Our own tiny module named like the standard one (not the standard text): sysDescr placed
 # under the documentation enterprise, so a resolution shows which definition was used.
