@@ -4,7 +4,11 @@ A lab keeps its vendors' MIB text files in a folder (`mibs:` in lab.yaml). When 
 `VENDOR-PM-MIB::dlThroughput.{cell}`, the module is compiled with pysmi into JSON in a cache
 directory (recompiled only when a source file changes), and the name becomes its numeric OID at
 profile load time. Nothing here runs on the polling path, and nothing reaches the network:
-SNMPv2-SMI, SNMPv2-TC and SNMPv2-CONF ship with ran-harness (`drivers/smi/`).
+SNMPv2-SMI, SNMPv2-TC and SNMPv2-CONF ship with ran-harness (`drivers/smi/`), and a module
+with no text file anywhere falls back to the standard modules shipped compiled by pysnmp and
+the pysnmp-mibs package (SNMPv2-MIB, IF-MIB, ENTITY-MIB, HOST-RESOURCES-MIB, IP-MIB… about 270
+IETF and IANA modules; see `drivers/transport/builtin_mibs.py`). A lab folder's file always
+wins over a bundled module.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from drivers.transport.builtin_mibs import builtin_mib_modules, builtin_mib_symbols
 from harness.base.errors import ConfigError
 
 __all__ = ["MIB_NAME", "OID_OR_NAME", "OID_TEMPLATE", "MibResolver", "MibSymbol",
@@ -110,11 +115,13 @@ class MibResolver:
             return cached
         source = self._source(module)
         if source is None:
-            searched = ", ".join(str(f) for f in self.folders) or "(no folder configured)"
-            raise ConfigError(
-                f"MIB module {module} not found in {searched}: put its text file (named "
-                f"{module}.txt or {module}.mib) in the lab's mibs folder (`mibs:` in lab.yaml)"
-            )
+            bundled = builtin_mib_symbols(module)
+            if bundled is None:
+                raise ConfigError(_not_found(module, self.folders))
+            symbols = {name: MibSymbol(module, name, oid, nodetype, syntax, units)
+                       for name, oid, nodetype, syntax, units in bundled}
+            self._modules[module] = symbols
+            return symbols
         out_dir = self.cache_dir
         compiled = out_dir / f"{module}.json"
         stamp = out_dir / f"{module}.source"
@@ -158,6 +165,16 @@ class MibResolver:
                 f"MIB module {module} ({source}) does not compile ({detail or 'no output'}): "
                 "check its syntax and that every module it IMPORTs is in the mibs folder"
             )
+
+
+def _not_found(module: str, folders: Sequence[Path]) -> str:
+    """What to do about a module with no text file and no bundled compiled copy."""
+    searched = ", ".join(str(f) for f in folders) or "(no folder configured)"
+    return (f"MIB module {module} not found in {searched}: put its text file (named "
+            f"{module}.txt or {module}.mib) in the lab's mibs folder (`mibs:` in lab.yaml); "
+            "get it from the device's vendor. The standard IETF and IANA modules resolve "
+            f"with no file ({len(builtin_mib_modules())} of them, e.g. SNMPv2-MIB, IF-MIB, "
+            "ENTITY-MIB, HOST-RESOURCES-MIB)")
 
 
 def _symbols(module: str, data: dict[str, Any]) -> dict[str, MibSymbol]:

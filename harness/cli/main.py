@@ -15,6 +15,7 @@ from harness.base import jsonio
 from harness.base.errors import ConfigError, HarnessError
 from harness.base.verdict import exit_code
 from harness.cli.agent import agent
+from harness.cli.campaign import campaign
 from harness.cli.devices import devices
 from harness.cli.hold import hold, release
 from harness.cli.params import HTTP_URL, RUN_REF
@@ -207,7 +208,7 @@ def _attach(lab: Any, lab_path: Path, state_dir: Path) -> Attach:
               default=None, help="Lab to check scenarios against (default: the one lab among "
                                  "FILES, else lab.yaml if present).")
 def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
-    """Check lab, scenario and profile files without touching any device.
+    """Check lab, scenario, profile and campaign files without touching any device.
 
     \b
     Exit codes: 0 every file is valid
@@ -234,6 +235,10 @@ def validate(files: tuple[Path, ...], lab_path: Path | None) -> None:
                 lab_profiles(load_model(path, Lab), path)
             elif kind == "profile":
                 check_profile_file(path)
+            elif kind == "campaign":
+                from harness.campaign.spec import load_campaign
+
+                load_campaign(path)
             else:
                 lab = default_lab
                 if not lab.exists():
@@ -314,6 +319,7 @@ cli.add_command(wait)
 cli.add_command(cancel)
 cli.add_command(hold)
 cli.add_command(release)
+cli.add_command(campaign)
 
 
 def main() -> None:

@@ -164,7 +164,7 @@ def _settable(lab: Lab, profile: str) -> list[str] | None:
 
 
 def detect_kind(path: Path) -> str:
-    """'lab', 'scenario' or 'profile', from the file's top-level keys."""
+    """'lab', 'scenario', 'profile' or 'campaign', from the file's top-level keys."""
     data, _ = load_yaml(path)
     if isinstance(data, dict):
         if "devices" in data:
@@ -173,5 +173,8 @@ def detect_kind(path: Path) -> str:
             return "scenario"
         if "facts" in data or "kpis" in data:
             return "profile"
+        if "runs" in data and "archive" in data:
+            return "campaign"
     raise ConfigError("cannot tell what this file is: a lab has 'devices', a scenario 'trials', "
-                      "a vendor profile 'facts'", file=str(path), line=1, column=1)
+                      "a vendor profile 'facts', a campaign 'runs' and 'archive'",
+                      file=str(path), line=1, column=1)

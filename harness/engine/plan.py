@@ -26,6 +26,7 @@ from harness.base.units import Quantity
 from harness.base.verdict import Verdict
 from harness.config.lab import Lab
 from harness.config.scenario import PresetRef, Scenario, id_matches, unknown_kind
+from harness.engine.monitored import kpi_cell_problem, monitored_metrics, unsimulated_cells
 from harness.judge.criteria import Criterion, ShareSpec, parse_criterion, series_key
 from harness.judge.presets import PRESETS, TrialShape, expand_preset
 from harness.kinds import MONITOR_METRIC_PREFIXES, KindRegistry, TrialKind, default_registry
@@ -213,7 +214,7 @@ def _planned(scenario: Scenario, ctx: PlanContext, kind: TrialKind, spec: TrialB
     timeout = spec.timeout or defaults.timeout or (duration + omit) * 2 + 30
     units = dict(kind.metrics(spec))
     criteria = _criteria(spec, kind, units, lab, where, source)
-    skip = {"id", "kind", "criteria", "monitor", "setup"}
+    skip = {"id", "kind", "criteria", "monitor", "monitor_cells", "setup"}
     params = {k: v for k, v in spec.model_dump(exclude=skip).items() if v is not None}
     params.update(duration_s=duration, omit_s=omit, via=spec.via, **binding)
     return [PlannedTrial(
@@ -221,7 +222,7 @@ def _planned(scenario: Scenario, ctx: PlanContext, kind: TrialKind, spec: TrialB
         via=spec.via, cell=spec.cell, duration_s=duration, omit_s=omit, timeout_s=timeout,
         kpi_interval_s=defaults.kpi_interval, monitor=dict(spec.monitor), criteria=criteria,
         params=params, min_samples=spec.min_samples or defaults.min_samples,
-        metric_units=units,
+        metric_units=units, monitor_cells=tuple(spec.monitor_cells or ()),
     ) for rep in range(1, repetitions + 1)]
 
 
@@ -254,6 +255,8 @@ def _check_devices(spec: TrialBase, kind: TrialKind, ctx: PlanContext, where: Fi
                                f"no device '{device_name}' in the lab")
         if not kpis:
             raise source.error((*where, "monitor", device_name), "list at least one KPI")
+    if spec.monitor_cells and (why := unsimulated_cells(spec, lab)) is not None:
+        raise source.error((*where, "monitor_cells"), why)
     if kind.check_lab is not None:
         for path, message in kind.check_lab(spec, ctx):
             raise source.error((*where, *path), message)
@@ -311,11 +314,12 @@ def _check_criterion(criterion: Criterion, spec: TrialBase, kind: TrialKind,
                      units: dict[str, str], lab: Lab, at: FieldPath,
                      source: ScenarioSource) -> None:
     shown = f"'{criterion.expr}'" + (f" (from {criterion.source})" if criterion.source else "")
-    monitored = {f"{device}.{kpi}.{stat}" for device, kpis in spec.monitor.items()
-                 for kpi in kpis for stat in ("delta", "mean", "max")}
+    monitored = monitored_metrics(spec, lab)
     for name in sorted(criterion.metric_names):
         if name in units or name in monitored or name.startswith(MONITOR_METRIC_PREFIXES):
             continue
+        if (why := kpi_cell_problem(name, spec, lab)) is not None:
+            raise source.error(at, f"{shown} reads metric '{name}': {why}")
         close = difflib.get_close_matches(name, list(units), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else \
             f"; it produces {', '.join(sorted(units)[:12])}{' …' if len(units) > 12 else ''}"
@@ -371,3 +375,4 @@ def _field_with(raw: dict[str, Any], name: str) -> str:
         if name in _placeholders(value):
             return str(key)
     return "id"
+

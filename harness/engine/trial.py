@@ -35,7 +35,7 @@ from harness.kinds import KindRegistry, KindRun, default_registry
 from harness.kinds.planned import PlannedTrial
 from harness.kinds.throughput import throughput_metrics
 from harness.monitors import MonitorGroup
-from harness.monitors.kpi import KpiPoller
+from harness.monitors.kpi import KPI_STATS, KpiPoller, KpiSeries, ambiguous_kpi
 
 __all__ = ["CONDITION_KEYS", "TrialContext", "TrialRun", "cell_peak", "condition_mismatches",
            "dump_json", "dump_json_text", "peak_of_config",
@@ -246,9 +246,10 @@ class TrialRun:
         t = self.trial
         kind = self.kinds.get(t.kind)
         sources: dict[str, KpiSource] = {**self.bench.gnbs, **self.bench.cores}
-        pollers = [
-            KpiPoller(name, sources[name], kpis, [t.cell], t.kpi_interval_s, self.tags,
-                      self.emit)
+        pollers = [  # a gNodeB's KPIs on each monitored cell, a core's once
+            KpiPoller(name, sources[name], kpis,
+                      t.kpi_cells if name in self.bench.gnbs else [t.cell], t.kpi_interval_s,
+                      self.tags, self.emit, per_cell=name in self.bench.gnbs)
             for name, kpis in t.monitor.items() if name in sources
         ]
         tasks = [asyncio.create_task(p.run()) for p in pollers]
@@ -307,9 +308,12 @@ def _number(value: object) -> float | None:
 def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity],
                  windows: Mapping[str, MeasuredWindow], interval_s: float,
                  withheld: dict[str, str] | None = None) -> list[str]:
-    """`DEVICE.KPI.delta` of counters, `.mean`/`.max` of gauges over the trial's measured
-    window (see `KpiSeries.gauge_values`; a gauge without a declared period is taken to reach
-    back one polling interval); notes for gauges with no reading inside it.
+    """`DEVICE.KPI.cellN.delta` of counters, `.mean`/`.max` of gauges, per polled cell, over
+    the trial's measured window (see `KpiSeries.gauge_values`; a gauge without a declared
+    period is taken to reach back one polling interval); notes for gauges with no reading
+    inside it. With one polled cell the bare `DEVICE.KPI.delta` is that cell's value; with
+    several it is withheld as ambiguous (a criterion names the cell); a core's KPIs have no
+    cell and only the bare name.
 
     Readings the device marked suspect are never evidence: a gauge's statistics leave them
     out (with a note); a counter whose increase over the trial includes a suspect period, or
@@ -324,39 +328,64 @@ def _kpi_metrics(pollers: list[KpiPoller], metrics: dict[str, Quantity],
         if window is not None and window.launched_ns:
             since = window.launched_ns + round(window.start_s * 1e9)
             until = window.returned_ns
+        cells: dict[str, list[int]] = {}
         for series in poller.series.values():
-            base = f"{series.device}.{series.kpi}"
-            total = series.total()
-            if total is not None and series.suspect:
-                withheld[f"{base}.delta"] = (
-                    f"{len(series.suspect)} of {len(series.values) - 1} period(s) of {base} "
-                    "marked suspect by the device: its increase over the trial is unknown")
-                notes.append(f"{base}.delta: not reported ({withheld[f'{base}.delta']})")
-            elif total is not None:
-                metrics[f"{base}.delta"] = Quantity(total, series.unit)
-            elif series.values:
-                stats = summarize(series.gauge_values(since, until, interval_s))
-                flagged = series.suspect_in(since, until, interval_s)
-                if flagged and stats is None:
-                    reason = (f"all {flagged} reading(s) of {base} in the measured window "
-                              "marked suspect by the device")
-                    withheld[f"{base}.mean"] = withheld[f"{base}.max"] = reason
-                    notes.append(f"{base}: not reported ({reason})")
-                    continue
-                if flagged:
-                    notes.append(f"{base}: {flagged} reading(s) marked suspect by the device "
-                                 "left out of .mean/.max")
-                if stats is not None:
-                    metrics[f"{base}.mean"] = Quantity(stats.mean, series.unit)
-                    metrics[f"{base}.max"] = Quantity(stats.max, series.unit)
-                else:
-                    reach = series.period_s if series.period_s is not None else interval_s
-                    notes.append(f"{base}: no reading holds only the measured window's "
-                                 f"traffic (each reading reaches {reach:g} s back): not "
-                                 "reported")
+            cells.setdefault(series.kpi, []).append(series.cell)
+            bare = f"{series.device}.{series.kpi}"
+            base = f"{bare}.cell{series.cell}" if poller.per_cell else bare
+            _series_metrics(series, base, (since, until), interval_s, metrics, withheld, notes)
+        for kpi, polled in cells.items():
+            bare = f"{poller.device_name}.{kpi}"
+            if not poller.per_cell:
+                continue
+            if len(polled) > 1:
+                for stat in KPI_STATS:
+                    withheld[f"{bare}.{stat}"] = ambiguous_kpi(poller.device_name, kpi, polled)
+                continue
+            for stat in KPI_STATS:  # one cell: the bare name is that cell's value
+                named = f"{bare}.cell{polled[0]}.{stat}"
+                if named in metrics:
+                    metrics[f"{bare}.{stat}"] = metrics[named]
+                if named in withheld:
+                    withheld[f"{bare}.{stat}"] = withheld[named]
     for name in withheld:  # another cell's value must not stand in for a withheld one
         metrics.pop(name, None)
     return notes
+
+
+def _series_metrics(series: KpiSeries, base: str, window: tuple[int, int], interval_s: float,
+                    metrics: dict[str, Quantity], withheld: dict[str, str],
+                    notes: list[str]) -> None:
+    """One polled (KPI, cell)'s `.delta` or `.mean`/`.max` under the name `base`."""
+    since, until = window
+    total = series.total()
+    if total is not None and series.suspect:
+        withheld[f"{base}.delta"] = (
+            f"{len(series.suspect)} of {len(series.values) - 1} period(s) of {base} "
+            "marked suspect by the device: its increase over the trial is unknown")
+        notes.append(f"{base}.delta: not reported ({withheld[f'{base}.delta']})")
+    elif total is not None:
+        metrics[f"{base}.delta"] = Quantity(total, series.unit)
+    elif series.values:
+        stats = summarize(series.gauge_values(since, until, interval_s))
+        flagged = series.suspect_in(since, until, interval_s)
+        if flagged and stats is None:
+            reason = (f"all {flagged} reading(s) of {base} in the measured window "
+                      "marked suspect by the device")
+            withheld[f"{base}.mean"] = withheld[f"{base}.max"] = reason
+            notes.append(f"{base}: not reported ({reason})")
+            return
+        if flagged:
+            notes.append(f"{base}: {flagged} reading(s) marked suspect by the device "
+                         "left out of .mean/.max")
+        if stats is not None:
+            metrics[f"{base}.mean"] = Quantity(stats.mean, series.unit)
+            metrics[f"{base}.max"] = Quantity(stats.max, series.unit)
+        else:
+            reach = series.period_s if series.period_s is not None else interval_s
+            notes.append(f"{base}: no reading holds only the measured window's "
+                         f"traffic (each reading reaches {reach:g} s back): not "
+                         "reported")
 
 
 def dump_json_text(name: str, data: Any) -> str:

@@ -79,6 +79,9 @@ class TrialBase(StrictModel):
     timeout: TrialTimeout | None = None
     min_samples: Annotated[int, Field(ge=1)] | None = None
     monitor: dict[Identifier, list[NonEmptyStr]] = {}
+    # the gNodeB cells whose KPIs `monitor:` polls (default: `cell`); with several, a criterion
+    # names the cell: gnb1.DRB.UEThpDl.cell2.mean (docs/writing-a-profile.md, KPIs)
+    monitor_cells: Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=1)] | None = None
     criteria: list[NonEmptyStr | PresetRef] = []
     setup: list[DeviceAction] = []  # applied before each repetition; the run's snapshot restores
 

@@ -33,6 +33,13 @@ class PlannedTrial:
     params: dict[str, Any]
     min_samples: int | None = None
     metric_units: Mapping[str, str] = field(default_factory=dict)
+    monitor_cells: tuple[int, ...] = ()  # the gNodeB cells KPIs are polled on; () = (cell,)
+
+    @property
+    def kpi_cells(self) -> list[int]:
+        """The gNodeB cells the trial's KPIs are polled on (its own cell unless it names
+        others with `monitor_cells:`)."""
+        return list(self.monitor_cells or (self.cell,))
 
     @property
     def direction(self) -> str:

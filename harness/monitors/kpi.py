@@ -25,7 +25,28 @@ from harness.base.errors import HarnessError
 from harness.base.sample import Sample
 
 _WRAP = {"counter32": 2**32, "counter64": 2**64}
+KPI_STATS = ("delta", "mean", "max")
+"""What a trial reports of a monitored KPI: counters `.delta`, gauges `.mean` and `.max`."""
 _UPTIME_WRAP = 2**32  # sysUpTime is TimeTicks: it wraps after ~497 days
+
+
+def kpi_metric_names(device: str, kpi: str, cells: Sequence[int]) -> set[str]:
+    """Every metric name a trial may report for `kpi` of `device` polled on `cells`: one per
+    cell (`gnb1.DRB.UEThpDl.cell2.mean`) and, with exactly one cell or none (a core, whose
+    KPIs have no cell), the bare `gnb1.DRB.UEThpDl.mean` as well."""
+    base = f"{device}.{kpi}"
+    names = {f"{base}.cell{c}.{stat}" for c in cells for stat in KPI_STATS}
+    if len(set(cells)) <= 1:
+        names |= {f"{base}.{stat}" for stat in KPI_STATS}
+    return names
+
+
+def ambiguous_kpi(device: str, kpi: str, cells: Sequence[int]) -> str:
+    """Why the bare name of a KPI polled on several cells has no value: which cell it would
+    be is ambiguous, and a criterion must name one (never a silent pick)."""
+    listed = ", ".join(str(c) for c in sorted(set(cells)))
+    return (f"ambiguous: {device}.{kpi} is monitored on cells {listed}: name the cell, "
+            f"e.g. {device}.{kpi}.cell{min(cells)}.mean (or .delta for a counter)")
 
 
 @dataclass
@@ -102,8 +123,9 @@ class KpiPoller:
 
     def __init__(self, device_name: str, device: KpiSource, names: Sequence[str],
                  cells: Sequence[int], interval_s: float, tags: dict[str, str],
-                 emit: Callable[[list[Sample]], None]) -> None:
+                 emit: Callable[[list[Sample]], None], *, per_cell: bool = True) -> None:
         self.device_name = device_name
+        self.per_cell = per_cell  # a gNodeB's KPIs are per cell; a core's have no cell
         self.device = device
         self.names = list(names)
         self.cells = list(cells)

@@ -3,7 +3,9 @@
 `harness record` writes the recording (drivers/record.py); a lab device with
 `simulated: {replay: DIR}` is then this: a real SNMP agent (the simulated lab's pysnmp agent,
 v2c and v3 authPriv) answering every recorded object with its recorded type and value, and an
-SSH server answering each recorded command with its recorded output and exit status. Facts,
+SSH server answering each recorded command with its recorded output and exit status — the
+transcript of the mode it comes in (an exec request or a line typed at the interactive CLI;
+a command recorded in one mode only answers in both). Facts,
 cells and KPIs come from there through the device's profile like from the real device; the
 values stand still (a replay is the instant it was recorded). A malformed recording is a
 ConfigError naming the file and line.
@@ -37,7 +39,7 @@ class Recording:
 
     folder: Path
     mib: Mapping[tuple[int, ...], MibValue]
-    commands: Mapping[str, Transcript]
+    commands: Mapping[tuple[str, str], Transcript]  # (mode, command) → its transcript
     prompt: str | None
 
 
@@ -83,10 +85,17 @@ def load_recording(folder: Path) -> Recording:
                 mib[record.oid] = ("Opaque", record.value.hex())
             else:
                 mib[record.oid] = (_KINDS[record.tag], record.value)  # type: ignore[assignment]
-    commands: dict[str, Transcript] = {}
+    commands: dict[tuple[str, str], Transcript] = {}
+    seen: dict[tuple[str, str], Path] = {}
     for path in sorted((folder / "cli").glob("*.txt")) if (folder / "cli").is_dir() else []:
         transcript = load_transcript(path)
-        commands[transcript.command] = transcript
+        key = (transcript.mode, transcript.command)
+        if key in seen:
+            raise ConfigError(f"{transcript.mode} command {transcript.command!r} is also "
+                              f"recorded in {seen[key].name}: keep one transcript per mode and "
+                              "command", file=str(path), line=1)
+        seen[key] = path
+        commands[key] = transcript
     if not mib and not commands:
         raise ConfigError("the recording holds no .snmprec and no cli/*.txt transcript",
                           file=str(folder))
@@ -106,13 +115,17 @@ class ReplayDevice:
         self.agent = SnmpAgent(host=host, port=snmp_port, credentials=credentials,
                                provider=lambda: recording.mib)
         self.ssh = SshCliServer(host=host, port=ssh_port, users=dict(ssh_users),
-                                host_key_file=host_key_file, handler=self._answer,
+                                host_key_file=host_key_file, mode_handler=self._answer,
                                 prompt=recording.prompt or f"{name}# ")
 
-    def _answer(self, command: str) -> tuple[str, int]:
-        transcript = self.recording.commands.get(command.strip())
+    def _answer(self, command: str, mode: str) -> tuple[str, int]:
+        """The transcript recorded in `mode`; else the one of the other mode, if any."""
+        line = command.strip()
+        other = "cli" if mode == "exec" else "exec"
+        commands = self.recording.commands
+        transcript = commands.get((mode, line)) or commands.get((other, line))
         if transcript is None:
-            return (f"% {command.strip()!r} is not in the recording of {self.name} "
+            return (f"% {line!r} is not in the recording of {self.name} "
                     f"({self.recording.folder})\n", UNKNOWN_EXIT)
         return transcript.output, transcript.exit_status
 

@@ -33,6 +33,11 @@ from harness.simlab.sftp_server import add_sftp
 CommandHandler = Callable[[str], tuple[str, int]]
 """Command line -> (output text, exit status); may be called from a worker thread."""
 
+ModeHandler = Callable[[str, str], tuple[str, int]]
+"""(command line, mode) -> (output text, exit status), `mode` "exec" for an exec request and
+"cli" for a line typed in the interactive shell: for a device whose answer differs between
+them (a replayed recording); may be called from a worker thread."""
+
 _POLL_S = 0.1  # how often blocked threads look at the stop flag
 _CLOSE_PAUSE_S = 0.003  # lets the channel-request reply go out before we close (LAB-NOTES)
 _CLIENT_DONE_WAIT_S = 2.0  # an exec channel stays open this long at most for the client to close
@@ -66,12 +71,18 @@ class SshCliServer:
     Fault injection: `refuse_auth`, `drop_all` (close sessions as they open), `drop_sessions()`."""
 
     def __init__(self, *, host: str, port: int, users: Mapping[str, str], host_key_file: Path,
-                 handler: CommandHandler, prompt: str = "gnb# ", banner: str = "",
-                 sftp_root: Path | None = None) -> None:
+                 handler: CommandHandler | None = None, prompt: str = "gnb# ",
+                 banner: str = "", sftp_root: Path | None = None,
+                 mode_handler: ModeHandler | None = None) -> None:
+        if handler is not None and mode_handler is None:
+            self._handler = _ignore_mode(handler)
+        elif mode_handler is not None and handler is None:
+            self._handler = mode_handler
+        else:
+            raise ValueError("give the SSH server one of handler or mode_handler")
         self.host = host
         self._port = port
         self._users = dict(users)
-        self._handler = handler
         self.prompt = prompt
         self.banner = banner
         self.refuse_auth = False
@@ -202,16 +213,16 @@ class SshCliServer:
             return False
         return hmac.compare_digest(expected.encode(), password.encode())
 
-    def _call(self, line: str) -> tuple[str, int]:
+    def _call(self, line: str, mode: str) -> tuple[str, int]:
         try:
-            return self._handler(line)
+            return self._handler(line, mode)
         except Exception as exc:  # a simulator bug must not kill the session
             self._log.exception("handler failed on %r", line)
             return f"% internal error: {exc}\n", 1
 
     def _serve_exec(self, channel: paramiko.Channel, command: str) -> None:
         try:
-            output, status = self._call(command)
+            output, status = self._call(command, "exec")
             if output and not output.endswith("\n"):
                 output += "\n"
             if output:
@@ -231,6 +242,11 @@ class SshCliServer:
             self._log.debug("shell aborted: %s", exc)
         finally:
             _close(channel)
+
+
+def _ignore_mode(handler: CommandHandler) -> ModeHandler:
+    """A handler that answers the same in both modes (the simulated gNodeB and core)."""
+    return lambda line, _mode: handler(line)
 
 
 def _close(channel: paramiko.Channel) -> None:
@@ -318,7 +334,7 @@ class _ShellSession:
         if line in _EXIT_WORDS:
             return False
         if line:
-            output, _status = self._server._call(line)
+            output, _status = self._server._call(line, "cli")
             if output and not output.endswith("\n"):
                 output += "\n"
             self._write(output)
@@ -365,4 +381,4 @@ class _Interface(paramiko.ServerInterface):
         return True
 
 
-__all__ = ["CommandHandler", "SshCliServer", "load_or_create_host_key"]
+__all__ = ["CommandHandler", "ModeHandler", "SshCliServer", "load_or_create_host_key"]
