@@ -30,6 +30,9 @@ def main(args: list[str]) -> int:
         nonlocal fired
         if not fired and child is not None and child.poll() is None:
             fired = True
+            why = "its agent is gone" if signum == signal.SIGUSR1 else "cancelled or stopped"
+            print(f"supervisor: {why}: interrupting the run (one SIGINT)", file=sys.stderr,
+                  flush=True)
             child.send_signal(signal.SIGINT)
 
     signal.signal(signal.SIGUSR1, interrupt)
