@@ -29,6 +29,7 @@ from harness.base.verdict import Verdict, worst
 from harness.engine.bench import Bench, open_bench
 from harness.engine.cell_changes import CellChanges
 from harness.engine.devices import device_entries
+from harness.engine.interrupt import RunInterrupt, interruptible
 from harness.engine.resume import trial_finished
 from harness.engine.run_files import (
     RUN_LOG,
@@ -104,6 +105,7 @@ class Runner:
         self.run_dir = resume.run_dir if resume else out_dir / self.run_id
         self.changes = CellChanges(inputs, self._notify)  # what setup changed, put back
         self.bench: Bench | None = None  # while the run holds the bench (tests reach the sim)
+        self.interrupt: RunInterrupt | None = None  # Ctrl-C handling while the run is on
         self.snapshot: dict[str, DeviceSnapshot] = {}
         self._results: dict[int, dict[str, Any]] = {}
         self.storage_error: StorageError | None = None  # the first: no trial starts after it
@@ -156,7 +158,9 @@ class Runner:
             self.results = self._new_results()
             if self.results.start_error is not None:
                 return self._cannot_start(self.results.start_error)
-            return await self._run(inputs, self.results)
+            with interruptible(lambda text: self.bus.emit(Notice(text, "warning"))) as stop:
+                self.interrupt = stop
+                return await self._run(inputs, self.results)
         finally:
             close_run_log(log_handler)
 
@@ -189,6 +193,15 @@ class Runner:
         self.bus.emit(Notice(f"storage fault: {text}" + ("; no further trial starts, the "
                                                          "devices are restored" if first
                                                          else ""), "error"))
+
+    def _check_interrupt(self) -> None:
+        """Before a trial: stop if the run was asked to (a Ctrl-C whose cancellation an await
+        swallowed included: see harness/engine/interrupt.py)."""
+        if self.interrupt is not None:
+            self.interrupt.check()
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # a parallel trial's own task
+            raise asyncio.CancelledError
 
     def _storage_stopped(self) -> bool:
         """True once a storage fault has stopped the run (checked before every trial)."""
@@ -309,6 +322,7 @@ class Runner:
         parallel = inputs.scenario.parallel and len(todo) > 1
         if not parallel:
             for index, trial in todo:
+                self._check_interrupt()
                 if self._storage_stopped():
                     return
                 await self._run_trial(bench, index, trial, factories, watch_all=True)
@@ -323,6 +337,7 @@ class Runner:
                 for lock in mine:  # sorted order: no two trials wait on each other
                     await lock.acquire()
                 try:
+                    self._check_interrupt()
                     if self._storage_stopped():
                         return
                     await self._run_trial(bench, index, trial, factories, watch_all=False)
