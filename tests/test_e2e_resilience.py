@@ -104,7 +104,7 @@ def test_credentials_by_reference_never_reach_outputs(tmp_path: Path) -> None:
     os.environ.update(values)
     try:
         proc = run_harness("run", "scenarios/smoke.yaml", "--lab", str(lab),
-                           "--out", str(tmp_path / "out"))
+                           "--out", str(tmp_path / "out"), "--pdf")  # every output scanned
     finally:
         os.environ.clear()
         os.environ.update(env_before)

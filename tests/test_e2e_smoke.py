@@ -22,7 +22,11 @@ pytestmark = pytest.mark.e2e
 
 def run_harness(*args: str, cwd: Path = ROOT,
                 timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m harness ARGS…`. A `run` writes no report.pdf (2-5 s a run) unless the test
+    says `--pdf`: the tests that read the PDF ask for it (tests/test_report_pdf.py)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if args[:1] == ("run",) and "--pdf" not in args and "--no-pdf" not in args:
+        args = (*args, "--no-pdf")
     return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 

@@ -160,7 +160,7 @@ def all_kinds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     scenario.write_text(SCENARIO.format(image=ROOT / "scenarios/firmware/SimGNB-1-2.0.0.img"),
                         encoding="utf-8")
     proc = run_harness("run", str(scenario), "--lab", MOCN_LAB, "--out", str(tmp / "out"),
-                       "--quiet", timeout=300)
+                       "--quiet", "--pdf", timeout=300)
     assert proc.stdout.strip(), proc.stderr
     run_dir, summary = load_run(proc.stdout)
     return run_dir, summary, tmp / "out"
