@@ -15,6 +15,7 @@ if [ "$mode" = test ]; then
   needs+=(victoria-metrics:victoria-metrics)  # serves InfluxDB's v2 write API to sink tests
   needs+=(pdftotext:poppler-utils pdffonts:poppler-utils)  # the PDF report's text and fonts
   needs+=(chromium:chromium)  # screenshot of report.html at 1280 px
+  needs+=("/usr/lib/postgresql/*/bin/initdb:postgresql" runuser:util-linux)  # campaign queue tests
 fi
 if [ "$mode" = build ]; then
   # the UDP relay's C core (harness/simlab/_udpcore.c), built by `pip install -e .`: a C compiler
