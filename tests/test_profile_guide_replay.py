@@ -4,11 +4,13 @@
 `harness validate`, `harness devices` (the live facts), and a KPI poll through the profile
 (values as recorded, the cell index from the recorded table walk).
 
-What a replay cannot run: a traffic trial. A replay is an SNMP agent and an SSH server
-answering from the recording (harness/simlab/replay.py); it has no user plane (no relay, no
-cells carrying packets) and its counters stand still, so the smoke scenario's throughput trial
-runs on the live simulated gNodeB in tests/test_profile_guide.py, and here only what a
-recording holds is exercised."""
+Then the smoke scenario itself through the guide's profile on the replayed gNodeB: a replay
+is an SNMP agent and an SSH server answering from the recording (harness/simlab/replay.py), with
+no user plane of its own, so the UE's traffic goes to the DN host as it would past a real
+gNodeB the harness cannot see into. Its counters stand still, and the run says so: the
+UE/gNodeB cross-check finds the gNodeB counted nothing and the trial is INCONCLUSIVE ("the UE
+figure cannot be trusted") — never a PASS on traffic the device did not carry. (The live run of
+the same profile, PASS, is tests/test_profile_guide.py.)"""
 
 from __future__ import annotations
 
@@ -99,3 +101,19 @@ def test_the_guides_profile_on_a_recording_of_the_simulated_gnodeb(tmp_path: Pat
     polled = asyncio.run(poll())
     assert polled == {"DRB.PdcpSduVolumeDL": next(iter(counters.values())),
                       "EQPT.TemperatureBoard": records[TEMPERATURE]}
+
+    # the smoke scenario, through the guide's profile, on the replayed gNodeB
+    hosts = "  ue1: {role: ue-host, host: 127.0.0.1}\n  dn1: {role: dn-host, host: 127.0.0.1}\n"
+    lab.write_text(lab.read_text(encoding="utf-8") + hosts, encoding="utf-8")
+    run = harness("run", "scenarios/smoke.yaml", "--lab", str(lab), "--out",
+                  str(tmp_path / "out"), "--quiet", "--no-pdf")
+    assert run.returncode == 3, run.stdout + run.stderr  # INCONCLUSIVE, never PASS
+    summary = json.loads((Path(run.stdout.strip().splitlines()[-1]) / "summary.json")
+                         .read_text(encoding="utf-8"))
+    [trial] = summary["trials"]
+    assert trial["error"] is None and trial["verdict"] == "INCONCLUSIVE", trial
+    assert trial["facts_before"]["gnb1"]["firmware"] == live["facts"]["firmware"]
+    assert trial["conditions"]["bandwidth_mhz"] == 100  # the recorded cell, through the profile
+    assert all(c["verdict"] == "PASS" for c in trial["criteria"]), trial["criteria"]
+    [check] = [a for a in trial["acceptance"] if a["source"] == "UE/gNodeB cross-check"]
+    assert check["verdict"] == "INCONCLUSIVE" and "counted 0.000 Mbit" in check["detail"], check
