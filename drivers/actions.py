@@ -106,24 +106,54 @@ class ParamSpec(StrictModel):
         return text
 
 
+class NtcTemplate(StrictModel):
+    """A template of the ntc-templates collection (TextFSM for network platforms), found by
+    its index: `platform` as ntc-templates spells it (`cisco_ios`, `linux`…) and the
+    `command` whose output it parses."""
+
+    platform: NonEmptyStr
+    command: NonEmptyStr
+
+    @model_validator(mode="after")
+    def _known(self) -> NtcTemplate:
+        from ntc_templates.parse import ParsingException, parse_output
+
+        try:
+            parse_output(platform=self.platform, command=self.command, data="")
+        except ParsingException:
+            raise FieldError(f"ntc-templates has no template for platform {self.platform!r}, "
+                             f"command {self.command!r} (its templates/index lists them)",
+                             at=("command",)) from None
+        return self
+
+    def parse(self, output: str) -> Rows:
+        """Rows (ntc-templates' lower-case column names)."""
+        from ntc_templates.parse import parse_output
+
+        rows = parse_output(platform=self.platform, command=self.command, data=output)
+        return [{str(k): _text(v) for k, v in row.items()} for row in rows]
+
+
 class ParserSpec(StrictModel):
     """How to turn a command's output into rows: exactly one of `regex` (named groups; every
     match is a row), `keyvalue` (one row of `key<sep>value` lines), `textfsm` (a template
-    file next to the profile) or `textfsm_template` (the template inline)."""
+    file next to the profile), `textfsm_template` (the template inline) or `ntc` (a template
+    of the ntc-templates collection, by platform and command)."""
 
     regex: Regex | None = None
     keyvalue: NonEmptyStr | None = None
     textfsm: NonEmptyStr | None = None
     textfsm_template: NonEmptyStr | None = None
+    ntc: NtcTemplate | None = None
     _template: str = PrivateAttr(default="")
 
     @model_validator(mode="after")
     def _one_kind(self, info: ValidationInfo) -> ParserSpec:
-        given = [k for k in ("regex", "keyvalue", "textfsm", "textfsm_template")
+        given = [k for k in ("regex", "keyvalue", "textfsm", "textfsm_template", "ntc")
                  if getattr(self, k) is not None]
         if len(given) != 1:
-            raise FieldError("give exactly one of regex, keyvalue, textfsm, textfsm_template",
-                             at=(given[1],) if given[1:] else ())
+            raise FieldError("give exactly one of regex, keyvalue, textfsm, textfsm_template, "
+                             "ntc", at=(given[1],) if given[1:] else ())
         if self.regex is not None and not re.compile(self.regex).groupindex:
             raise FieldError("the regex needs named groups, e.g. (?P<serial>\\S+)",
                              at=("regex",))
@@ -157,6 +187,8 @@ class ParserSpec(StrictModel):
                 if sep and key.strip():
                     row[key.strip()] = value.strip()
             return [row] if row else []
+        if self.ntc is not None:
+            return self.ntc.parse(output)
         fsm = textfsm.TextFSM(io.StringIO(self._template))
         header = [str(h) for h in fsm.header]
         return [dict(zip(header, (_text(v) for v in row), strict=True))
