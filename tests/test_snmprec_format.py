@@ -39,6 +39,13 @@ def test_records_round_trip_with_snmpsim_tags() -> None:
     assert list(records) == sorted(records)
 
 
+def test_an_ip_address_as_its_four_octets_reads_as_snmpsim_reads_it() -> None:
+    # snmpsim's own walks of real devices write some IpAddress values as the 4 raw octets
+    # (linux-full-walk.snmprec: 'J}M}' is 74.125.77.125); fails on the old code ("not a.b.c.d")
+    [record] = parse_snmprec(b"1.3.6.1.2.1.4.21.1.1.74.125.77.125|64|J}M}\n", "x")
+    assert record.value == "74.125.77.125"
+
+
 @pytest.mark.parametrize(("line", "message"), [
     ("1.3.6.1.2.1.1.1.0|4", "expected OID|TAG|VALUE"),
     ("1.3.6.x.1|4|a", "not a dotted numeric OID"),

@@ -101,9 +101,12 @@ def _value(tag: int, hexed: bool, text: str, file: str, line: int) -> Value:
         return text.lstrip(".")
     if tag == IPADDR:
         match = _IP_RE.match(text)
-        if match is None or any(int(part) > 255 for part in match.groups()):
-            raise _fail(file, line, f"IpAddress value {text[:40]!r} is not a.b.c.d")
-        return text
+        if match is not None and all(int(part) <= 255 for part in match.groups()):
+            return text
+        if len(text) == 4 and match is None:  # the 4 octets as they are (snmpsim's walks)
+            return ".".join(str(b) for b in text.encode("iso-8859-1"))
+        raise _fail(file, line, f"IpAddress value {text[:40]!r} is not a.b.c.d (or its 4 "
+                                "octets)")
     if tag == NULL:
         return b""
     return text.encode("iso-8859-1")  # OCTET STRING / Opaque as snmpsim reads them
