@@ -48,7 +48,8 @@ def plot_summary(writer: PlotWriter, summary: Mapping[str, Any]) -> Plot | None:
     if not rows:
         return None
     lang = writer.lang
-    figure = new_figure(8.0, 1.2 + 0.28 * len(rows))
+    # room for the two-line title and x label in both languages, however few the bars
+    figure = new_figure(8.0, 2.6 + 0.28 * len(rows))
     ax = figure.add_subplot()
     y = np.arange(len(rows))
     ratios = np.array([min(r, _CLIP) for _, r, _ in rows])
