@@ -37,11 +37,23 @@ STOP_WAIT_S = 90.0
 @click.option("--dry-run", is_flag=True,
               help="Take the queued runs but only `harness validate` each scenario against "
                    "its bench's lab (no device touched): checks a campaign's plumbing.")
+@click.option("--archive", "archive", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="After each run, copy its run directory into "
+                                 "ARCHIVE/BENCH/ if its signature verifies against the bench's "
+                                 "registered key (--key, --campaign).")
+@click.option("--key", "key_options", multiple=True, metavar="BENCH=PUBKEY",
+              help="The registered Ed25519 public key of a bench (for --archive); repeatable.")
+@click.option("--campaign", "campaigns", multiple=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Take the registered keys from this campaign file's `keys:`; repeatable.")
 @db_option
 def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dry_run: bool,
+          archive: Path | None, key_options: tuple[str, ...], campaigns: tuple[Path, ...],
           db_url: str | None) -> None:
     """Run the runs queued for these benches until stopped (SIGTERM or Ctrl-C; a run under
-    way is interrupted, its devices restored, and resumed at the next start).
+    way is interrupted, its devices restored, and resumed at the next start). With --archive,
+    each finished run directory is copied into the archive only if it verifies against its
+    bench's registered key (else the queue entry says why it was not).
 
     \b
     Exit codes: 0 stopped
@@ -61,11 +73,16 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
                 raise ConfigError(f"{path}: bench {lab.name} is also {benches[lab.name]}")
             benches[lab.name] = path.resolve()
             sites[lab.name] = dict(lab.site)
+        keys = _keys(key_options, campaigns)
         out_dir.mkdir(parents=True, exist_ok=True)
+        if archive is not None:
+            archive.mkdir(parents=True, exist_ok=True)
         _one_agent_per_id(out_dir, executor_id)
         start_agent(db_url, AgentConfig(executor_id, benches, out_dir.resolve(),
                                           run_args=() if pdf else ("--no-pdf",),
-                                          dry_run=dry_run, sites=sites))
+                                          dry_run=dry_run, sites=sites,
+                                          archive=archive.resolve() if archive else None,
+                                          keys=keys))
     except (ConfigError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
@@ -85,6 +102,20 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
     interrupt_children(STOP_WAIT_S)
     stop_agent()
     os._exit(0)  # the interrupted runs' steps must never record an end
+
+
+def _keys(key_options: tuple[str, ...], campaigns: tuple[Path, ...]) -> dict[str, Path]:
+    """bench ("*": every bench) → registered public key, from campaign files then --key."""
+    from harness.campaign.archive import parse_key_option
+    from harness.campaign.spec import load_campaign
+
+    keys: dict[str, Path] = {}
+    for path in campaigns:
+        keys.update({b: k.resolve() for b, k in load_campaign(path).keys.items()})
+    for option in key_options:
+        bench, key = parse_key_option(option)
+        keys[bench] = key
+    return keys
 
 
 _HELD: list[int] = []  # the executor id's lock, held for the agent's life
