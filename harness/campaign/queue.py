@@ -140,7 +140,13 @@ def _cancel_probe(workflow_id: str) -> Any:
     """A callable saying whether the run was cancelled (asked from a plain thread, outside
     the step's DBOS context, so the question is not recorded as a step)."""
 
+    asking: list[threading.Thread] = []
+
     def cancelled() -> bool:
+        # while the database is unreachable DBOS blocks the question until it is back: one
+        # question at a time, not one more thread per poll
+        if asking and asking[0].is_alive():
+            return False
         box: list[bool] = [False]
 
         def ask() -> None:
@@ -148,6 +154,7 @@ def _cancel_probe(workflow_id: str) -> Any:
             box[0] = status is not None and status.status == "CANCELLED"
 
         thread = threading.Thread(target=ask, daemon=True)
+        asking[:] = [thread]
         thread.start()
         thread.join(10.0)
         return box[0]

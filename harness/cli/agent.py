@@ -10,11 +10,15 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from harness.base.errors import ConfigError
 from harness.cli.submit import db_option
+
+if TYPE_CHECKING:
+    from harness.campaign.watch import DbWatch
 
 EXIT_BAD_INPUT = 2
 STOP_WAIT_S = 90.0
@@ -88,6 +92,7 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
         sys.exit(EXIT_BAD_INPUT)
     click.echo(f"agent {executor_id} serving {', '.join(sorted(benches))} from "
                f"{shown(db_url)}", err=True)
+    watch = _watch(db_url, executor_id)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -99,9 +104,26 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
         pass
     click.echo(f"agent {executor_id} stopping: runs under way are interrupted and resume at "
                "the next start", err=True)
+    watch.stop()
     interrupt_children(STOP_WAIT_S)
     stop_agent()
     os._exit(0)  # the interrupted runs' steps must never record an end
+
+
+def _watch(db_url: str | None, executor_id: str) -> DbWatch:
+    """Say on stderr when the database is lost and when it is back (watch.py)."""
+    from datetime import UTC, datetime
+
+    from harness.campaign.db import masked, resolve_url
+    from harness.campaign.watch import DbWatch
+
+    resolved = resolve_url(db_url)
+
+    def say(line: str) -> None:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        click.echo(f"{stamp} agent {executor_id}: {line}", err=True)
+
+    return DbWatch(resolved, say, masked=lambda text: masked(text, resolved)).start()
 
 
 def _keys(key_options: tuple[str, ...], campaigns: tuple[Path, ...]) -> dict[str, Path]:
