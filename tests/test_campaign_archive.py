@@ -80,3 +80,22 @@ def test_verified_run_archived_and_reported_tampered_refused(tmp_path: Path) -> 
     # the genuine one again: already there, not copied twice
     again = archive_run(run_a, "bench-a", archive, keys)
     assert again == {"archived": str(archive / "bench-a" / run_a.name), "already": True}
+
+
+def test_an_archive_that_cannot_be_written_refuses_instead_of_failing(tmp_path: Path) -> None:
+    # no run directory needed to reach the copy: a folder that verifies is made by signing one
+    from harness.store.manifest import write_manifest
+    from harness.store.signing import key_dir, lab_signer
+
+    run_dir = tmp_path / "runs" / "20260101T000000Z-smoke-0000"
+    run_dir.mkdir(parents=True)
+    (run_dir / "summary.json").write_text(json.dumps({"lab": {"name": "bench-a"}}))
+    write_manifest(run_dir, run_dir.name, lab_signer("bench-a", None))
+    keys = {"bench-a": key_dir() / "bench-a.pub"}
+    blocked = tmp_path / "archive-is-a-file"
+    blocked.write_text("")
+    refused = archive_run(run_dir, "bench-a", blocked, keys)
+    assert "copy into" in refused["refused"], refused
+    done = archive_run(run_dir, "bench-a", tmp_path / "archive", keys)
+    assert done == {"archived": str(tmp_path / "archive" / "bench-a" / run_dir.name)}
+    assert [p.name for p in (tmp_path / "archive" / INCOMING).iterdir()] == []

@@ -106,10 +106,9 @@ def archive_run(run_dir: Path, bench: str, archive: Path,
                 (run_dir / "manifest.json").read_bytes():
             return {"archived": str(final), "already": True}
         return {"refused": f"{final} exists and is not this run's signed copy"}
-    incoming = archive / INCOMING
-    incoming.mkdir(parents=True, exist_ok=True)
-    temp = incoming / f"{run_dir.name}.{os.getpid()}.{secrets.token_hex(4)}"
+    temp = archive / INCOMING / f"{run_dir.name}.{os.getpid()}.{secrets.token_hex(4)}"
     try:
+        temp.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(run_dir, temp, symlinks=True)
         _fsync_tree(temp)
         problems = _problems(temp, key)
