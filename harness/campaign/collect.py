@@ -117,7 +117,7 @@ class CampaignTally:
 
 def run_directories(archive: Path) -> Iterator[Path]:
     """Every folder under `archive` holding a summary.json or a manifest.json (not looked
-    into further), sorted."""
+    into further; folders whose name starts with a dot are skipped), sorted."""
     if not archive.is_dir():
         return
     for root, dirs, files in os.walk(archive):
@@ -127,7 +127,8 @@ def run_directories(archive: Path) -> Iterator[Path]:
             yield here
             continue
         depth = len(here.relative_to(archive).parts)
-        dirs[:] = sorted(d for d in dirs if depth < _MAX_DEPTH)
+        # dot folders are not read: the agent's copies under way (archive/.incoming)
+        dirs[:] = sorted(d for d in dirs if depth < _MAX_DEPTH and not d.startswith("."))
 
 
 def _claimed_bench(run_dir: Path) -> str | None:

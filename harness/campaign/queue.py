@@ -68,6 +68,8 @@ class AgentConfig:
     dry_run: bool = False  # validate each scenario against its lab instead of running it
     sites: dict[str, dict[str, str]] = field(default_factory=dict)  # bench → lab site: tags
     running: dict[str, str] = field(default_factory=dict)  # bench → queued run id
+    archive: Path | None = None  # --archive: verified run directories are copied here
+    keys: dict[str, Path] = field(default_factory=dict)  # bench ("*": any) → public key
 
 
 _AGENT: AgentConfig | None = None
@@ -96,8 +98,24 @@ def _harness_run_step(job: dict[str, Any]) -> dict[str, Any]:
     finally:
         with _AGENT_LOCK:
             agent.running.pop(parsed.bench, None)
+    if agent.archive is not None and result.get("run_dir"):
+        result["archive"] = _hand_off(Path(result["run_dir"]), parsed, agent)
     result["agent"] = agent.executor_id
     return result
+
+
+def _hand_off(run_dir: Path, job: BenchJob, agent: AgentConfig) -> dict[str, Any]:
+    """Archive the run directory if it verifies (archive.py); said in the run's agent.log."""
+    from harness.campaign.archive import archive_run
+    from harness.campaign.bench_run import LOG_FILE, work_dir
+
+    assert agent.archive is not None
+    done = archive_run(run_dir, job.bench, agent.archive, agent.keys)
+    line = (f"archived: {done['archived']}" if "archived" in done
+            else f"not archived: {done['refused']}")
+    with open(work_dir(agent.out, job.run_id) / LOG_FILE, "a", encoding="utf-8") as log:
+        log.write(f"=== {time.strftime('%Y-%m-%dT%H:%M:%S')} {line}\n")
+    return done
 
 
 @DBOS.workflow(name=HOLD_NAME)
@@ -122,7 +140,13 @@ def _cancel_probe(workflow_id: str) -> Any:
     """A callable saying whether the run was cancelled (asked from a plain thread, outside
     the step's DBOS context, so the question is not recorded as a step)."""
 
+    asking: list[threading.Thread] = []
+
     def cancelled() -> bool:
+        # while the database is unreachable DBOS blocks the question until it is back: one
+        # question at a time, not one more thread per poll
+        if asking and asking[0].is_alive():
+            return False
         box: list[bool] = [False]
 
         def ask() -> None:
@@ -130,6 +154,7 @@ def _cancel_probe(workflow_id: str) -> Any:
             box[0] = status is not None and status.status == "CANCELLED"
 
         thread = threading.Thread(target=ask, daemon=True)
+        asking[:] = [thread]
         thread.start()
         thread.join(10.0)
         return box[0]
@@ -241,7 +266,8 @@ def run_rows(db: DBOSClient, run_ids: list[str] | None = None) -> list[dict[str,
             "scenario": job.get("scenario_name"),
             "agent": status.executor_id if state != "queued" else None,
             "verdict": output.get("verdict"), "exit_code": code,
-            "run_dir": output.get("run_dir"), "submitted": _epoch_ms(status.created_at),
+            "run_dir": output.get("run_dir"), "archive": output.get("archive"),
+            "submitted": _epoch_ms(status.created_at),
             "updated": _epoch_ms(status.updated_at),
             "error": str(status.error) if status.error is not None else None})
     return rows

@@ -10,11 +10,15 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
 from harness.base.errors import ConfigError
 from harness.cli.submit import db_option
+
+if TYPE_CHECKING:
+    from harness.campaign.watch import DbWatch
 
 EXIT_BAD_INPUT = 2
 STOP_WAIT_S = 90.0
@@ -37,11 +41,23 @@ STOP_WAIT_S = 90.0
 @click.option("--dry-run", is_flag=True,
               help="Take the queued runs but only `harness validate` each scenario against "
                    "its bench's lab (no device touched): checks a campaign's plumbing.")
+@click.option("--archive", "archive", type=click.Path(path_type=Path, file_okay=False),
+              default=None, help="After each run, copy its run directory into "
+                                 "ARCHIVE/BENCH/ if its signature verifies against the bench's "
+                                 "registered key (--key, --campaign).")
+@click.option("--key", "key_options", multiple=True, metavar="BENCH=PUBKEY",
+              help="The registered Ed25519 public key of a bench (for --archive); repeatable.")
+@click.option("--campaign", "campaigns", multiple=True,
+              type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="Take the registered keys from this campaign file's `keys:`; repeatable.")
 @db_option
 def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dry_run: bool,
+          archive: Path | None, key_options: tuple[str, ...], campaigns: tuple[Path, ...],
           db_url: str | None) -> None:
     """Run the runs queued for these benches until stopped (SIGTERM or Ctrl-C; a run under
-    way is interrupted, its devices restored, and resumed at the next start).
+    way is interrupted, its devices restored, and resumed at the next start). With --archive,
+    each finished run directory is copied into the archive only if it verifies against its
+    bench's registered key (else the queue entry says why it was not).
 
     \b
     Exit codes: 0 stopped
@@ -61,16 +77,22 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
                 raise ConfigError(f"{path}: bench {lab.name} is also {benches[lab.name]}")
             benches[lab.name] = path.resolve()
             sites[lab.name] = dict(lab.site)
+        keys = _keys(key_options, campaigns)
         out_dir.mkdir(parents=True, exist_ok=True)
+        if archive is not None:
+            archive.mkdir(parents=True, exist_ok=True)
         _one_agent_per_id(out_dir, executor_id)
         start_agent(db_url, AgentConfig(executor_id, benches, out_dir.resolve(),
                                           run_args=() if pdf else ("--no-pdf",),
-                                          dry_run=dry_run, sites=sites))
+                                          dry_run=dry_run, sites=sites,
+                                          archive=archive.resolve() if archive else None,
+                                          keys=keys))
     except (ConfigError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     click.echo(f"agent {executor_id} serving {', '.join(sorted(benches))} from "
                f"{shown(db_url)}", err=True)
+    watch = _watch(db_url, executor_id)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -82,9 +104,40 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
         pass
     click.echo(f"agent {executor_id} stopping: runs under way are interrupted and resume at "
                "the next start", err=True)
+    watch.stop()
     interrupt_children(STOP_WAIT_S)
     stop_agent()
     os._exit(0)  # the interrupted runs' steps must never record an end
+
+
+def _watch(db_url: str | None, executor_id: str) -> DbWatch:
+    """Say on stderr when the database is lost and when it is back (watch.py)."""
+    from datetime import UTC, datetime
+
+    from harness.campaign.db import masked, resolve_url
+    from harness.campaign.watch import DbWatch
+
+    resolved = resolve_url(db_url)
+
+    def say(line: str) -> None:
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        click.echo(f"{stamp} agent {executor_id}: {line}", err=True)
+
+    return DbWatch(resolved, say, masked=lambda text: masked(text, resolved)).start()
+
+
+def _keys(key_options: tuple[str, ...], campaigns: tuple[Path, ...]) -> dict[str, Path]:
+    """bench ("*": every bench) → registered public key, from campaign files then --key."""
+    from harness.campaign.archive import parse_key_option
+    from harness.campaign.spec import load_campaign
+
+    keys: dict[str, Path] = {}
+    for path in campaigns:
+        keys.update({b: k.resolve() for b, k in load_campaign(path).keys.items()})
+    for option in key_options:
+        bench, key = parse_key_option(option)
+        keys[bench] = key
+    return keys
 
 
 _HELD: list[int] = []  # the executor id's lock, held for the agent's life

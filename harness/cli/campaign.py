@@ -1,6 +1,7 @@
-"""`harness campaign`: campaigns of runs across benches. `harness campaign report
-CAMPAIGN.yaml` builds the campaign report from the archived, signature-verified run
-directories."""
+"""`harness campaign`: campaigns of runs across benches. `harness campaign CAMPAIGN.yaml`
+(short for `harness campaign run CAMPAIGN.yaml`) submits every planned run through the queue
+and waits for them; `harness campaign report CAMPAIGN.yaml` builds the campaign report from the
+archived, signature-verified run directories."""
 
 from __future__ import annotations
 
@@ -12,14 +13,93 @@ import click
 from harness.base.errors import ConfigError
 from harness.base.verdict import exit_code
 from harness.cli.report import report_lang
+from harness.cli.submit import db_option
 from harness.report.i18n import LANGS
 
 EXIT_BAD_INPUT = 2
+EXIT_TIMEOUT = 124
 
 
-@click.group()
+class _CampaignGroup(click.Group):
+    """`harness campaign FILE ...` means `harness campaign run FILE ...`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Put `run` before a first argument that is no subcommand and no option."""
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_CampaignGroup)
 def campaign() -> None:
-    """Campaigns: scenarios on benches across sites, and their one report."""
+    """Campaigns: scenarios on benches across sites, and their one report.
+
+    \b
+    harness campaign CAMPAIGN.yaml          submit every planned run and wait (= run)
+    harness campaign report CAMPAIGN.yaml   the campaign report from the archive"""
+
+
+@campaign.command("run")
+@click.argument("campaign_file", metavar="CAMPAIGN.yaml",
+                type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--timeout", "timeout", default=None, metavar="DURATION",
+              help="Stop waiting after this long (e.g. 90s, 4h; exit 124); the runs go on.  "
+                   "[default: wait for ever]")
+@click.option("--no-wait", is_flag=True, help="Submit and print the ids; do not wait.")
+@db_option
+def run_campaign(campaign_file: Path, timeout: str | None, no_wait: bool,
+                 db_url: str | None) -> None:
+    """Submit every (entry, repetition) of the campaign to the queue with its stable id
+    (NAME.SCENARIO.BENCH.rN) and wait for them all. An id already in the queue is not
+    queued again: running the command twice queues nothing new. Prints the ids.
+
+    \b
+    Exit codes: 0 every run PASSed (or --no-wait: all submitted)
+                1 a run FAILed
+                2 bad input (campaign file, database, an id taken by a different run,
+                  no registered bench with an entry's tags), or a run's own bad input
+                3 otherwise not all PASS: ERROR, INCONCLUSIVE, interrupted, cancelled,
+                  failed without a verdict
+              124 --timeout passed before every run ended"""
+    from harness.base.schema import parse_duration
+    from harness.campaign.queue import client
+    from harness.campaign.spec import load_campaign
+    from harness.campaign.submit_all import campaign_exit, run_exit, submit_campaign, wait_all
+
+    try:
+        seconds = parse_duration(timeout) if timeout is not None else None
+    except ValueError as exc:
+        click.echo(f"error: --timeout: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    try:
+        loaded = load_campaign(campaign_file)
+        with client(db_url) as db:
+            submitted = submit_campaign(db, db_url, loaded)
+            new = sum(1 for s in submitted if s.new)
+            click.echo(f"campaign {loaded.spec.name}: {new} run(s) queued, "
+                       f"{len(submitted) - new} already submitted", err=True)
+            for item in submitted:
+                click.echo(item.run_id)
+            if no_wait:
+                return
+            rows, timed_out = wait_all(db, [s.run_id for s in submitted], seconds)
+    except (ConfigError, OSError, UnicodeDecodeError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_BAD_INPUT)
+    for item in submitted:
+        row = rows.get(item.run_id, {})
+        state = row.get("state", "?")
+        code = str(run_exit(row)) if state in ("done", "failed", "cancelled") else "-"
+        archive = row.get("archive") or {}
+        where = row.get("run_dir") or row.get("error") or "-"
+        click.echo(f"{item.run_id}: {state} on {item.bench}, exit {code}"
+                   f", {row.get('verdict') or '-'}: {where}"
+                   + (f"; not archived: {archive['refused']}" if archive.get("refused") else ""),
+                   err=True)
+    if timed_out:
+        click.echo(f"still not finished after {timeout}", err=True)
+        sys.exit(EXIT_TIMEOUT)
+    sys.exit(campaign_exit(list(rows.values())))
 
 
 @campaign.command("report")
