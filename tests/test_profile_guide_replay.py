@@ -114,6 +114,10 @@ def test_the_guides_profile_on_a_recording_of_the_simulated_gnodeb(tmp_path: Pat
     assert trial["error"] is None and trial["verdict"] == "INCONCLUSIVE", trial
     assert trial["facts_before"]["gnb1"]["firmware"] == live["facts"]["firmware"]
     assert trial["conditions"]["bandwidth_mhz"] == 100  # the recorded cell, through the profile
-    assert all(c["verdict"] == "PASS" for c in trial["criteria"]), trial["criteria"]
+    # loopback TCP (~16-22 Gbit/s) clears both thresholds; its mean may lack an interval on a
+    # busy machine (then INCONCLUSIVE with the reason) — never FAIL
+    assert all(c["verdict"] in ("PASS", "INCONCLUSIVE") for c in trial["criteria"]), \
+        trial["criteria"]
+    assert all(c["observed"]["value"] > c["threshold"]["value"] for c in trial["criteria"])
     [check] = [a for a in trial["acceptance"] if a["source"] == "UE/gNodeB cross-check"]
     assert check["verdict"] == "INCONCLUSIVE" and "counted 0.000 Mbit" in check["detail"], check

@@ -36,7 +36,15 @@ def campaign() -> None:
 
     \b
     harness campaign CAMPAIGN.yaml          submit every planned run and wait (= run)
-    harness campaign report CAMPAIGN.yaml   the campaign report from the archive"""
+    harness campaign report CAMPAIGN.yaml   the campaign report from the archive
+
+    \b
+    Exit codes: 0 every run PASSed (run) / every planned run verified and PASS (report)
+                1 a run FAILed
+                2 bad input (campaign file, database, options)
+                3 not all PASS (ERROR, INCONCLUSIVE, missing or excluded runs…)
+              124 run: --timeout passed before every run ended
+    (each subcommand's --help says them in full)"""
 
 
 @campaign.command("run")
