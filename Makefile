@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	@scripts/system-deps.sh test
-	$(VENV)/bin/pytest -q -ra --durations=25 -n 2  # tests/conftest.py: e2e files on one worker
+	$(VENV)/bin/pytest -q -ra --durations=25
 
 test: lint typecheck pytest
 

@@ -58,6 +58,10 @@ from tests.simlab_mgmt_tools import (
     udp_echo_rtts,
 )
 
+# The live simulated lab, datagrams through its relay (the loss/latency faults are measured):
+# with `pytest -n 2` this file runs on the measuring worker (tests/conftest.py).
+pytestmark = pytest.mark.e2e
+
 # ---- real tools against a running gNodeB ------------------------------------------------------
 
 
