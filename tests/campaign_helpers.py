@@ -9,7 +9,8 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -190,3 +191,11 @@ def postgres_server() -> Iterator[str]:
                 proc.kill()
         shutil.rmtree(data, ignore_errors=True)
         os.environ.pop("CAMPAIGN_TEST_PG_PASSWORD", None)
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> None:
+    """Poll `predicate` every 0.2 s until it is true; AssertionError after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import pytest
 
 from harness.base.verdict import Verdict, exit_code
-from tests.campaign_helpers import _require, make_campaign, postgres_server, stop
+from tests.campaign_helpers import _require, make_campaign, postgres_server, stop, wait_for
 
 
 def _data_dir(port: int) -> Path:
@@ -45,13 +45,6 @@ def _start_pg(data: Path, port: int) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _wait_for(predicate: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 @pytest.mark.e2e
 @pytest.mark.timeout(360)
 def test_agent_keeps_its_run_while_postgres_is_down(tmp_path: Path) -> None:
@@ -67,16 +60,16 @@ def test_agent_keeps_its_run_while_postgres_is_down(tmp_path: Path) -> None:
         run_log = camp.work("lost1") / "agent.log"
         agent_log = camp.dir / "agent-ag1.log"
         try:
-            _wait_for(lambda: run_log.is_file() and "[1/1]" in run_log.read_text(), 120,
+            wait_for(lambda: run_log.is_file() and "[1/1]" in run_log.read_text(), 120,
                       "the trial's start")
             _stop_pg(data)
-            _wait_for(lambda: "cannot reach the campaign database" in agent_log.read_text(),
+            wait_for(lambda: "cannot reach the campaign database" in agent_log.read_text(),
                       30, "the agent saying the database is lost")
             # the run goes on without the database: its summary is written meanwhile
-            _wait_for(lambda: camp.summaries("lost1"), 90, "the run's end, database down")
+            wait_for(lambda: camp.summaries("lost1"), 90, "the run's end, database down")
             assert agent.poll() is None
             restarted = _start_pg(data, port)
-            _wait_for(lambda: "reachable again" in agent_log.read_text(), 60,
+            wait_for(lambda: "reachable again" in agent_log.read_text(), 60,
                       "the agent saying the database is back")
             waited = camp.harness("wait", "lost1", "--timeout", "120")
         finally:

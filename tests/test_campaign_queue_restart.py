@@ -6,24 +6,16 @@ from __future__ import annotations
 
 import re
 import signal
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from harness.base.verdict import Verdict, exit_code
-from tests.campaign_helpers import interval, make_campaign, stop
+from tests.campaign_helpers import interval, make_campaign, stop, wait_for
 
 FIRST = "throughput-dl-tcp"
 SECOND = "throughput-dl-tcp-2"
-
-
-def _wait_for(predicate: object, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.mark.e2e
@@ -36,12 +28,12 @@ def test_killed_agent_resumes_its_run(tmp_path: Path) -> None:
     log = camp.work("k1") / "agent.log"
     first_done = re.compile(rf"(?m)^\s+[A-Z]+ {re.escape(FIRST)} #1\b")
     try:
-        _wait_for(lambda: log.is_file() and first_done.search(log.read_text()), 120,
+        wait_for(lambda: log.is_file() and first_done.search(log.read_text()), 120,
                   "the first trial's verdict")
     finally:
         stop(agent, signal.SIGKILL)
     # the child was interrupted with its agent (PR_SET_PDEATHSIG): a partial summary
-    _wait_for(lambda: camp.summaries("k1"), 60, "the interrupted run's summary")
+    wait_for(lambda: camp.summaries("k1"), 60, "the interrupted run's summary")
     partial = camp.summaries("k1")[0]
     assert not partial["complete"]
     kept = {t["id"]: t for t in partial["trials"] if not t.get("interrupted")}
@@ -54,11 +46,11 @@ def test_killed_agent_resumes_its_run(tmp_path: Path) -> None:
     try:
         waited = camp.harness("wait", "k1", "--timeout", "150")
         k2_log = camp.work("k2") / "agent.log"
-        _wait_for(lambda: k2_log.is_file() and "[1/2]" in k2_log.read_text(), 120,
+        wait_for(lambda: k2_log.is_file() and "[1/2]" in k2_log.read_text(), 120,
                   "k2 measuring")
         assert camp.harness("cancel", "k2").returncode == 0
         cancelled = camp.harness("wait", "k2", "--timeout", "60")
-        _wait_for(lambda: camp.summaries("k2"), 60, "the cancelled run's summary")
+        wait_for(lambda: camp.summaries("k2"), 60, "the cancelled run's summary")
     finally:
         stop(agent)
     dirs = camp.run_dirs("k1")
