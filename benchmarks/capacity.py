@@ -27,8 +27,8 @@ from drivers.hosts.iperf3 import Iperf3Options, client_argv, parse_result, serve
 from drivers.transport.snmp import SnmpTarget, SnmpTransport
 from harness import __version__
 from harness.base.errors import HarnessError
+from harness.base.ports import free_port
 from harness.base.secrets import Secret
-from harness.engine.bench import free_port
 from harness.simlab.control import SimLabProcess
 from harness.simlab.gnb import CellConfig
 from harness.simlab.spec import SimCell, SimCredentials, SimGnbSpec, SimLabSpec, SimRelay

@@ -30,8 +30,8 @@ from drivers.profile import Profile, load_profile
 from drivers.transport.snmp import SnmpTarget, SnmpTransport
 from drivers.transport.ssh import SshTarget, SshTransport
 from harness import __version__
+from harness.base.ports import free_port
 from harness.base.secrets import Secret
-from harness.engine.bench import free_port
 from harness.simlab.control import SimLabProcess
 from harness.simlab.gnb import CellConfig, GnbIdentity, VirtualGnb
 from harness.simlab.lifecycle import flash_dir

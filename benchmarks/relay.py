@@ -31,7 +31,7 @@ from relay_udp import WINDOW, UdpRow, udp_rows, udp_table, udp_verdict
 from drivers.hosts.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
 from harness import __version__
 from harness.base.errors import HarnessError
-from harness.engine.bench import free_port
+from harness.base.ports import free_port
 from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.relay import Direction, RateLimiter, TcpRelay
 

@@ -27,7 +27,7 @@ from localproc import LOCAL, run_client, stop_process, wait_listening
 
 from drivers.hosts.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
 from harness.base.errors import HarnessError
-from harness.engine.bench import free_port
+from harness.base.ports import free_port
 from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.relay import Direction, RateLimiter, TcpRelay
 from harness.simlab.udp_relay import UdpRelay

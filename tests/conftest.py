@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from harness.base import ports
+
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port on 127.0.0.1 that is free right now (TCP by default, UDP with SOCK_DGRAM)."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port on 127.0.0.1 that is free right now (TCP by default, UDP with SOCK_DGRAM), chosen
+    the way a run chooses its servers' ports (below the ephemeral range, never twice)."""
+    return ports.free_port("127.0.0.1", kind)
 
 
 def require_tool(name: str) -> str:

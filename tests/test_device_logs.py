@@ -8,8 +8,9 @@ import asyncio
 from pathlib import Path
 
 from harness.base.loader import load_model
+from harness.base.ports import free_port
 from harness.config.lab import Lab
-from harness.engine.bench import free_port, open_bench
+from harness.engine.bench import open_bench
 from tests.conftest import require_tool
 from tests.test_sim_cli import LAB
 

@@ -18,6 +18,7 @@ import pytest
 from drivers.hosts.host import TrafficHost
 from harness.base.errors import ConfigError
 from harness.base.loader import parse_yaml, validate_model
+from harness.base.ports import free_dual_port
 from harness.config.lab import Lab
 from harness.engine.bench import Bench
 from harness.simlab.cli import GnbCli
@@ -32,7 +33,7 @@ from harness.simlab.radio import (
     segments,
 )
 from harness.simlab.relay import Direction, RateLimiter
-from harness.simlab.relay_plan import DnPorts, free_dual_port, plan_relays, relay_table
+from harness.simlab.relay_plan import DnPorts, plan_relays, relay_table
 from harness.simlab.spec import SimCell, SimCredentials, SimGnbSpec
 
 MS = 1e-3

@@ -19,6 +19,7 @@ from drivers.hosts.host import TrafficHost
 from drivers.registry import DriverRegistry
 from drivers.transport.devlog import DeviceLogFiles
 from harness.base.errors import ConfigError
+from harness.base.ports import free_dual_port, free_port
 from harness.base.secrets import Secret
 from harness.config.lab import Device, Lab, merged
 from harness.config.simulated import SimulatedCore, SimulatedDevice, SimulatedReplay
@@ -41,13 +42,6 @@ from harness.simlab.spec import (
 )
 
 _SIM_AUTH = ("SHA-256", "AES-128")
-
-
-def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
-    """A port free on `host` right now."""
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -186,7 +180,7 @@ def add_traffic_hosts(bench: Bench,
             bench.hosts[name] = (build(name, dev) if build is not None
                                  else TrafficHost(name, address=dev.host))
             if dev.role == "dn-host":
-                bench.traffic_ports[name] = dev.traffic_port or free_port(dev.host)
+                bench.traffic_ports[name] = dev.traffic_port or free_dual_port(dev.host)
                 bench.irtt_ports[name] = dev.irtt_port or free_port(dev.host, socket.SOCK_DGRAM)
 
 

@@ -8,14 +8,12 @@ port carries TCP and UDP, so it must be free for both.
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
-from harness.base.errors import HarnessError
+from harness.base.ports import free_dual_port
 from harness.simlab.spec import SimCell, SimGnbSpec, SimRelay
 
 KINDS = ("traffic", "irtt")
-_PORT_TRIES = 50
 
 
 @dataclass(frozen=True)
@@ -29,22 +27,6 @@ class DnPorts:
     def port(self, kind: str) -> int:
         """The port of one kind of traffic ("traffic" or "irtt")."""
         return self.irtt_port if kind == "irtt" else self.traffic_port
-
-
-def free_dual_port(host: str = "127.0.0.1") -> int:
-    """A port free on `host` for TCP and for UDP right now."""
-    for _ in range(_PORT_TRIES):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind((host, 0))
-            port = int(tcp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                try:
-                    udp.bind((host, port))
-                except OSError:
-                    continue
-                return port
-    raise HarnessError(f"found no port free for both TCP and UDP on {host} "
-                       f"in {_PORT_TRIES} tries")
 
 
 def plmn_cells(cells: list[SimCell]) -> dict[str, int]:
