@@ -66,3 +66,15 @@ def test_no_room_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ports._random, "choice", lambda _pool: taken)
     with pytest.raises(HarnessError, match=r"no free port on 127\.0\.0\.1"):
         ports.free_port()
+
+
+def test_ports_a_lab_fixes_are_not_handed_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lab file's fixed port (a DN's traffic_port, a device's SNMP port) whose server starts
+    later is never given to another server of the run."""
+    fixed = ports.free_port()
+    ports._handed_out.discard(fixed)
+    ports.reserve(fixed, None)
+    candidates = iter([fixed])
+    pick = random.Random(11).choice
+    monkeypatch.setattr(ports._random, "choice", lambda pool: next(candidates, None) or pick(pool))
+    assert ports.free_port() != fixed

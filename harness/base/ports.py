@@ -69,6 +69,12 @@ def _choose(host: str, kinds: tuple[int, ...]) -> int:
     raise HarnessError(f"found no free port on {host} in {_TRIES} tries")
 
 
+def reserve(*taken: int | None) -> None:
+    """Ports a lab file fixes for its own servers: never handed out to another one."""
+    with _lock:
+        _handed_out.update(port for port in taken if port)
+
+
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     """A port free on `host` for `kind` (TCP by default) that this process has not handed out
     before, from below the kernel's ephemeral range."""

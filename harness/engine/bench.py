@@ -19,7 +19,7 @@ from drivers.hosts.host import TrafficHost
 from drivers.registry import DriverRegistry
 from drivers.transport.devlog import DeviceLogFiles
 from harness.base.errors import ConfigError
-from harness.base.ports import free_dual_port, free_port
+from harness.base.ports import free_dual_port, free_port, reserve
 from harness.base.secrets import Secret
 from harness.config.lab import Device, Lab, merged
 from harness.config.simulated import SimulatedCore, SimulatedDevice, SimulatedReplay
@@ -168,6 +168,9 @@ def device_settings(lab: Lab) -> tuple[dict[str, dict[str, Any]], dict[str, dict
     """Every device's SNMP and SSH settings, defaults merged in (secrets still references)."""
     snmp_cfg = {name: _snmp_settings(lab, dev) for name, dev in lab.devices.items()}
     ssh_cfg = {name: _ssh_settings(lab, dev) for name, dev in lab.devices.items()}
+    for name, dev in lab.devices.items():  # the ports the lab fixes are not free for others
+        reserve(snmp_cfg[name].get("port"), ssh_cfg[name].get("port"), dev.traffic_port,
+                dev.irtt_port)
     return snmp_cfg, ssh_cfg
 
 
