@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -199,3 +200,49 @@ def wait_for(predicate: Callable[[], object], timeout_s: float, what: str) -> No
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+SampleKey = tuple[str, tuple[tuple[str, str], ...], int]
+"""(measurement, sorted tags, time in ns): what InfluxDB identifies a point by."""
+
+
+def samples(run_dir: Path, store: str = "samples.sqlite") -> Counter[SampleKey]:
+    """Every sample in a run directory's samples.sqlite (or another store file there),
+    counted by (measurement, sorted tags, time_ns): each should be there once, and the same
+    keys should reach the centre's InfluxDB once each. Read-only: the signed run directory
+    is not changed."""
+    import sqlite3
+    from contextlib import closing
+
+    from harness.store.readonly import read_only_uri
+
+    with closing(sqlite3.connect(read_only_uri(run_dir / store), uri=True)) as db:
+        rows = db.execute("SELECT s.measurement, s.tags, p.time_ns FROM points AS p "
+                          "JOIN series AS s ON s.id = p.series").fetchall()
+    return Counter((str(m), tuple(sorted(json.loads(t).items())), int(ns))
+                   for m, t, ns in rows)
+
+
+def of_trial(found: Counter[SampleKey], trial: str,
+             repetition: int = 1) -> Counter[SampleKey]:
+    """The samples tagged with this trial run."""
+    wanted = {("trial", trial), ("repetition", str(repetition))}
+    return Counter({k: n for k, n in found.items() if wanted <= set(k[1])})
+
+
+def lock_free(work: Path) -> bool:
+    """True when no process holds a queued run's lock (OUT/.queue/RUN_ID/.lock): its child
+    (supervisor and `harness run`) has exited."""
+    import fcntl
+
+    path = work / ".lock"
+    if not path.exists():
+        return True
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # releases the lock if taken
+    return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,8 +12,9 @@ import pytest
 from harness.base.errors import ConfigError
 from harness.base.events import Event, TrialStarted
 from harness.base.summary import SUMMARY_FORMAT_VERSION
-from harness.engine.resume import load_resume
+from harness.engine.resume import SET_ASIDE, load_resume
 from harness.engine.runner import Runner
+from tests.campaign_helpers import of_trial, samples
 from tests.conftest import require_tool
 from tests.runner_helpers import inputs, run_in_process
 from tests.test_e2e_smoke import run_harness
@@ -57,6 +59,8 @@ def test_interrupted_run_resumes_without_repeating_finished_trials(tmp_path: Pat
     assert summary["trials"][0]["verdict"] == "PASS"
     assert summary["trials"][1]["interrupted"] is True
     run_dir = first_run.run_dir
+    at_stop = samples(run_dir)
+    assert of_trial(at_stop, "second"), "the interrupted attempt stored samples"
 
     # Resumed through the CLI (files taken from summary.json), progress as JSON Lines.
     proc = run_harness("run", "--resume", str(run_dir), "--progress", "json")
@@ -75,6 +79,14 @@ def test_interrupted_run_resumes_without_repeating_finished_trials(tmp_path: Pat
     assert [t["verdict"] for t in final["trials"]] == ["PASS", "PASS"]
     assert final["trials"][0] == summary["trials"][0]
     assert final["verdict"] == "PASS" and len(final["sessions"]) == 2
+    # samples.sqlite: "first" as it was, "second" only from its resumed attempt; the
+    # interrupted attempt's samples set aside, all of them, not mixed in (failed before)
+    stored = samples(run_dir)
+    assert of_trial(stored, "first") == of_trial(at_stop, "first")
+    again = datetime.fromisoformat(final["sessions"][1]["started"]).timestamp() * 1e9
+    assert of_trial(stored, "second") and min(k[2] for k in of_trial(stored, "second")) >= again
+    assert samples(run_dir, SET_ASIDE) == of_trial(at_stop, "second")
+    assert any(f"moved to {SET_ASIDE}" in x.get("text", "") for x in lines), lines
     with pytest.raises(ConfigError, match="finished every trial"):
         load_resume(run_dir, run_inputs.scenario_path, run_inputs.lab_path,
                     SUMMARY_FORMAT_VERSION)

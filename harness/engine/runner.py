@@ -30,7 +30,7 @@ from harness.engine.bench import Bench, open_bench
 from harness.engine.cell_changes import CellChanges
 from harness.engine.devices import device_entries
 from harness.engine.interrupt import RunInterrupt, interruptible
-from harness.engine.resume import trial_finished
+from harness.engine.resume import SET_ASIDE, set_aside_interrupted, trial_finished
 from harness.engine.run_files import (
     RUN_LOG,
     close_run_log,
@@ -111,6 +111,7 @@ class Runner:
         self.storage_error: StorageError | None = None  # the first: no trial starts after it
         self.storage_errors: list[str] = []  # every distinct one, in order
         self.results: RunResults | None = None
+        self._set_aside: dict[tuple[str, int], int] = {}  # resumed: samples moved per trial
 
     def _summary_start(self) -> dict[str, Any]:
         inputs, resume = self.inputs, self.options.resume
@@ -150,6 +151,8 @@ class Runner:
                 (self.run_dir / "raw").mkdir(parents=True,
                                              exist_ok=self.options.resume is not None)
             log_handler = open_run_log(self.run_dir, self.run_id, self._storage_fault)
+            if self.options.resume is not None:  # the interrupted attempts' samples aside
+                self._set_aside = set_aside_interrupted(self.options.resume)
         except StorageError as exc:  # nothing touched yet: no device to restore
             self._storage_fault(exc)
             self.results = self._new_results()
@@ -218,6 +221,9 @@ class Runner:
         if self._results:
             self.bus.emit(Notice(f"resuming {self.run_id}: {len(self._results)} of "
                                  f"{len(inputs.trials)} trial(s) already done"))
+        for (trial_id, repetition), count in self._set_aside.items():
+            self.bus.emit(Notice(f"{trial_id} #{repetition}: {count} sample(s) of its "
+                                 f"interrupted attempt moved to {SET_ASIDE}; it runs again"))
         work = Path(tempfile.mkdtemp(prefix="ran-harness-"))
         interrupted = False
         try:
