@@ -89,7 +89,9 @@ def test_agent_killed_mid_run_resumes_and_every_run_and_sample_is_there_once(
     assert "already submitted" in again.stderr
     assert camp.submit("c1", "bench-a") == "c1"
     assert camp.harness("cancel", "c1").returncode == 0  # queued: it never starts
-    camp.submit("x1", "bench-b")  # after b3: cancelled once it measures
+    longer = camp.dir / "longer.yaml"  # x1: cancelled while it measures, however busy
+    longer.write_text(camp.scenario.read_text().replace("duration: 3s", "duration: 20s"))
+    camp.submit("x1", "bench-b", longer)  # after b3
     rows = camp.rows()
     assert {rows[r]["state"] for r in [*RUNS, "x1"]} == {"queued"}
     assert rows["c1"]["state"] == "cancelled"
