@@ -15,6 +15,7 @@ interrupted like Ctrl-C, `harness wait` exits with each run's code and prints it
 
 from __future__ import annotations
 
+import fcntl
 import re
 import signal
 import time
@@ -28,6 +29,8 @@ from typing import Any
 import pytest
 
 from harness.base.verdict import Verdict, exit_code
+from harness.campaign.db import resolve_url
+from harness.campaign.sqlite_claims import claim_lock_path
 from harness.engine.resume import SET_ASIDE
 from tests.campaign_helpers import (
     Campaign,
@@ -119,6 +122,8 @@ def test_agent_killed_mid_run_resumes_and_every_run_and_sample_is_there_once(
         assert FIRST in kept and SECOND not in kept, first["trials"]
         rows = camp.rows()
         assert rows[run_id]["state"] == "running" and rows[run_id]["agent"] == killed
+        behind = [r for r, bench in RUNS.items() if bench == RUNS[run_id] and r != run_id]
+        assert {rows[r]["state"] for r in behind} == {"queued"}  # the lease is still held
 
         restarted = datetime.now(UTC)
         agents[killed] = camp.agent(killed, "bench-a", "bench-b")
@@ -213,3 +218,33 @@ def test_agent_killed_mid_run_resumes_and_every_run_and_sample_is_there_once(
     print(f"\n{backend}: agent restart to resumed traffic "
           f"{resumed_traffic.total_seconds():.1f} s; wall time {time.monotonic() - begun:.0f} s")
 
+
+
+@pytest.mark.timeout(120)
+def test_sqlite_agents_claim_one_at_a_time(tmp_path: Path) -> None:
+    """On SQLite, DBOS's claim (count the bench's running runs, select, mark running) is made
+    under a lock beside the database, so two agents never both see the bench free (two runs
+    on one bench in 2 of 6 runs of the test above before): while another process holds it, an
+    agent takes nothing; once it is released, the run starts. Fails on the old code (the run
+    was taken regardless)."""
+    camp = make_campaign(tmp_path)
+    camp.submit("h1", "bench-a")
+    path = claim_lock_path(resolve_url(camp.db))
+    assert path is not None
+    log = camp.dir / "agent-ag1.log"
+    with open(path, "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        agent = camp.agent("ag1", "bench-a", dry_run=True)
+        try:
+            wait_for(lambda: log.is_file() and "serving bench-a" in log.read_text(), 60,
+                     "the agent's start")
+            time.sleep(3.0)  # six polls of the queue
+            assert camp.rows()["h1"]["state"] == "queued" and not camp.work("h1").exists()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+        try:
+            waited = camp.harness("wait", "h1", "--timeout", "60")
+        finally:
+            stop(agent)
+    assert waited.returncode == 0, waited.stderr
+    assert camp.rows()["h1"]["state"] == "done"

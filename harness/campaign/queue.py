@@ -29,6 +29,7 @@ from harness.base.errors import ConfigError
 from harness.campaign import benches
 from harness.campaign.bench_run import BenchJob, run_on_bench
 from harness.campaign.db import masked, resolve_url
+from harness.campaign.sqlite_claims import serialize_claims
 
 APP_NAME = "ran-harness"
 JOB_SCHEMA = 1
@@ -177,6 +178,7 @@ def start_agent(url: str | None, agent: AgentConfig) -> None:
     recover its own unfinished runs (same executor id)."""
     global _AGENT
     _AGENT = agent
+    serialize_claims(resolve_url(url))  # SQLite: one claim at a time across agents
     DBOS(config=dbos_config(url, agent.executor_id))
     names = [queue_name(b) for b in agent.labs]
     DBOS.listen_queues(names)
