@@ -34,6 +34,7 @@ from harness.campaign.sqlite_claims import claim_lock_path
 from harness.engine.resume import SET_ASIDE
 from tests.campaign_helpers import (
     Campaign,
+    SampleKey,
     interval,
     lock_free,
     make_campaign,
@@ -71,10 +72,11 @@ def _agent_pid(log: Path) -> int | None:
 
 
 def _first_trial_done(camp: Campaign) -> str | None:
-    """A run whose first trial has its verdict and whose run is still under way."""
+    """A run whose first trial has its verdict and whose second trial has started."""
     for run_id in RUNS:
         log = camp.work(run_id) / "agent.log"
-        if log.is_file() and FIRST_DONE.search(log.read_text()) and not camp.summaries(run_id):
+        text = log.read_text() if log.is_file() else ""
+        if FIRST_DONE.search(text) and "[2/2]" in text and not camp.summaries(run_id):
             return run_id
     return None
 
@@ -193,7 +195,7 @@ def test_agent_killed_mid_run_resumes_and_every_run_and_sample_is_there_once(
         assert one["finished"] <= two["started"]  # ISO 8601 UTC: ordered as text
         done_before = {t["id"]: t for t in before["trials"] if not t.get("interrupted")}
         again = datetime.fromisoformat(two["started"]).timestamp() * 1e9
-        aside = Counter()
+        aside: Counter[SampleKey] = Counter()
         for trial in resumed["trials"]:
             if trial["id"] in done_before:  # kept from session 1, not measured again
                 assert trial == done_before[trial["id"]], r
@@ -217,7 +219,6 @@ def test_agent_killed_mid_run_resumes_and_every_run_and_sample_is_there_once(
     resumed_traffic = datetime.fromisoformat(trials[SECOND]["started"]) - restarted
     print(f"\n{backend}: agent restart to resumed traffic "
           f"{resumed_traffic.total_seconds():.1f} s; wall time {time.monotonic() - begun:.0f} s")
-
 
 
 @pytest.mark.timeout(120)
