@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -156,3 +157,46 @@ def test_agent_refuses_an_inline_token_and_influx_options_without_a_server(
     assert missing.exit_code == 2 and "--influx-token" in missing.output
     alone = CliRunner().invoke(cli, [*base, "--influx-bucket", BUCKET])
     assert alone.exit_code == 2 and "need --influx-url" in alone.output
+
+
+def test_a_state_the_database_could_not_take_is_recorded_later_and_nothing_resent(
+        tmp_path: Path) -> None:
+    # the campaign database unreachable when the run's points are sent: a SQLite file in a
+    # folder that does not exist yet (no fake: the driver really fails to open it)
+    from harness.campaign.push import CentrePush, influx_states
+    from harness.store.influx import InfluxTarget
+    from harness.store.spool import Destination
+    from tests.test_influx_sink import run_samples
+
+    server = VictoriaMetrics(tmp_path / "vm-data")
+    server.start()
+    try:
+        run_dir = tmp_path / "run"
+        run_dir.mkdir()
+        samples = run_samples("run-x", 20)
+        store = SqliteStore(run_dir / "samples.sqlite")
+        store.write(samples)
+        store.close()
+        db_path = tmp_path / "later" / "campaign.sqlite"
+        target = InfluxTarget(Destination(server.url, ORG, BUCKET), TOKEN)
+        said: list[str] = []
+        push = CentrePush({"b": target}, f"sqlite:///{db_path}", "ex", said.append,
+                          retry_s=0.2)
+        state = push.after_run("run-x", "b", run_dir)
+        assert state == {"sent": len(samples), "pending": 0}
+        assert_exactly_once(server, samples)
+        push.start()  # its retries cannot record either, for a while
+        try:
+            time.sleep(1.0)
+            db_path.parent.mkdir()  # the database is back
+            wait_for(lambda: influx_states(f"sqlite:///{db_path}").get("run-x"), 10,
+                     "the state recorded")
+        finally:
+            push.stop()
+        assert influx_states(f"sqlite:///{db_path}")["run-x"] == \
+            {"sent": len(samples), "pending": 0}
+        assert_exactly_once(server, samples)
+        assert said == [f"influx: run run-x: sent {len(samples)} point(s) to "
+                        f"{target.dest}; 0 pending"]
+    finally:
+        server.stop()

@@ -40,9 +40,14 @@ def queue_cmd(as_json: bool, db_url: str | None) -> None:
     try:
         with client(db_url) as db:
             rows = run_rows(db)
-        states = influx_states(resolve_url(db_url))  # the agents' latest (push.py)
     except ConfigError as exc:
         _bad(exc)
+    try:
+        states = influx_states(resolve_url(db_url))  # the agents' latest (push.py)
+    except Exception as exc:  # e.g. a database user that may not create our table
+        click.echo(f"warning: InfluxDB hand-off states not read: {type(exc).__name__}",
+                   err=True)
+        states = {}
     for row in rows:
         row["influx"] = states.get(row["id"], row["influx"])
     if as_json:
