@@ -141,6 +141,7 @@ def test_agent_refuses_an_inline_token_and_influx_options_without_a_server(
         tmp_path: Path) -> None:
     from click.testing import CliRunner
 
+    from harness.campaign.push import short_state
     from harness.cli.main import cli
 
     camp = make_campaign(tmp_path)
@@ -157,6 +158,11 @@ def test_agent_refuses_an_inline_token_and_influx_options_without_a_server(
     assert missing.exit_code == 2 and "--influx-token" in missing.output
     alone = CliRunner().invoke(cli, [*base, "--influx-bucket", BUCKET])
     assert alone.exit_code == 2 and "need --influx-url" in alone.output
+    # what `harness queue` and `harness campaign` print beside a run
+    assert short_state({"sent": 0, "pending": 25, "error": "refused"}) == "influx: 25 pending"
+    assert short_state({"sent": 0, "pending": None, "error": "busy"}) == "influx: ? pending"
+    assert short_state({"sent": 25, "pending": 0}) == ""
+    assert short_state(None) == ""
 
 
 def test_a_state_the_database_could_not_take_is_recorded_later_and_nothing_resent(
