@@ -56,12 +56,13 @@ def _now() -> str:
 
 def influx_states(resolved_url: str) -> dict[str, dict[str, Any]]:
     """run id → its InfluxDB hand-off state (`sent`, `pending`, `error` when there is one),
-    for `harness queue`."""
+    for `harness queue`; the latest updated when its agent was pointed at another centre
+    since."""
     engine = _engine(resolved_url)
     try:
         _META.create_all(engine)
         with engine.connect() as conn:
-            rows = conn.execute(sa.select(INFLUX)).all()
+            rows = conn.execute(sa.select(INFLUX).order_by(INFLUX.c.updated)).all()
     finally:
         engine.dispose()
     states: dict[str, dict[str, Any]] = {}
