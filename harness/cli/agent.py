@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -15,10 +16,13 @@ from typing import TYPE_CHECKING
 import click
 
 from harness.base.errors import ConfigError
+from harness.cli.params import HTTP_URL
 from harness.cli.submit import db_option
 
 if TYPE_CHECKING:
+    from harness.campaign.push import CentrePush
     from harness.campaign.watch import DbWatch
+    from harness.config.lab import Lab
 
 EXIT_BAD_INPUT = 2
 STOP_WAIT_S = 90.0
@@ -50,14 +54,29 @@ STOP_WAIT_S = 90.0
 @click.option("--campaign", "campaigns", multiple=True,
               type=click.Path(path_type=Path, dir_okay=False, exists=True),
               help="Take the registered keys from this campaign file's `keys:`; repeatable.")
+@click.option("--influx-url", type=HTTP_URL, default=None,
+              help="After each run, send its samples to the centre's InfluxDB v2 API here "
+                   "(token: --influx-token, else $INFLUX_TOKEN, else the bench lab's "
+                   "results.influxdb.token when it names this server).")
+@click.option("--influx-org", default=None, help="The centre's InfluxDB org.")
+@click.option("--influx-bucket", default=None, help="The centre's InfluxDB bucket.")
+@click.option("--influx-token", "influx_token", default=None, metavar="REF",
+              help="The centre's token by reference: '${env:NAME}' or '${file:PATH}' "
+                   "(never the token itself).")
+@click.option("--influx-retry", "influx_retry", type=click.FloatRange(min=0.1), default=30.0,
+              show_default=True, metavar="SECONDS",
+              help="Retry the runs whose points are still pending this often.")
 @db_option
 def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dry_run: bool,
           archive: Path | None, key_options: tuple[str, ...], campaigns: tuple[Path, ...],
-          db_url: str | None) -> None:
+          influx_url: str | None, influx_org: str | None, influx_bucket: str | None,
+          influx_token: str | None, influx_retry: float, db_url: str | None) -> None:
     """Run the runs queued for these benches until stopped (SIGTERM or Ctrl-C; a run under
     way is interrupted, its devices restored, and resumed at the next start). With --archive,
     each finished run directory is copied into the archive only if it verifies against its
-    bench's registered key (else the queue entry says why it was not).
+    bench's registered key (else the queue entry says why it was not). With --influx-url,
+    each run's samples go to the centre's InfluxDB through the run's spool: while it is
+    unreachable they stay pending (queue entry `influx`) and are retried in the background.
 
     \b
     Exit codes: 0 stopped
@@ -70,14 +89,19 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
 
     benches: dict[str, Path] = {}
     sites: dict[str, dict[str, str]] = {}
+    say = _say(executor_id)
     try:
+        loaded: dict[str, Lab] = {}
         for path in labs:
             lab = load_model(path, Lab)
             if lab.name in benches:
                 raise ConfigError(f"{path}: bench {lab.name} is also {benches[lab.name]}")
             benches[lab.name] = path.resolve()
             sites[lab.name] = dict(lab.site)
+            loaded[lab.name] = lab
         keys = _keys(key_options, campaigns)
+        influx = _centre(loaded, influx_url, influx_org, influx_bucket, influx_token,
+                         db_url, executor_id, say, influx_retry)
         out_dir.mkdir(parents=True, exist_ok=True)
         if archive is not None:
             archive.mkdir(parents=True, exist_ok=True)
@@ -86,13 +110,17 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
                                           run_args=() if pdf else ("--no-pdf",),
                                           dry_run=dry_run, sites=sites,
                                           archive=archive.resolve() if archive else None,
-                                          keys=keys))
+                                          keys=keys, influx=influx))
     except (ConfigError, OSError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
     click.echo(f"agent {executor_id} serving {', '.join(sorted(benches))} from "
                f"{shown(db_url)}", err=True)
-    watch = _watch(db_url, executor_id)
+    if influx is not None:
+        click.echo(f"agent {executor_id}: each run's samples go to "
+                   f"{next(iter(influx.targets.values())).dest}", err=True)
+        influx.start()
+    watch = _watch(db_url, executor_id, say)
     stop = threading.Event()
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -105,25 +133,66 @@ def agent(labs: tuple[Path, ...], executor_id: str, out_dir: Path, pdf: bool, dr
     click.echo(f"agent {executor_id} stopping: runs under way are interrupted and resume at "
                "the next start", err=True)
     watch.stop()
+    if influx is not None:
+        influx.stop()
     interrupt_children(STOP_WAIT_S)
     stop_agent()
     os._exit(0)  # the interrupted runs' steps must never record an end
 
 
-def _watch(db_url: str | None, executor_id: str) -> DbWatch:
-    """Say on stderr when the database is lost and when it is back (watch.py)."""
+def _say(executor_id: str) -> Callable[[str], None]:
+    """One time-stamped line on the agent's stderr."""
     from datetime import UTC, datetime
-
-    from harness.campaign.db import masked, resolve_url
-    from harness.campaign.watch import DbWatch
-
-    resolved = resolve_url(db_url)
 
     def say(line: str) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         click.echo(f"{stamp} agent {executor_id}: {line}", err=True)
 
+    return say
+
+
+def _watch(db_url: str | None, executor_id: str, say: Callable[[str], None]) -> DbWatch:
+    """Say on stderr when the database is lost and when it is back (watch.py)."""
+    from harness.campaign.db import masked, resolve_url
+    from harness.campaign.watch import DbWatch
+
+    resolved = resolve_url(db_url)
     return DbWatch(resolved, say, masked=lambda text: masked(text, resolved)).start()
+
+
+def _centre(labs: dict[str, Lab], url: str | None, org: str | None, bucket: str | None,
+            token_ref: str | None, db_url: str | None, executor_id: str,
+            say: Callable[[str], None], retry_s: float) -> CentrePush | None:
+    """The hand-off to the centre's InfluxDB (None without --influx-url): one target per
+    bench, the token resolved now (ConfigError when it cannot be; never printed)."""
+    from harness.base.secrets import Secret
+    from harness.campaign.db import resolve_url
+    from harness.campaign.push import CentrePush
+    from harness.store.influx import resolve_target
+
+    if url is None:
+        if org or bucket or token_ref:
+            raise ConfigError("--influx-org/--influx-bucket/--influx-token need --influx-url")
+        return None
+    environ = dict(os.environ)
+    if token_ref is not None:
+        try:
+            secret = Secret(token_ref)
+            if secret.inline:
+                raise ValueError("give it by reference ('${env:NAME}' or '${file:PATH}'): "
+                                 "a command line is visible to every user of the machine")
+            environ["INFLUX_TOKEN"] = secret.reveal()
+        except (ValueError, ConfigError) as exc:
+            raise ConfigError(f"--influx-token: {exc}") from None
+    targets = {}
+    for bench, lab in labs.items():
+        settings = lab.results.influxdb
+        if settings is not None and settings.url.rstrip("/") != url.rstrip("/"):
+            settings = None  # the lab's own server: its token is not the centre's
+        target = resolve_target(settings, url=url, org=org, bucket=bucket, environ=environ)
+        assert target is not None  # the url is given
+        targets[bench] = target
+    return CentrePush(targets, resolve_url(db_url), executor_id, say, retry_s)
 
 
 def _keys(key_options: tuple[str, ...], campaigns: tuple[Path, ...]) -> dict[str, Path]:

@@ -94,6 +94,8 @@ def run_campaign(campaign_file: Path, timeout: str | None, no_wait: bool,
     except (ConfigError, OSError, UnicodeDecodeError) as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_BAD_INPUT)
+    from harness.campaign.push import short_state
+
     for item in submitted:
         row = rows.get(item.run_id, {})
         state = row.get("state", "?")
@@ -102,7 +104,8 @@ def run_campaign(campaign_file: Path, timeout: str | None, no_wait: bool,
         where = row.get("run_dir") or row.get("error") or "-"
         click.echo(f"{item.run_id}: {state} on {item.bench}, exit {code}"
                    f", {row.get('verdict') or '-'}: {where}"
-                   + (f"; not archived: {archive['refused']}" if archive.get("refused") else ""),
+                   + (f"; not archived: {archive['refused']}" if archive.get("refused") else "")
+                   + (f"; {influx}" if (influx := short_state(row.get("influx"))) else ""),
                    err=True)
     if timed_out:
         click.echo(f"still not finished after {timeout}", err=True)

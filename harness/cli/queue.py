@@ -27,11 +27,14 @@ def _bad(exc: Exception) -> None:
 @db_option
 def queue_cmd(as_json: bool, db_url: str | None) -> None:
     """List the queued runs, oldest first: state (queued, running, done, failed,
-    cancelled), bench, agent, verdict.
+    cancelled), bench, agent, verdict (and `influx: N pending` while a run's samples have
+    not all reached the centre's InfluxDB).
 
     \b
     Exit codes: 0 listed
                 2 bad input (the database)"""
+    from harness.campaign.db import resolve_url
+    from harness.campaign.push import influx_states, short_state
     from harness.campaign.queue import client, run_rows
 
     try:
@@ -39,13 +42,22 @@ def queue_cmd(as_json: bool, db_url: str | None) -> None:
             rows = run_rows(db)
     except ConfigError as exc:
         _bad(exc)
+    try:
+        states = influx_states(resolve_url(db_url))  # the agents' latest (push.py)
+    except Exception as exc:  # e.g. a database user that may not create our table
+        click.echo(f"warning: InfluxDB hand-off states not read: {type(exc).__name__}",
+                   err=True)
+        states = {}
+    for row in rows:
+        row["influx"] = states.get(row["id"], row["influx"])
     if as_json:
         click.echo(jsonio.dumps(rows, indent=2))
         return
     click.echo(f"{'RUN':<40} {'STATE':<10} {'BENCH':<16} {'AGENT':<12} VERDICT")
     for row in rows:
         click.echo(f"{row['id']:<40} {row['state']:<10} {row['bench'] or '-':<16} "
-                   f"{row['agent'] or '-':<12} {row['verdict'] or '-'}")
+                   f"{row['agent'] or '-':<12} {row['verdict'] or '-'}"
+                   + (f"  ({influx})" if (influx := short_state(row["influx"])) else ""))
 
 
 @click.command()
