@@ -93,6 +93,32 @@ def test_a_swallowed_cancellation_still_stops_the_run_before_its_next_trial(
     assert summary["restore_errors"] == []
 
 
+def test_a_swallowed_cancellation_in_the_last_trial_leaves_it_unfinished(
+        tmp_path: Path) -> None:
+    """A Ctrl-C (or a killed agent's SIGINT) during the run's last trial whose cancellation an
+    await swallowed: that trial was cut short, so it is recorded interrupted and the run is
+    not complete (`--resume` runs it again); the old code judged it as if it had run its
+    course and called the run complete (seen in tests/test_campaign_durability.py)."""
+    require_tool("iperf3")
+    cancelled: list[str] = []
+    one_trial = TWO_TRIALS[:TWO_TRIALS.index("  - id: second")]
+    run_inputs = dataclasses.replace(inputs(tmp_path, one_trial),
+                                     kinds=_swallowing_registry(cancelled))
+
+    def on_event(runner: Runner, event: Event) -> None:
+        if isinstance(event, TrialStarted):
+            run_task = asyncio.current_task()
+            assert run_task is not None
+            asyncio.get_running_loop().call_later(1.0, run_task.cancel)
+
+    outcome, _ = run_in_process(run_inputs, tmp_path / "out", on_event=on_event)
+    assert cancelled == ["first"]  # the stand-in race happened
+    assert outcome.interrupted
+    summary = json.loads((outcome.run_dir / "summary.json").read_text(encoding="utf-8"))
+    assert summary["interrupted"] is True and not summary["complete"]
+    assert [t.get("interrupted") for t in summary["trials"]] == [True]
+
+
 def test_a_second_ctrl_c_never_cuts_the_restore_short(tmp_path: Path) -> None:
     require_tool("iperf3")
     scenario, lab = write_inputs(tmp_path, TWO_TRIALS.replace("duration: 2s", "duration: 20s")

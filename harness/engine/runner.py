@@ -382,6 +382,9 @@ class Runner:
                            kinds=self.inputs.kinds)
             try:
                 entry = await run.run()
+                # a Ctrl-C during the trial whose cancellation an await swallowed: the trial
+                # was cut short (iperf3 stopped early), never judged as if it ran its course
+                self._check_interrupt()
             except asyncio.CancelledError:
                 self._results[index] = {**_interrupted_entry(trial), "attempts": attempt}
                 raise
