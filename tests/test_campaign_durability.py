@@ -8,7 +8,9 @@ dead: a run queued behind it waits); every run finished exactly once, in one run
 the interrupted run resumed (a second session, its first trial kept as it was, not measured
 again; one child process per session) rather than restarted; every sample is in its run's
 samples.sqlite once, the kept trial's samples exactly those there right after the kill, and
-the interrupted attempt's partial samples not counted with the resumed attempt's. Also: a
+the interrupted attempt's partial samples not counted with the resumed attempt's; and every
+run's samples reached the centre's InfluxDB (a real VictoriaMetrics the agents push to)
+exactly once. Also: a
 resubmitted id is a no-op, a cancelled queued run never starts, a cancelled running run is
 interrupted like Ctrl-C, `harness wait` exits with each run's code and prints its directory.
 """
@@ -28,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from harness.base.sample import Sample
 from harness.base.verdict import Verdict, exit_code
 from harness.campaign.db import resolve_url
 from harness.campaign.sqlite_claims import claim_lock_path
@@ -44,6 +47,8 @@ from tests.campaign_helpers import (
     stop,
     wait_for,
 )
+from tests.test_campaign_push import assert_exactly_once, centre_args, samples_of
+from tests.victoria import VictoriaMetrics
 
 FIRST = "throughput-dl-tcp"
 SECOND = "throughput-dl-tcp-2"
@@ -51,6 +56,17 @@ RUNS = {"a1": "bench-a", "b1": "bench-b", "a2": "bench-a", "b2": "bench-b",
         "a3": "bench-a", "b3": "bench-b"}
 FIRST_DONE = re.compile(rf"(?m)^\s+[A-Z]+ {re.escape(FIRST)} #1\b")
 CHILD_OF = re.compile(r"(?m)^--- .*? -m harness\.campaign\.child (\d+) ")
+
+
+@pytest.fixture
+def centre(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """The centre's InfluxDB (a real VictoriaMetrics), where the agents push every run."""
+    server = VictoriaMetrics(tmp_path / "centre")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -84,8 +100,9 @@ def _first_trial_done(camp: Campaign) -> str | None:
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
 def test_agent_killed_mid_run_resumes_and_every_run_and_sample_is_there_once(
-        campaign: Campaign) -> None:
+        campaign: Campaign, centre: VictoriaMetrics) -> None:
     camp, begun = campaign, time.monotonic()
+    to_centre = centre_args(centre)
     backend = "postgresql" if camp.db.startswith("postgresql") else "sqlite"
     for run_id, bench in RUNS.items():
         assert camp.submit(run_id, bench) == run_id
@@ -101,8 +118,8 @@ def test_agent_killed_mid_run_resumes_and_every_run_and_sample_is_there_once(
     assert {rows[r]["state"] for r in [*RUNS, "x1"]} == {"queued"}
     assert rows["c1"]["state"] == "cancelled"
 
-    agents = {"ag1": camp.agent("ag1", "bench-a", "bench-b"),
-              "ag2": camp.agent("ag2", "bench-a", "bench-b")}
+    agents = {"ag1": camp.agent("ag1", "bench-a", "bench-b", args=to_centre),
+              "ag2": camp.agent("ag2", "bench-a", "bench-b", args=to_centre)}
     try:
         victim: dict[str, str] = {}
         wait_for(lambda: victim.update(run_id=_first_trial_done(camp) or "") or victim["run_id"],
@@ -128,7 +145,7 @@ def test_agent_killed_mid_run_resumes_and_every_run_and_sample_is_there_once(
         assert {rows[r]["state"] for r in behind} == {"queued"}  # the lease is still held
 
         restarted = datetime.now(UTC)
-        agents[killed] = camp.agent(killed, "bench-a", "bench-b")
+        agents[killed] = camp.agent(killed, "bench-a", "bench-b", args=to_centre)
         waited = {r: camp.harness("wait", r, "--timeout", "300") for r in RUNS}
         x1_log = camp.work("x1") / "agent.log"
         wait_for(lambda: x1_log.is_file() and "[1/2]" in x1_log.read_text(), 120,
@@ -214,6 +231,15 @@ def test_agent_killed_mid_run_resumes_and_every_run_and_sample_is_there_once(
         doubled = {k: n for k, n in found.items() if n > 1}
         assert not doubled, (r, doubled)
         assert of_trial(found, FIRST) and of_trial(found, SECOND), r
+
+    # and every sample reached the centre's InfluxDB exactly once (the interrupted attempt's
+    # set-aside samples not among them); the cancelled run's too
+    pushed: list[Sample] = []
+    for r in [*RUNS, "x1"]:
+        run_samples = samples_of(camp.run_dirs(r)[0])
+        assert rows[r]["influx"] == {"sent": len(run_samples), "pending": 0}, (r, rows[r])
+        pushed += run_samples
+    assert_exactly_once(centre, pushed)
 
     trials = {t["id"]: t for t in final[run_id]["trials"]}
     resumed_traffic = datetime.fromisoformat(trials[SECOND]["started"]) - restarted
