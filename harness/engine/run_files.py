@@ -13,7 +13,6 @@ from typing import Any
 from harness.base.errors import StorageError
 from harness.base.sinks import Sink
 from harness.base.summary import SummaryError, summary_json
-from harness.base.verdict import Verdict
 from harness.engine.trial import dump_json_text
 from harness.store.files import fallback, storage_errors, write_text
 
@@ -67,16 +66,6 @@ def close_run_log(handler: logging.Handler) -> None:
     for name in _LOGGERS:
         logging.getLogger(name).removeHandler(handler)
     handler.close()
-
-
-def storage_entry(entry: dict[str, Any], fault: StorageError) -> dict[str, Any]:
-    """A trial that ran while a run file could not be written: ERROR (what it measured may
-    not all be on disk), its own error kept, the storage fault named."""
-    said = f"storage fault during the trial: {fault}"
-    error = entry.get("error")
-    return {**entry, "verdict": Verdict.ERROR.value,
-            "error": error if error and str(fault.path) in str(error) else
-            (f"{error}; {said}" if error else said)}
 
 
 def _json_text(path: Path, data: Any) -> str:

@@ -35,7 +35,6 @@ from harness.engine.run_files import (
     RUN_LOG,
     close_run_log,
     open_run_log,
-    storage_entry,
 )
 from harness.engine.run_types import (
     RunInputs,
@@ -50,6 +49,7 @@ from harness.engine.snapshot import (
     take_snapshot,
 )
 from harness.engine.trial import TrialRun, unexpected, utc_now
+from harness.engine.trial_entries import crashed_entry, interrupted_entry, storage_entry
 from harness.judge.aggregate import aggregate_trials, run_verdict
 from harness.kinds.planned import PlannedTrial
 from harness.monitors import MonitorFactory, MonitorGroup, TrialScope
@@ -67,21 +67,6 @@ __all__ = ["RunInputs", "RunOptions", "RunOutcome", "Runner", "new_run_id", "tri
 def trial_devices(trial: PlannedTrial) -> set[str]:
     """Every device a trial uses or watches (trials on disjoint sets may run in parallel)."""
     return set(trial.devices)
-
-
-def _interrupted_entry(trial: PlannedTrial) -> dict[str, Any]:
-    return {"id": trial.id, "repetition": trial.repetition, "kind": trial.kind,
-            "params": trial.params, "verdict": Verdict.ERROR.value, "metrics": {},
-            "criteria": [], "interrupted": True,
-            "error": "interrupted (Ctrl-C): samples taken so far are in samples.sqlite"}
-
-
-def _crashed_entry(trial: PlannedTrial, error: str) -> dict[str, Any]:
-    """The entry of a trial whose run raised past its own handling: ERROR with the cause."""
-    return {"id": trial.id, "repetition": trial.repetition, "kind": trial.kind,
-            "params": trial.params, "verdict": Verdict.ERROR.value, "metrics": {},
-            "criteria": [], "acceptance": [], "error": error, "started": utc_now(),
-            "finished": utc_now()}
 
 
 class Runner:
@@ -386,10 +371,10 @@ class Runner:
                 # was cut short (iperf3 stopped early), never judged as if it ran its course
                 self._check_interrupt()
             except asyncio.CancelledError:
-                self._results[index] = {**_interrupted_entry(trial), "attempts": attempt}
+                self._results[index] = {**interrupted_entry(trial), "attempts": attempt}
                 raise
             except Exception as exc:  # one trial's defect never ends the run
-                entry = _crashed_entry(trial, unexpected(exc, "the trial", run.tags))
+                entry = crashed_entry(trial, unexpected(exc, "the trial", run.tags))
             if run.storage_error is not None:  # its evidence file could not be written
                 self._storage_fault(run.storage_error)
             if self._storage_stopped() and self.storage_error is not None:
