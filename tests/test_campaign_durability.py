@@ -47,8 +47,8 @@ from tests.campaign_helpers import (
     stop,
     wait_for,
 )
-from tests.test_campaign_push import assert_exactly_once, centre_args, samples_of
-from tests.victoria import VictoriaMetrics
+from tests.test_campaign_push import centre_args, samples_of
+from tests.victoria import VictoriaMetrics, assert_exactly_once, running_victoria
 
 FIRST = "throughput-dl-tcp"
 SECOND = "throughput-dl-tcp-2"
@@ -61,12 +61,8 @@ CHILD_OF = re.compile(r"(?m)^--- .*? -m harness\.campaign\.child (\d+) ")
 @pytest.fixture
 def centre(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     """The centre's InfluxDB (a real VictoriaMetrics), where the agents push every run."""
-    server = VictoriaMetrics(tmp_path / "centre")
-    server.start()
-    try:
+    with running_victoria(tmp_path / "centre") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

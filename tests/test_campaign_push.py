@@ -18,7 +18,7 @@ import pytest
 from harness.base.sample import Sample
 from harness.store.sqlite import SqliteStore
 from tests.campaign_helpers import Campaign, env_without, make_campaign, stop, wait_for
-from tests.victoria import VictoriaMetrics, expected_points
+from tests.victoria import VictoriaMetrics, assert_exactly_once
 
 ORG, BUCKET = "centre", "campaign"
 TOKEN = "centre-token-6f1d9c"  # must never be printed
@@ -32,15 +32,6 @@ def samples_of(run_dir: Path) -> list[Sample]:
         return list(store.query())
     finally:
         store.close()
-
-
-def assert_exactly_once(server: VictoriaMetrics, samples: list[Sample]) -> None:
-    """The server holds exactly these samples' points, each once."""
-    expected = expected_points(samples)
-    got = server.points(expect=len(expected))
-    assert set(got) == set(expected)
-    duplicated = {k: v for k, v in got.items() if len(v) != 1}
-    assert not duplicated, list(duplicated.items())[:3]
 
 
 def centre_args(server: VictoriaMetrics, *more: str) -> tuple[str, ...]:

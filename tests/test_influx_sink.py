@@ -25,19 +25,15 @@ from harness.store.influx import InfluxTarget, InfluxWriter, WriteRefused, post_
 from harness.store.sink import InfluxSink
 from harness.store.spool import DATA_NAME, Destination, Spool, SpoolBusy
 from tests.conftest import free_port
-from tests.victoria import VictoriaMetrics, expected_points
+from tests.victoria import VictoriaMetrics, assert_exactly_once, running_victoria
 
 TOKEN = "test-token"
 
 
 @pytest.fixture
 def vm(tmp_path: Path) -> Iterator[VictoriaMetrics]:
-    server = VictoriaMetrics(tmp_path / "vm-data")
-    server.start()
-    try:
+    with running_victoria(tmp_path / "vm-data") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def target_of(url: str, bucket: str = "trials") -> InfluxTarget:
@@ -74,15 +70,6 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.02)
-
-
-def assert_exactly_once(server: VictoriaMetrics, samples: list[Sample]) -> None:
-    expected = expected_points(samples)
-    got = server.points(expect=len(expected))
-    assert set(got) == set(expected)
-    duplicated = {k: v for k, v in got.items() if len(v) != 1}
-    assert not duplicated, list(duplicated.items())[:3]
-    assert {k: v[0] for k, v in got.items()} == expected
 
 
 def test_sink_writes_a_run_and_the_server_holds_exactly_its_points(

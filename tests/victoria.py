@@ -5,11 +5,14 @@ and gives every stored point back through `/api/v1/export`."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +116,28 @@ def expected_points(samples: Any) -> dict[tuple[str, tuple[tuple[str, str], ...]
             number = 0.0 if isinstance(value, str) else float(value)
             found[(f"{s.measurement}_{key}", labels, s.time_ns // 1_000_000)] = number
     return found
+
+
+@contextmanager
+def running_victoria(data_dir: Path) -> Iterator[VictoriaMetrics]:
+    """A server started on `data_dir` for the block, stopped after."""
+    server = VictoriaMetrics(data_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def assert_exactly_once(server: VictoriaMetrics, samples: Any) -> None:
+    """The server holds exactly these samples' points, each once, with their values."""
+    expected = expected_points(samples)
+    got = server.points(expect=len(expected))
+    assert set(got) == set(expected)
+    duplicated = {k: v for k, v in got.items() if len(v) != 1}
+    assert not duplicated, list(duplicated.items())[:3]
+    # VictoriaMetrics keeps 12 significant decimal digits of a float (its decimal storage):
+    # 1752.7374988098538 comes back as 1752.73749881. Line protocol carried the full repr.
+    wrong = {k: (v[0], expected[k]) for k, v in got.items()
+             if not math.isclose(v[0], expected[k], rel_tol=1e-11, abs_tol=1e-300)}
+    assert not wrong, list(wrong.items())[:5]
