@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from harness.campaign.db import sql_engine
+
 _META = sa.MetaData()
 BENCHES = sa.Table(
     "ran_harness_benches", _META,
@@ -23,16 +25,9 @@ BENCHES = sa.Table(
 )
 
 
-def _engine(resolved_url: str) -> sa.Engine:
-    url = resolved_url
-    if url.startswith(("postgresql://", "postgres://")):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return sa.create_engine(url)
-
-
 def register(resolved_url: str, sites: dict[str, dict[str, str]], executor_id: str) -> None:
     """Record (or refresh) the benches an agent serves, with their site tags."""
-    engine = _engine(resolved_url)
+    engine = sql_engine(resolved_url)
     try:
         _META.create_all(engine)
         now = datetime.now(UTC).isoformat(timespec="seconds")
@@ -48,7 +43,7 @@ def register(resolved_url: str, sites: dict[str, dict[str, str]], executor_id: s
 
 def matching(resolved_url: str, tags: dict[str, str]) -> list[str]:
     """Names of the registered benches whose site has every KEY=VALUE of `tags`, sorted."""
-    engine = _engine(resolved_url)
+    engine = sql_engine(resolved_url)
     try:
         _META.create_all(engine)
         with engine.connect() as conn:

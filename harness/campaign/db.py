@@ -9,10 +9,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from harness.base.errors import ConfigError
 from harness.base.secrets import Secret
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 DEFAULT_DB_PATH = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local/state") \
     / "ran-harness" / "campaign.sqlite"
@@ -71,3 +75,19 @@ def masked(text: str, url: str) -> str:
     if match and match.group(3):
         text = text.replace(match.group(3), "***")
     return text.splitlines()[0] if text else text
+
+
+def sql_engine(resolved_url: str, *, connect_timeout_s: float | None = None,
+               **options: Any) -> sa.Engine:
+    """A SQLAlchemy engine on the campaign database (a resolved URL) for our own tables and
+    probes beside DBOS's: PostgreSQL through psycopg 3 (with `connect_timeout_s` when given),
+    `options` to `create_engine`."""
+    import sqlalchemy as sa
+
+    url = resolved_url
+    args: dict[str, object] = {}
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        if connect_timeout_s is not None:
+            args["connect_timeout"] = connect_timeout_s
+    return sa.create_engine(url, connect_args=args, **options)

@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from harness.campaign.benches import _engine
+from harness.campaign.db import sql_engine
 from harness.store.influx import InfluxTarget
 from harness.store.spool import SpoolBusy
 
@@ -58,7 +58,7 @@ def influx_states(resolved_url: str) -> dict[str, dict[str, Any]]:
     """run id → its InfluxDB hand-off state (`sent`, `pending`, `error` when there is one),
     for `harness queue`; the latest updated when its agent was pointed at another centre
     since."""
-    engine = _engine(resolved_url)
+    engine = sql_engine(resolved_url)
     try:
         _META.create_all(engine)
         with engine.connect() as conn:
@@ -153,7 +153,7 @@ class CentrePush:
         """The runs this agent recorded as not sent (before a restart); False when the
         database cannot be read now (tried again next round)."""
         try:
-            engine = _engine(self.db_url)
+            engine = sql_engine(self.db_url)
             try:
                 _META.create_all(engine)
                 with engine.connect() as conn:
@@ -226,7 +226,7 @@ class CentrePush:
         list: the next attempt records it)."""
         key = self.dest_key
         try:
-            engine = _engine(self.db_url)
+            engine = sql_engine(self.db_url)
             try:
                 _META.create_all(engine)
                 with engine.begin() as conn:

@@ -18,18 +18,11 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from harness.campaign.db import sql_engine
+
 __all__ = ["DbWatch"]
 
 CONNECT_TIMEOUT_S = 3
-
-
-def _engine(resolved_url: str) -> sa.Engine:
-    url = resolved_url
-    args: dict[str, object] = {}
-    if url.startswith(("postgresql://", "postgres://")):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        args["connect_timeout"] = CONNECT_TIMEOUT_S
-    return sa.create_engine(url, poolclass=NullPool, connect_args=args)
 
 
 class DbWatch:
@@ -38,7 +31,8 @@ class DbWatch:
 
     def __init__(self, resolved_url: str, say: Callable[[str], None],
                  interval_s: float = 2.0, masked: Callable[[str], str] = str) -> None:
-        self._engine = _engine(resolved_url)
+        self._engine = sql_engine(resolved_url, connect_timeout_s=CONNECT_TIMEOUT_S,
+                                  poolclass=NullPool)
         self._say = say
         self._masked = masked
         self._interval_s = interval_s

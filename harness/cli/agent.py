@@ -168,7 +168,7 @@ def _centre(labs: dict[str, Lab], url: str | None, org: str | None, bucket: str 
     from harness.base.secrets import Secret
     from harness.campaign.db import resolve_url
     from harness.campaign.push import CentrePush
-    from harness.store.influx import resolve_target
+    from harness.store.influx import resolve_target, settings_for
 
     if url is None:
         if org or bucket or token_ref:
@@ -186,9 +186,7 @@ def _centre(labs: dict[str, Lab], url: str | None, org: str | None, bucket: str 
             raise ConfigError(f"--influx-token: {exc}") from None
     targets = {}
     for bench, lab in labs.items():
-        settings = lab.results.influxdb
-        if settings is not None and settings.url.rstrip("/") != url.rstrip("/"):
-            settings = None  # the lab's own server: its token is not the centre's
+        settings = settings_for(lab.results.influxdb, url)  # another server's token: not sent
         target = resolve_target(settings, url=url, org=org, bucket=bucket, environ=environ)
         assert target is not None  # the url is given
         targets[bench] = target

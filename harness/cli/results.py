@@ -18,7 +18,7 @@ from harness.cli.params import HTTP_URL, RUN_REF
 from harness.store.catalog import Catalog, RunInfo
 from harness.store.compare import compare as compare_runs
 from harness.store.compare import format_table, parse_threshold, scenario_differences
-from harness.store.influx import InfluxTarget, resolve_target
+from harness.store.influx import InfluxTarget, resolve_target, settings_for
 from harness.store.results import Baseline, ResultsOptions
 
 if TYPE_CHECKING:
@@ -223,8 +223,7 @@ def _push_target(info: RunInfo, url: str | None, org: str | None, bucket: str | 
         lab_file = (info.summary().get("lab") or {}).get("file")
         lab_path = Path(lab_file) if lab_file and Path(lab_file).is_file() else None
     settings = load_model(lab_path, Lab).results.influxdb if lab_path else None
-    if dest is not None and settings is not None and settings.url.rstrip("/") != dest.url:
-        settings = None  # the lab now names another server: only its token would mislead
+    settings = settings_for(settings, dest.url if dest else None)  # the lab now names another
     target = resolve_target(settings, url=url or (dest.url if dest else None),
                             org=org or (dest.org if dest else None),
                             bucket=bucket or (dest.bucket if dest else None),

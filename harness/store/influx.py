@@ -90,6 +90,14 @@ def mask_secrets(text: str, secrets: Iterable[str | None]) -> str:
     return text
 
 
+def settings_for(settings: InfluxSettings | None, url: str | None) -> InfluxSettings | None:
+    """A lab's `results.influxdb` when it names the server at `url` (or no `url` is given);
+    None when it names another server, whose token must not go to this one."""
+    if settings is None or url is None:
+        return settings
+    return settings if settings.url.rstrip("/") == url.rstrip("/") else None
+
+
 def resolve_target(settings: InfluxSettings | None, *, url: str | None = None,
                    org: str | None = None, bucket: str | None = None,
                    environ: Mapping[str, str] | None = None,
