@@ -16,7 +16,7 @@ from harness.base.errors import ConfigError
 from harness.campaign.bench_run import BenchJob
 from harness.campaign.db import masked, resolve_url, shown
 from harness.campaign.queue import APP_VERSION, JOB_SCHEMA, queue_name
-from tests.campaign_helpers import make_campaign, stop
+from tests.campaign_helpers import make_campaign, stop, wait_for
 
 
 def test_password_by_reference_resolved_and_never_shown(monkeypatch: pytest.MonkeyPatch,
@@ -98,13 +98,6 @@ def test_every_command_lists_exit_codes() -> None:
         assert "Exit codes:" in done.stdout, command
 
 
-def _until(predicate: object, what: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def test_a_second_agent_with_the_same_id_is_refused_tags_find_benches(tmp_path: Path) -> None:
     camp = make_campaign(tmp_path)
     first = camp.agent("ag1", "bench-a", dry_run=True)  # runs only validated
@@ -141,7 +134,7 @@ def test_a_second_agent_with_the_same_id_is_refused_tags_find_benches(tmp_path: 
         held = camp.harness("hold", "bench-a", "--for", "5m")
         assert held.returncode == 0, held.stderr
         hold_id = held.stdout.strip()
-        _until(lambda: camp.rows()[hold_id]["state"] == "running", "the hold")
+        wait_for(lambda: camp.rows()[hold_id]["state"] == "running", 60, "the hold")
         assert camp.submit("after-hold", "bench-a") == "after-hold"
         time.sleep(3)  # several queue polls
         assert camp.rows()["after-hold"]["state"] == "queued"
