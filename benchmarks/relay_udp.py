@@ -61,6 +61,8 @@ class UdpRow:
     relay_drops: int | None  # datagrams the cell model dropped (queue full)
     mode: str = "-"  # the UDP relay: native (C core) or python
     relay_user_us: float | None = None  # of relay_cpu_us, user time (native only)
+    relay_lost: int | None = None  # datagrams the relay itself lost (not the cell: the machine)
+    relay_late_percent: float | None = None  # of those relayed, sent > 2 ms after due
 
 
 def _cpu_s() -> float:
@@ -135,7 +137,10 @@ async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bp
                   relay_drops=down.drops if stop else None,
                   mode="-" if kind == "direct" else "native" if native_cpu else "python",
                   relay_user_us=round(native_cpu[0] / relayed * 1e6, 2)
-                  if native_cpu and relayed else None)
+                  if native_cpu and relayed else None,
+                  relay_lost=up.relay_lost + down.relay_lost if stop else None,
+                  relay_late_percent=round(100 * (up.relay_late + down.relay_late) / relayed, 2)
+                  if stop and relayed else None)
 
 
 async def udp_rows(iperf3: str, duration_s: int, max_rate_bps: float,
@@ -158,7 +163,8 @@ async def udp_rows(iperf3: str, duration_s: int, max_rate_bps: float,
 
 def udp_table(rows: list[UdpRow]) -> str:
     head = (f"{'relay':<9}  {'mode':<6}  {'capacity':>9}  {'offered':>8}  {'received':>9}  "
-            f"{'dgram/s':>8}  {'loss':>7}  {'error':>7}  {'CPU/dgram':>9}  {'drops':>7}")
+            f"{'dgram/s':>8}  {'loss':>7}  {'error':>7}  {'CPU/dgram':>9}  {'drops':>7}  "
+            f"{'relay lost':>10}  {'late':>7}")
     lines = [head + "   (Mbit/s)", "-" * len(head)]
     for r in rows:
         cap = f"{r.capacity_mbps:.0f}" if r.capacity_mbps is not None else "-"
@@ -166,9 +172,11 @@ def udp_table(rows: list[UdpRow]) -> str:
         error = f"{r.error * 100:.2f} %" if r.error is not None else "-"
         cpu = f"{r.relay_cpu_us:.1f} us" if r.relay_cpu_us is not None else "-"
         drops = str(r.relay_drops) if r.relay_drops is not None else "-"
+        lost = str(r.relay_lost) if r.relay_lost is not None else "-"
+        late = f"{r.relay_late_percent:.1f} %" if r.relay_late_percent is not None else "-"
         lines.append(f"{r.relay:<9}  {r.mode:<6}  {cap:>9}  {offered:>8}  {r.received_mbps:>9.1f}  "
                      f"{r.datagrams_per_s:>8.0f}  {r.lost_percent:>5.2f} %  {error:>7}  "
-                     f"{cpu:>9}  {drops:>7}")
+                     f"{cpu:>9}  {drops:>7}  {lost:>10}  {late:>7}")
     return "\n".join(lines)
 
 

@@ -93,6 +93,8 @@ def test_smoke_snmp_byte_counter_agrees_with_iperf3(smoke_run: Any) -> None:
     counted = metrics["gnb1.DRB.PdcpSduVolumeDL.delta"]
     assert counted["unit"] == "Mbit"
     assert counted["value"] == pytest.approx(iperf3_mbit, rel=0.05)
+    # the simulated lab's headroom monitor watched the trial: its relay lost nothing of its own
+    assert metrics["simlab.relay_lost"] == {"value": 0.0, "unit": ""}
 
 
 def test_smoke_samples_stored(smoke_run: Any) -> None:

@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from drivers.hosts.iperf3 import Iperf3Options, client_argv, parse_result, server_argv
+from drivers.hosts.iperf3 import (
+    Iperf3Options,
+    client_argv,
+    parse_result,
+    server_argv,
+    udp_burst,
+)
 from harness.base.errors import ConfigError, MeasurementError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "iperf3"
@@ -55,6 +61,24 @@ def test_client_argv_ul_udp_with_every_option() -> None:
     assert value("-B") == "10.0.0.1"
     assert value("--connect-timeout") == "2500"
     assert value("-p") == "6000"
+
+
+def test_client_argv_paces_a_fast_udp_rate_in_short_bursts() -> None:
+    """iperf3 3.12 checks a UDP rate after every datagram unless `-b RATE/K`: at 1.7 Gbit/s
+    of 1,400-byte datagrams K is the 15 sent in 100 µs; slow UDP and TCP keep the plain rate."""
+    def rate(protocol: str, bps: float, length: int | None = 1400) -> str:
+        argv = client_argv(Iperf3Options(host="h", port=5201, protocol=protocol,
+                                         bitrate_bps=bps, length_bytes=length))
+        return argv[argv.index("-b") + 1]
+
+    assert rate("udp", 1.7e9) == "1700000000/15"
+    assert rate("udp", 2.2e9) == "2200000000/16"          # at most 16
+    assert rate("udp", 500e6) == "500000000/4"
+    assert rate("udp", 500e6, None) == "500000000/4"      # iperf3's default 1,460 bytes
+    assert rate("udp", 100e6) == "100000000"               # under 2 per 100 µs: unchanged
+    assert rate("udp", 0) == "0"                           # unlimited
+    assert rate("tcp", 1.7e9) == "1700000000"
+    assert udp_burst(1.7e9, 64) == 16 and udp_burst(1e3, 1400) == 1
 
 
 def test_server_argv() -> None:

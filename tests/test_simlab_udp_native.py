@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import os
 import random
@@ -25,6 +26,9 @@ from typing import Any
 
 import pytest
 
+from harness.base.verdict import Verdict
+from harness.monitors import MonitorReport, TrialScope
+from harness.monitors.headroom import HeadroomMonitor
 from harness.simlab.control import SimLabProcess
 from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.shaper import Direction, RateLimiter
@@ -182,12 +186,13 @@ def _lanes(rate_bps: float = 100e6, **air: Any) -> tuple[Direction, Direction]:
             Direction(RateLimiter(rate_bps), radio=RadioLink("dl", params)))
 
 
-async def _started(target_port: int, up: Direction, down: Direction) -> UdpRelay:
+async def _started(target_port: int, up: Direction, down: Direction,
+                   native: bool = True) -> UdpRelay:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind((LOCAL, 0))
         port = int(probe.getsockname()[1])
     relay = UdpRelay(listen=(LOCAL, port), target=(LOCAL, target_port), uplink=up,
-                     downlink=down, native=True)
+                     downlink=down, native=native)
     await relay.start()
     return relay
 
@@ -411,3 +416,134 @@ def test_lab_status_names_the_udp_relay_and_faults_act_on_it(
         echo.close()
     assert status["udp_relay"].startswith(mode)
     assert seen == [True, False, True]
+
+
+# ---- the relay's own shortfall: counted apart from the cell's drops ----------------------------
+
+def test_a_full_delay_line_is_the_relays_loss_not_the_cells(core: ModuleType) -> None:
+    """3 s of core delay and 42 MB sent at once: the relay's 32 MiB delay line overflows. Those
+    datagrams are the relay's loss (`relay_lost`: this machine, not the cell), never a drop of
+    the simulated cell, whose queue (100 Gbit/s) had room for all of them."""
+    count = 30_000
+
+    async def scenario() -> UdpRelay:
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind((LOCAL, 0))
+        up, down = _lanes(100e9, core_delay_ms=3000.0)
+        relay = await _started(int(sink.getsockname()[1]), up, down)
+        relay.listener_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        payload = b"d" * 1400
+
+        def send() -> None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ue:
+                for i in range(count):
+                    ue.sendto(payload, relay.listen)
+                    if i % 500 == 499:
+                        time.sleep(0.002)  # the listener's buffer keeps up: the line overflows
+
+        try:
+            await asyncio.to_thread(send)
+            await asyncio.sleep(0.2)
+        finally:
+            await relay.stop()
+            sink.close()
+        return relay
+
+    relay = asyncio.run(scenario())
+    up = relay.uplink
+    assert up.drops == 0  # the cell lost nothing
+    assert up.packets == 0  # still on the "air" at stop
+    # what the line held, the rest lost by the relay (at the line or, had it lagged, the socket)
+    assert up.relay_lost == count - core.RING_BYTES // 1400
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "python"])
+def test_what_the_relay_could_not_read_in_time_is_its_loss(core: ModuleType,
+                                                           native: bool) -> None:
+    """The relay's listening socket holds ~1 datagram; a UE sends 5,000 as fast as it can. What
+    the kernel dropped there before the relay read it (SO_MEMINFO) is the relay's loss: every
+    datagram sent is relayed, dropped by the cell or lost by the relay, none unaccounted. The
+    same for the Python relay."""
+    count = 5_000
+
+    async def scenario() -> UdpRelay:
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind((LOCAL, 0))
+        up, down = _lanes(100e9, core_delay_ms=0.0)
+        relay = await _started(int(sink.getsockname()[1]), up, down, native)
+        relay.listener_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+
+        def send() -> None:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ue:
+                for _ in range(count):
+                    ue.sendto(b"r" * 1400, relay.listen)
+
+        try:
+            await asyncio.to_thread(send)
+            await asyncio.sleep(0.2)
+        finally:
+            await relay.stop()
+            sink.close()
+        return relay
+
+    relay = asyncio.run(scenario())
+    up = relay.uplink
+    assert up.relay_lost > 0 and up.drops == 0
+    assert up.packets + up.drops + up.relay_lost == count
+
+
+@pytest.mark.e2e
+def test_the_lab_reports_the_relays_loss_and_the_trial_is_inconclusive(
+        tmp_path: Path, core: ModuleType) -> None:
+    """In the lab process: 1.5 s of core delay and 42 MB sent down at 400 Mbit/s (a quarter of
+    the cell's capacity: its queue drops nothing) overflow the relay's delay line; `status`
+    reports it per cell and the headroom monitor of a trial on that gNodeB makes the trial
+    INCONCLUSIVE with the reason (metric `simlab.relay_lost`)."""
+    dn = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dn.bind((LOCAL, 0))
+    dn.settimeout(5)
+    spec = lab_spec(tmp_path, target_port=int(dn.getsockname()[1]))
+    cell = dataclasses.replace(spec.gnbs[0].cells[0], core_delay_ms=1500.0)
+    spec = dataclasses.replace(spec, gnbs=[dataclasses.replace(spec.gnbs[0], cells=[cell])])
+    port = spec.gnbs[0].relays[0].listen_port
+    count = 30_000
+
+    async def scenario() -> tuple[MonitorReport, MonitorReport, dict[str, Any]]:
+        async with SimLabProcess(spec) as lab:
+            scope = TrialScope(trial_id="t1", repetition=1, devices=(GNB,), cell=1,
+                               direction="dl", via=GNB, tags={}, emit=lambda _: None)
+            ue = _ue()
+            quiet = HeadroomMonitor(scope, (GNB,), lab.status)
+            await quiet.start()
+            ue.sendto(b"hello", (LOCAL, port))  # opens the flow: the DN learns its address
+            _, flow = await asyncio.to_thread(dn.recvfrom, 100)
+            calm = await quiet.stop({})
+            monitor = HeadroomMonitor(scope, (GNB,), lab.status)
+            await monitor.start()
+
+            def send_down() -> None:
+                for i in range(count):
+                    dn.sendto(b"s" * 1400, flow)
+                    if i % 100 == 99:
+                        time.sleep(0.0028)  # ~400 Mbit/s
+
+            await asyncio.to_thread(send_down)
+            await asyncio.sleep(0.1)  # the lab moves the core's counters every 10 ms
+            report = await monitor.stop({})
+            status = await lab.status()
+            ue.close()
+        return calm, report, status
+
+    try:
+        calm, report, status = asyncio.run(scenario())
+    finally:
+        dn.close()
+    assert calm.acceptance == [] and calm.metrics["simlab.relay_lost"].value == 0
+    cell_status = status["devices"][GNB]["cells"]["1"]
+    assert cell_status["relay_lost"] > 0
+    lost = report.metrics["simlab.relay_lost"].value
+    assert lost == cell_status["relay_lost"]
+    [verdict] = report.acceptance
+    assert verdict.verdict is Verdict.INCONCLUSIVE and verdict.source == "simulated lab headroom"
+    assert f"lost {int(lost)} datagrams" in verdict.detail
+    assert "not the simulated cell" in verdict.detail

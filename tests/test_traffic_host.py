@@ -58,11 +58,15 @@ def test_tcp_throughput(direction: str) -> None:
 
 
 @pytest.mark.parametrize("direction", ["ul", "dl"])
-def test_udp_rate_is_what_was_asked(direction: str) -> None:
+@pytest.mark.parametrize("rate", [50e6, 400e6], ids=["50M", "400M-in-bursts-of-3"])
+def test_udp_rate_is_what_was_asked(direction: str, rate: float) -> None:
+    """50 Mbit/s: `-b` as asked; 400 Mbit/s of 1,400 bytes: `-b 400000000/3` (udp_burst),
+    which iperf3 takes and keeps the rate of, in both directions (DL: the server sends)."""
     opts = Iperf3Options(host="127.0.0.1", port=free_port(), direction=direction,
-                         protocol="udp", bitrate_bps=50e6, duration_s=2)
+                         protocol="udp", bitrate_bps=rate, duration_s=2,
+                         length_bytes=1400 if rate > 100e6 else None)
     result, _ = _client_server(opts)
-    assert result.bits_per_second_received == pytest.approx(50e6, rel=0.10)
+    assert result.bits_per_second_received == pytest.approx(rate, rel=0.10)
     assert result.lost_percent is not None and result.lost_percent < 5
     assert result.jitter_ms is not None
     assert all(i.packets for i in result.intervals)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.base.errors import ConfigError, HarnessError
 from harness.base.secrets import Secret
+from harness.simlab import channel
 from harness.simlab.state import SimState, running_state
 
 if TYPE_CHECKING:
@@ -58,6 +59,12 @@ def attach_sim(bench: Bench, state: SimState, snmp_cfg: dict[str, dict[str, Any]
                ssh_cfg: dict[str, dict[str, Any]], known_hosts: Path) -> None:
     """Point the bench's simulated devices at the running lab: ports, credentials (its own,
     as `sim up` recorded them), host keys, relays and the DN hosts' traffic ports."""
+    control = state.control
+
+    async def lab_status() -> dict[str, Any]:
+        return await channel.request(control, "status")
+
+    bench.lab_status = lab_status
     lines = []
     for name, dev in state.devices.items():
         if name not in snmp_cfg:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,8 @@ class Bench:
     relay_paths: dict[tuple[str, str, str, str], tuple[str, int]] = field(default_factory=dict)
     default_plmns: dict[str, str] = field(default_factory=dict)  # gNodeB → its first PLMN
     sim: SimLabProcess | None = None
+    # the simulated lab's status (its own, or the attached one's); None on a real lab
+    lab_status: Callable[[], Awaitable[Mapping[str, Any]]] | None = None
     traps: TrapHub | None = None  # trap receivers of this run (alarm monitors subscribe)
     replays: list[ReplayDevice] = field(default_factory=list)  # recorded devices served
 
@@ -223,6 +225,7 @@ async def open_bench(lab: Lab, work_dir: Path, *, run_id: str = "",
             lines = known_hosts.read_text(encoding="utf-8").splitlines()
         elif served:
             bench.sim = await _start_sim(lab, work_dir, snmp_cfg, ssh_cfg, bench)
+            bench.lab_status = bench.sim.status
             equipment: dict[str, GnbEndpoints | CoreEndpoints] = {**bench.sim.gnbs,
                                                                   **bench.sim.cores}
             for name, ep in equipment.items():

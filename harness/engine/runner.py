@@ -55,6 +55,7 @@ from harness.kinds.planned import PlannedTrial
 from harness.monitors import MonitorFactory, MonitorGroup, TrialScope
 from harness.monitors.alarms import alarm_monitors
 from harness.monitors.crosscheck import crosscheck_monitors
+from harness.monitors.headroom import headroom_monitors
 from harness.monitors.health import health_monitors
 from harness.store.files import storage_errors
 from harness.store.results import ResultsOptions, RunResults
@@ -297,7 +298,7 @@ class Runner:
     def _monitor_factories(self, bench: Bench) -> list[MonitorFactory]:
         settings = self.inputs.scenario.monitors
         return [alarm_monitors(bench, settings.alarms), health_monitors(bench, settings.health),
-                crosscheck_monitors(bench, settings.crosscheck)]
+                crosscheck_monitors(bench, settings.crosscheck), headroom_monitors(bench)]
 
     async def _trials(self, bench: Bench, summary: dict[str, Any]) -> None:
         inputs = self.inputs

@@ -19,7 +19,7 @@ from harness.kinds.base import KindRun, PlanContext, TrialBase
 __all__ = ["MONITOR_METRIC_PREFIXES", "KindRegistry", "KindRun", "TrialBase", "TrialKind",
            "default_registry"]
 
-MONITOR_METRIC_PREFIXES = ("alarms.", "health.", "crosscheck.")
+MONITOR_METRIC_PREFIXES = ("alarms.", "health.", "crosscheck.", "simlab.")
 """Metrics the monitors add to every trial (harness/monitors/); criteria may read them on any
 kind, their units are checked when the trial is judged."""
 

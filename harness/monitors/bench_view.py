@@ -3,8 +3,8 @@ import it: layers engine → monitors)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 from drivers.capabilities import CoreDevice, GnodebDevice
 from harness.config.lab import Lab
@@ -29,6 +29,11 @@ class MonitorBench(Protocol):
     @property
     def cores(self) -> Mapping[str, CoreDevice]:
         """5G cores by lab name."""
+        ...
+
+    @property
+    def lab_status(self) -> Callable[[], Awaitable[Mapping[str, Any]]] | None:
+        """The simulated lab's status (its devices' live counters), None on a real lab."""
         ...
 
     @property

@@ -8,6 +8,13 @@
  * the rate, `limit_s` of queue, tail drop), slot alignment, HARQ rounds, core delay and jitter.
  * Datagrams wait in a delay line per direction (in order: nothing overtakes) and leave at their
  * due time (timerfd), runs of equal size as one GSO sendmsg, in bursts of `pace_burst`.
+ *
+ * What the relay itself fails to carry is counted apart from the cell's drops (C_RELAY_LOST):
+ * its delay line full, its sockets' receive queues overflowing before it read them (the kernel's
+ * drop count of each socket, SO_MEMINFO, read with the counters), a send the kernel refused for
+ * want of buffer. Those are this machine's
+ * shortfall, not the simulated cell's: the lab reports them so that a trial can say it measured
+ * the simulator. C_LATE counts datagrams sent more than LATE_S after their due time.
  */
 #define PY_SSIZE_T_CLEAN
 #define _GNU_SOURCE
@@ -49,6 +56,12 @@
 #define K_FLOW 1u
 #define K_TIMER 2u
 #define K_STOP 3u
+#define LATE_S 2e-3
+#ifndef SO_MEMINFO
+#define SO_MEMINFO 55
+#endif
+#define MEMINFO_DROPS 8 /* SK_MEMINFO_DROPS in linux/sock_diag.h */
+#define MEMINFO_N 9
 
 static double mono(void) {
     struct timespec ts;
@@ -165,7 +178,7 @@ typedef struct {
     double due;
 } Entry;
 
-enum { C_BYTES, C_PACKETS, C_DROPS, C_TB, C_TBERR, C_SENDERR, C_N };
+enum { C_BYTES, C_PACKETS, C_DROPS, C_TB, C_TBERR, C_SENDERR, C_RELAY_LOST, C_LATE, C_N };
 
 typedef struct {
     Shaper *shaper;
@@ -275,7 +288,7 @@ static long ring_alloc(Dir *d, uint32_t len) {
 
 typedef struct {
     int fd, used;
-    uint32_t gen;
+    uint32_t gen, ovfl; /* ovfl: the socket's drop count (SO_MEMINFO) last seen */
     struct sockaddr_storage ue;
     socklen_t uelen;
     double last_seen;
@@ -296,6 +309,7 @@ typedef struct {
     Flow *flows;
     int last_flow;
     uint64_t opened, refused, read_errors, unstamped;
+    uint32_t listen_ovfl; /* the listener's drop count (SO_MEMINFO) last seen */
     double cpu_user, cpu_sys; /* the native thread's CPU time, seconds */
     char *stage;
     struct mmsghdr rmsg[BATCH];
@@ -368,6 +382,7 @@ static int open_flow(Relay *r, const struct sockaddr_storage *a, socklen_t alen,
     f->fd = fd;
     f->used = 1;
     f->gen++;
+    f->ovfl = 0;
     memcpy(&f->ue, a, alen);
     f->uelen = alen;
     f->last_seen = now;
@@ -376,9 +391,30 @@ static int open_flow(Relay *r, const struct sockaddr_storage *a, socklen_t alen,
     return r->last_flow = slot;
 }
 
+/* Datagrams the kernel dropped at `fd` (receive queue full: not read in time) since `*seen`,
+ * counted as the relay's loss in `d`. */
+static void socket_drops(int fd, uint32_t *seen, Dir *d) {
+    uint32_t info[MEMINFO_N] = {0};
+    socklen_t len = sizeof info;
+    if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_MEMINFO, info, &len) < 0 ||
+        len < sizeof info)
+        return;
+    d->c[C_RELAY_LOST] += (uint32_t)(info[MEMINFO_DROPS] - *seen);
+    *seen = info[MEMINFO_DROPS];
+}
+
+/* Every socket's drops so far (call with the mutex held): the listener's are datagrams from
+ * UEs (uplink), a flow's those from the data network (downlink). */
+static void poll_drops(Relay *r) {
+    socket_drops(r->listen_fd, &r->listen_ovfl, &r->dir[0]);
+    for (int i = 0; i < r->nflows; i++)
+        if (r->flows[i].used) socket_drops(r->flows[i].fd, &r->flows[i].ovfl, &r->dir[1]);
+}
+
 static void close_flow(Relay *r, int i) {
     Flow *f = &r->flows[i];
     if (!f->used) return;
+    socket_drops(f->fd, &f->ovfl, &r->dir[1]);
     close(f->fd);
     f->used = 0;
     f->gen++;
@@ -390,8 +426,8 @@ static void enqueue(Relay *r, Dir *d, int flow, const char *data, uint32_t len, 
     double due;
     if (!model_admit(d, len, t, now, &due)) return;
     long off = ring_alloc(d, len);
-    if (off < 0) {
-        d->c[C_DROPS]++;
+    if (off < 0) { /* the relay's own delay line is full: its shortfall, not the cell's */
+        d->c[C_RELAY_LOST]++;
         return;
     }
     if (due < d->last_due) due = d->last_due; /* in order: nothing overtakes */
@@ -505,6 +541,7 @@ static void send_due(Relay *r, int k, double now) {
                 Entry *x = &d->q[(idx + j) % RING_ENTRIES];
                 r->siov[niov + j].iov_base = d->buf + x->off;
                 r->siov[niov + j].iov_len = x->len;
+                if (now - x->due > LATE_S) d->c[C_LATE]++;
             }
             niov += n;
             if (n > 1) {
@@ -544,8 +581,10 @@ static void send_due(Relay *r, int k, double now) {
                     nm = done;
                     break;
                 }
-                /* full buffer, ICMP error pending, unreachable: this message is lost */
-                d->c[C_DROPS] += r->scount[done];
+                /* full buffer: the relay's shortfall; ICMP error pending, unreachable: lost
+                 * past the cell, as the kernel would lose it */
+                int own = s < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS);
+                d->c[own ? C_RELAY_LOST : C_DROPS] += r->scount[done];
                 d->c[C_SENDERR]++;
                 done++;
             }
@@ -766,6 +805,10 @@ static PyObject *Relay_start(Relay *r, PyObject *unused) {
     r->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     int one = 1;
     setsockopt(r->listen_fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+    uint32_t info[MEMINFO_N] = {0}; /* what the listener dropped before: not this relay's */
+    socklen_t ilen = sizeof info;
+    if (getsockopt(r->listen_fd, SOL_SOCKET, SO_MEMINFO, info, &ilen) == 0 && ilen >= sizeof info)
+        r->listen_ovfl = info[MEMINFO_DROPS];
     struct epoll_event ev[3] = {
         {.events = EPOLLIN, .data.u64 = (uint64_t)K_LISTEN << 32},
         {.events = EPOLLIN, .data.u64 = (uint64_t)K_TIMER << 32},
@@ -792,6 +835,9 @@ static PyObject *Relay_start(Relay *r, PyObject *unused) {
 
 static PyObject *Relay_stop(Relay *r, PyObject *unused) {
     relay_stop(r);
+    pthread_mutex_lock(&r->mu);
+    poll_drops(r);
+    pthread_mutex_unlock(&r->mu);
     relay_close_fds(r);
     Py_RETURN_NONE;
 }
@@ -854,6 +900,7 @@ static PyObject *Relay_configure(Relay *r, PyObject *args) {
 static PyObject *Relay_counters(Relay *r, PyObject *unused) {
     uint64_t c[2][C_N];
     pthread_mutex_lock(&r->mu);
+    if (r->running) poll_drops(r);
     memcpy(c[0], r->dir[0].c, sizeof c[0]);
     memcpy(c[1], r->dir[1].c, sizeof c[1]);
     int active = r->active;
@@ -862,9 +909,10 @@ static PyObject *Relay_counters(Relay *r, PyObject *unused) {
     int gso = r->gso;
     double cu = r->cpu_user, cs = r->cpu_sys;
     pthread_mutex_unlock(&r->mu);
-    return Py_BuildValue("{s:(KKKKKK),s:(KKKKKK),s:i,s:K,s:K,s:K,s:O,s:d,s:d,s:K}", "up", c[0][0], c[0][1],
-                         c[0][2], c[0][3], c[0][4], c[0][5], "down", c[1][0], c[1][1], c[1][2],
-                         c[1][3], c[1][4], c[1][5], "flows", active, "opened", opened,
+    return Py_BuildValue("{s:(KKKKKKKK),s:(KKKKKKKK),s:i,s:K,s:K,s:K,s:O,s:d,s:d,s:K}",
+                         "up", c[0][0], c[0][1], c[0][2], c[0][3], c[0][4], c[0][5], c[0][6],
+                         c[0][7], "down", c[1][0], c[1][1], c[1][2], c[1][3], c[1][4], c[1][5],
+                         c[1][6], c[1][7], "flows", active, "opened", opened,
                          "refused", refused, "read_errors", rerr, "gso",
                          gso ? Py_True : Py_False, "cpu_user_s", cu, "cpu_sys_s", cs,
                          "unstamped", unstamped);
@@ -922,7 +970,8 @@ static PyMethodDef Relay_methods[] = {
      "Stop the thread (joined) and close the flows' sockets; the listener stays Python's."},
     {"configure", (PyCFunction)Relay_configure, METH_VARARGS, "A direction's model parameters."},
     {"counters", (PyCFunction)Relay_counters, METH_NOARGS,
-     "Totals per direction: (bytes, packets, drops, tb_total, tb_errors, send_errors)."},
+     "Totals per direction: (bytes, packets, drops, tb_total, tb_errors, send_errors, "
+     "relay_lost, late)."},
     {"admit", (PyCFunction)Relay_admit, METH_VARARGS,
      "admit(k, sizes, arrivals, now): due times (None: lost) from the model alone."},
     {NULL, NULL, 0, NULL}};
@@ -954,7 +1003,8 @@ PyMODINIT_FUNC PyInit__udpcore(void) {
     if (PyModule_AddObjectRef(m, "Shaper", (PyObject *)&ShaperType) < 0 ||
         PyModule_AddObjectRef(m, "Relay", (PyObject *)&RelayType) < 0 ||
         PyModule_AddIntConstant(m, "MAX_HARQ_TX", MAX_HARQ_TX) < 0 ||
-        PyModule_AddIntConstant(m, "RING_BYTES", RING_BYTES) < 0) {
+        PyModule_AddIntConstant(m, "RING_BYTES", RING_BYTES) < 0 ||
+        PyModule_AddObject(m, "LATE_S", PyFloat_FromDouble(LATE_S)) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -181,7 +181,10 @@ class LabControl:
                                      "plmns": list(c.config.plmns),
                                      "dl_octets": c.downlink.bytes, "ul_octets": c.uplink.bytes,
                                      "dl_packets": c.downlink.packets,
-                                     "ul_packets": c.uplink.packets}
+                                     "ul_packets": c.uplink.packets,
+                                     # the simulator's own shortfall, not the cell's
+                                     "relay_lost": c.downlink.relay_lost + c.uplink.relay_lost,
+                                     "relay_late": c.downlink.relay_late + c.uplink.relay_late}
                           for cid, c in g.gnb.cells.items()},
             }
         for name, core in self.cores.items():

@@ -23,6 +23,7 @@ from harness.simlab.radio import MAX_HARQ_TX, RadioLink, segments
 QUEUE_S = 0.015
 QUEUE_BYTES = 8 * 1024 * 1024
 STREAM_FILL = 2 / 3
+RELAY_LATE_S = 0.002  # a datagram sent later than this after its due time is late (C: LATE_S)
 DOWN_POLL_S = 0.05  # how often a flow looks whether a cell that is down came back
 _MIN_READ = 8 * 1024
 _MAX_READ = 256 * 1024
@@ -168,7 +169,11 @@ class Direction:
 
     `bytes` and `packets` count what was delivered (packets: exact for UDP datagrams, estimated
     as ceil(bytes / 1448) per TCP chunk); `drops` counts datagrams lost to a full queue, to
-    random loss or to HARQ failure. `tb_total` counts transport-block transmissions (one per
+    random loss or to HARQ failure: the cell's. `relay_lost` counts datagrams the relay itself
+    failed to carry (its delay line or its sockets' buffers full: the machine short of CPU, not
+    the cell) and `relay_late` those it sent more than `RELAY_LATE_S` after their due time: the
+    simulator's shortfall, reported so that a trial can tell it measured the simulator, never
+    counted as the cell's. `tb_total` counts transport-block transmissions (one per
     datagram or TCP chunk, plus each HARQ retransmission) and `tb_errors` the failed ones, so
     tb_errors / tb_total follows the BLER. Counting also counts into `parent` (a PLMN's
     direction counts into its cell's). `on_bytes` hooks see every delivered byte count.
@@ -183,6 +188,8 @@ class Direction:
     parent: Direction | None = None
     tb_total: int = 0
     tb_errors: int = 0
+    relay_lost: int = 0
+    relay_late: int = 0
 
     def count(self, nbytes: int, packets: int | None = None) -> None:
         """Count `nbytes` delivered in `packets` packets (default: TCP segments estimate)."""
@@ -201,6 +208,14 @@ class Direction:
         while node is not None:
             node.tb_total += transmissions
             node.tb_errors += errors
+            node = node.parent
+
+    def fall_short(self, lost: int, late: int = 0) -> None:
+        """Count datagrams the relay itself lost, and those it sent late (see the class)."""
+        node: Direction | None = self
+        while node is not None:
+            node.relay_lost += lost
+            node.relay_late += late
             node = node.parent
 
     def drop(self, packets: int = 1) -> None:

@@ -33,7 +33,8 @@ from harness.simlab.shaper import Direction, RateLimiter
 SYNC_S = 0.01  # how often parameters go in and counters come out
 ENV = "HARNESS_UDP_RELAY"  # "python": use the Python relay even where the C core is built
 _UP, _DOWN = 0, 1
-_FIELDS = ("bytes", "packets", "drops", "tb_total", "tb_errors", "send_errors")
+_FIELDS = ("bytes", "packets", "drops", "tb_total", "tb_errors", "send_errors", "relay_lost",
+           "late")
 
 
 def load_core() -> ModuleType | None:
@@ -101,7 +102,7 @@ def model_args(direction: Direction, k: int, seed: int | None) -> tuple[Any, ...
 class _Seen:
     """Counter totals already moved into a `Direction`."""
 
-    totals: tuple[int, ...] = (0, 0, 0, 0, 0, 0)
+    totals: tuple[int, ...] = (0,) * len(_FIELDS)
     params: AirParams | None = None
     pattern: SlotPattern | None = None
 
@@ -163,11 +164,13 @@ class NativeUdpCore:
             seen = self._seen[k]
             delta = [a - b for a, b in zip(totals, seen.totals, strict=True)]
             seen.totals = totals
-            nbytes, packets, drops, tb_total, tb_errors, _ = delta
+            nbytes, packets, drops, tb_total, tb_errors, _, relay_lost, late = delta
             if packets or nbytes:
                 direction.count(nbytes, packets)
             if drops:
                 direction.drop(drops)
+            if relay_lost or late:
+                direction.fall_short(relay_lost, late)
             if tb_total or tb_errors:
                 direction.count_harq(tb_total, tb_errors)
 
@@ -178,9 +181,10 @@ class NativeUdpCore:
 
     def counters(self) -> dict[str, Any]:
         """The core's raw totals (per direction: bytes, packets, drops, TBs, TB errors, send
-        errors), flows open, opened, refused, read errors, whether GSO is in use, the native
-        thread's CPU time (user, system) and the datagrams read without a kernel arrival stamp
-        (admitted at the read time); after `stop`, the last totals."""
+        errors, datagrams the relay itself lost, datagrams sent late), flows open, opened,
+        refused, read errors, whether GSO is in use, the native thread's CPU time (user,
+        system) and the datagrams read without a kernel arrival stamp (admitted at the read
+        time); after `stop`, the last totals."""
         if self.relay is None:
             return dict(self._final)
         raw: dict[str, Any] = self.relay.counters()

@@ -15,6 +15,7 @@ import errno
 import logging
 import mmap
 import socket
+import sys
 import time
 
 Address = tuple[str, int]
@@ -65,6 +66,22 @@ def _address(raw: bytes) -> Address:
     if family == socket.AF_INET6:
         return socket.inet_ntop(socket.AF_INET6, raw[8:24]), port
     return socket.inet_ntop(socket.AF_INET, raw[4:8]), port
+
+
+SO_MEMINFO = 55  # linux/asm-generic/socket.h
+_MEMINFO_DROPS = 8  # SK_MEMINFO_DROPS in linux/sock_diag.h
+
+
+def socket_drops(sock: socket.socket) -> int | None:
+    """Datagrams the kernel dropped at `sock` so far (its receive queue was full: nobody read
+    in time), or None where the kernel does not say."""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, SO_MEMINFO, 4 * (_MEMINFO_DROPS + 1))
+    except OSError:
+        return None
+    if len(raw) < 4 * (_MEMINFO_DROPS + 1):
+        return None
+    return int.from_bytes(raw[4 * _MEMINFO_DROPS:4 * (_MEMINFO_DROPS + 1)], sys.byteorder)
 
 
 def stamp_arrivals(sock: socket.socket) -> None:

@@ -33,7 +33,7 @@ from harness.simlab.delay import DelayLine, RelayClock
 from harness.simlab.shaper import Direction
 from harness.simlab.udp_batch import DatagramSender, PacedSender, admit_batch
 from harness.simlab.udp_native import SYNC_S, NativeUdpCore, load_core
-from harness.simlab.udp_recv import DatagramReader, stamp_arrivals
+from harness.simlab.udp_recv import DatagramReader, socket_drops, stamp_arrivals
 
 Address = tuple[str, int]
 IDLE_TIMEOUT_S = 60.0
@@ -61,6 +61,7 @@ class _Flow:
         self.ue = ue
         self.sock = sock
         self.closed = False
+        self.seen_drops = socket_drops(sock) or 0
         self.last_seen = relay.loop.time()
         self.up = DelayLine(relay.timer, self._send_up)
         self.down = DelayLine(relay.timer, self._send_down)
@@ -97,9 +98,18 @@ class _Flow:
         """Nothing waits to be delivered either way."""
         return not (self.up or self.down or self._to_dn or self._to_ue)
 
+    def poll_drops(self) -> None:
+        """What the kernel dropped at this flow's socket (from the DN) since last time: the
+        relay's own loss (it did not read in time), not the cell's."""
+        seen = socket_drops(self.sock)
+        if seen is not None and seen != self.seen_drops:
+            self.relay.downlink.fall_short((seen - self.seen_drops) & 0xFFFFFFFF)
+            self.seen_drops = seen
+
     def close(self) -> None:
         if self.closed:
             return
+        self.poll_drops()
         self.closed = True
         self.up.clear()
         self.down.clear()
@@ -133,6 +143,7 @@ class UdpRelay(RelayClock):
         self._core: NativeUdpCore | None = None
         self.last_counters: dict[str, Any] = {}  # the C core's raw totals when it stopped
         self._syncer: asyncio.TimerHandle | None = None
+        self._listener_drops = 0  # the UE-side socket's kernel drop count last seen
 
     @property
     def mode(self) -> str:
@@ -189,14 +200,31 @@ class UdpRelay(RelayClock):
             self._syncer = loop.call_later(SYNC_S, self._sync, loop)
             return
         self._start_clock(loop)
+        self._listener_drops = socket_drops(sock) or 0
         loop.add_reader(sock.fileno(), self._from_ue)
         self._schedule_sweep()
+        self._syncer = loop.call_later(SYNC_S, self._sync, loop)
 
     def _sync(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._core is None:
+        if self._core is not None:
+            self._core.sync()
+        elif self.listener is not None:
+            self._poll_drops()
+        else:
             return
-        self._core.sync()
         self._syncer = loop.call_later(SYNC_S, self._sync, loop)
+
+    def _poll_drops(self) -> None:
+        """The Python relay's own loss: what the kernel dropped at its sockets because it did
+        not read them in time (the C core counts the same, and its full delay line)."""
+        if self.listener is not None:
+            seen = socket_drops(self.listener)
+            if seen is not None and seen != self._listener_drops:
+                self.uplink.fall_short((seen - self._listener_drops) & 0xFFFFFFFF)
+                self._listener_drops = seen
+        for flow in self._flows.values():
+            if not flow.closed:
+                flow.poll_drops()
 
     async def stop(self) -> None:
         """Close the UE-side socket and every flow."""
@@ -214,6 +242,10 @@ class UdpRelay(RelayClock):
         if self._sweeper is not None:
             self._sweeper.cancel()
             self._sweeper = None
+        if self._syncer is not None:
+            self._syncer.cancel()
+            self._syncer = None
+        self._poll_drops()
         for flow in list(self._flows.values()):
             flow.close()
         self._flows.clear()
