@@ -51,6 +51,18 @@ def _lab_keys_out_of_home(tmp_path_factory: pytest.TempPathFactory) -> object:
         yield None
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _net_snmp_state_out_of_the_machine(tmp_path_factory: pytest.TempPathFactory) -> object:
+    """net-snmp's tools keep persistent state (engine boots, the last engine ID) in
+    /var/lib/snmp/snmpapp.conf: a stale one left there by an earlier snmptrap or snmpget -v3
+    made every later `snmpget -v3` against the simulated agents fail ("buffer too small to
+    read octet string"). The suite's tools keep theirs in a temporary directory (child
+    processes inherit it) and never read or write the machine's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SNMP_PERSISTENT_DIR", str(tmp_path_factory.mktemp("net-snmp-persist")))
+        yield None
+
+
 @pytest.fixture(scope="session")
 def every_kind_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], Path]:
     """(run directory, summary, reports directory) of one short run with every trial kind on

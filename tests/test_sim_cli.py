@@ -161,6 +161,12 @@ def test_sim_up_status_fault_clear_down(tmp_path: Path) -> None:
         assert received > 0
         live = json.loads(harness(tmp_path, "status", "--json").stdout)["live"]
         assert live["devices"]["core1"]["upf"]["in_octets"] >= received
+        cell = live["devices"]["gnb1"]["cells"]["1"]
+        assert cell["relay_lost"] == 0 and cell["relay_late"] >= 0  # the simulator kept up
+        text = harness(tmp_path, "status").stdout
+        assert (f"cell 1   carried {cell['dl_packets']} DL" in text
+                or "cell 1   carried" in text), text
+        assert "the relay's own loss 0" in text, text
 
         # A second lab on the same state directory is refused.
         again = harness(tmp_path, "up", "--lab", "lab.yaml")

@@ -441,6 +441,10 @@ def test_lab_answers_snmp_v3_and_v2c(tmp_path: Path) -> None:
             assert bad.returncode != 0 and "Timeout" in bad.stderr
 
     asyncio.run(scenario())
+    # net-snmp kept its persistent state (engine boots) in the suite's directory, not in the
+    # machine's /var/lib/snmp, where a stale file once broke every later `snmpget -v3`
+    persist = Path(os.environ["SNMP_PERSISTENT_DIR"])
+    assert persist != Path("/var/lib/snmp") and (persist / "cert_indexes").is_dir()
 
 
 @pytest.mark.e2e

@@ -64,6 +64,10 @@ def _live_line(name: str, live: dict[str, Any] | None) -> list[str]:
         upf = dev["upf"]
         lines.append(f"  UPF N3   in {upf['in_packets']} packets / {upf['in_octets']} octets, "
                      f"out {upf['out_packets']} packets / {upf['out_octets']} octets")
+    for cid, cell in (dev.get("cells") or {}).items():
+        lines.append(f"  cell {cid}   carried {cell['dl_packets']} DL / {cell['ul_packets']} UL "
+                     f"packets; the relay's own loss {cell.get('relay_lost', 0)}, sent late "
+                     f"{cell.get('relay_late', 0)} (the simulator's, not the cell's)")
     faults = dev.get("faults") or []
     kinds = ", ".join(str(f.get("kind")) for f in faults) or "none"
     lines.append(f"  faults   {kinds}")
