@@ -420,26 +420,24 @@ def test_lab_status_names_the_udp_relay_and_faults_act_on_it(
 
 # ---- the relay's own shortfall: counted apart from the cell's drops ----------------------------
 
-def test_a_full_delay_line_is_the_relays_loss_not_the_cells(core: ModuleType) -> None:
-    """3 s of core delay and 42 MB sent at once: the relay's 32 MiB delay line overflows. Those
-    datagrams are the relay's loss (`relay_lost`: this machine, not the cell), never a drop of
-    the simulated cell, whose queue (100 Gbit/s) had room for all of them."""
-    count = 30_000
-
+def _flood_up(count: int, *, core_delay_ms: float, rcvbuf: int, native: bool = True,
+              pause_every: int = 0) -> UdpRelay:
+    """`count` datagrams of 1,400 bytes from one UE through an uncapped cell (100 Gbit/s) to
+    a DN that never reads, the relay's listening socket sized `rcvbuf`; a 2 ms pause after
+    every `pause_every` datagrams (0: none). The relay, stopped."""
     async def scenario() -> UdpRelay:
         sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sink.bind((LOCAL, 0))
-        up, down = _lanes(100e9, core_delay_ms=3000.0)
-        relay = await _started(int(sink.getsockname()[1]), up, down)
-        relay.listener_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
-        payload = b"d" * 1400
+        up, down = _lanes(100e9, core_delay_ms=core_delay_ms)
+        relay = await _started(int(sink.getsockname()[1]), up, down, native)
+        relay.listener_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
 
         def send() -> None:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ue:
                 for i in range(count):
-                    ue.sendto(payload, relay.listen)
-                    if i % 500 == 499:
-                        time.sleep(0.002)  # the listener's buffer keeps up: the line overflows
+                    ue.sendto(b"d" * 1400, relay.listen)
+                    if pause_every and i % pause_every == pause_every - 1:
+                        time.sleep(0.002)
 
         try:
             await asyncio.to_thread(send)
@@ -449,8 +447,16 @@ def test_a_full_delay_line_is_the_relays_loss_not_the_cells(core: ModuleType) ->
             sink.close()
         return relay
 
-    relay = asyncio.run(scenario())
-    up = relay.uplink
+    return asyncio.run(scenario())
+
+
+def test_a_full_delay_line_is_the_relays_loss_not_the_cells(core: ModuleType) -> None:
+    """3 s of core delay and 42 MB sent at once: the relay's 32 MiB delay line overflows. Those
+    datagrams are the relay's loss (`relay_lost`: this machine, not the cell), never a drop of
+    the simulated cell, whose queue (100 Gbit/s) had room for all of them."""
+    count = 30_000
+    # pauses: the listener's buffer keeps up, the delay line overflows
+    up = _flood_up(count, core_delay_ms=3000.0, rcvbuf=4 << 20, pause_every=500).uplink
     assert up.drops == 0  # the cell lost nothing
     assert up.packets == 0  # still on the "air" at stop
     # what the line held, the rest lost by the relay (at the line or, had it lagged, the socket)
@@ -465,29 +471,7 @@ def test_what_the_relay_could_not_read_in_time_is_its_loss(core: ModuleType,
     datagram sent is relayed, dropped by the cell or lost by the relay, none unaccounted. The
     same for the Python relay."""
     count = 5_000
-
-    async def scenario() -> UdpRelay:
-        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sink.bind((LOCAL, 0))
-        up, down = _lanes(100e9, core_delay_ms=0.0)
-        relay = await _started(int(sink.getsockname()[1]), up, down, native)
-        relay.listener_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
-
-        def send() -> None:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ue:
-                for _ in range(count):
-                    ue.sendto(b"r" * 1400, relay.listen)
-
-        try:
-            await asyncio.to_thread(send)
-            await asyncio.sleep(0.2)
-        finally:
-            await relay.stop()
-            sink.close()
-        return relay
-
-    relay = asyncio.run(scenario())
-    up = relay.uplink
+    up = _flood_up(count, core_delay_ms=0.0, rcvbuf=1024, native=native).uplink
     assert up.relay_lost > 0 and up.drops == 0
     assert up.packets + up.drops + up.relay_lost == count
 
