@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -51,16 +52,16 @@ def _lab_keys_out_of_home(tmp_path_factory: pytest.TempPathFactory) -> object:
         yield None
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _net_snmp_state_out_of_the_machine(tmp_path_factory: pytest.TempPathFactory) -> object:
+def pytest_configure(config: pytest.Config) -> None:
     """net-snmp's tools keep persistent state (engine boots, the last engine ID) in
     /var/lib/snmp/snmpapp.conf: a stale one left there by an earlier snmptrap or snmpget -v3
     made every later `snmpget -v3` against the simulated agents fail ("buffer too small to
-    read octet string"). The suite's tools keep theirs in a temporary directory (child
-    processes inherit it) and never read or write the machine's."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("SNMP_PERSISTENT_DIR", str(tmp_path_factory.mktemp("net-snmp-persist")))
-        yield None
+    read octet string"). The suite's tools keep theirs in a temporary directory and never read
+    or write the machine's. Set before collection, so that environments test modules copy at
+    import carry it too."""
+    persist = tempfile.mkdtemp(prefix="net-snmp-persist-")
+    config.add_cleanup(lambda: shutil.rmtree(persist, ignore_errors=True))
+    os.environ["SNMP_PERSISTENT_DIR"] = persist
 
 
 @pytest.fixture(scope="session")

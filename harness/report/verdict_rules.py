@@ -55,6 +55,14 @@ COMMON = _rules(
         "the UE-side volume and the gNodeB's PDCP SDU volume counter over the same window "
         "differ by more than the cross-check tolerance (default 5 %, settable in the scenario "
         "and in lab.yaml)",
+        "(simulated lab) the simulator's UDP relay itself lost datagrams while the trial ran "
+        "on its gNodeB — its delay line or its sockets' buffers were full, or the kernel "
+        "refused its sends for want of buffer: this machine was short of CPU, so the trial's "
+        "loss, throughput and capacity figures are the simulator's, not the simulated cell's "
+        "(acceptance \"simulated lab headroom\", metric `simlab.relay_lost`; "
+        "`simlab.relay_late` counts datagrams it sent more than 2 ms after their due time, "
+        "reported, not judged: lateness only lengthens a measured delay). A criterion the "
+        "trial fails still reads FAIL (the worst verdict wins, as with the cross-check)",
         "a regression beyond the noise floor that one repetition cannot separate from noise",
     ),
     error=("the trial could not be measured: a device, a tool or the harness failed during it "
