@@ -97,8 +97,8 @@ class HeadroomMonitor:
         if late:
             report.notes.append(f"{where}: the simulator's relay sent {late} datagrams more "
                                 "than 2 ms after their due time (this machine short of CPU): "
-                                "a delay measured through it is that much longer than the "
-                                "cell's")
+                                "a delay measured on them includes the simulator's lateness, "
+                                "not only the cell's")
         if lost:  # nothing lost: the metric says so; no acceptance row on every trial
             report.acceptance.append(CriterionResult(
                 expr="simlab.relay_lost == 0", observed=Quantity(float(lost), ""),
