@@ -16,6 +16,7 @@ import dataclasses
 import math
 import os
 import random
+import signal
 import socket
 import threading
 import time
@@ -531,3 +532,43 @@ def test_the_lab_reports_the_relays_loss_and_the_trial_is_inconclusive(
     assert verdict.verdict is Verdict.INCONCLUSIVE and verdict.source == "simulated lab headroom"
     assert f"lost {int(lost)} datagrams" in verdict.detail
     assert "not the simulated cell" in verdict.detail
+
+
+@pytest.mark.e2e
+def test_a_relay_that_was_descheduled_says_it_sent_late(tmp_path: Path,
+                                                        core: ModuleType) -> None:
+    """The lab process stopped for 100 ms (SIGSTOP, as a busy machine deschedules it) while a
+    UE sends: the datagrams wait in the socket with their kernel arrival stamps, are admitted at
+    those times and leave more than 2 ms after their due time. The lab counts them as the
+    relay's lateness (not loss), and the headroom monitor notes it without judging it."""
+    echo = _Echo()
+    spec = lab_spec(tmp_path, target_port=echo.port)
+    port = spec.gnbs[0].relays[0].listen_port
+
+    async def scenario() -> MonitorReport:
+        async with SimLabProcess(spec) as lab:
+            assert lab.pid is not None
+            scope = TrialScope(trial_id="t1", repetition=1, devices=(GNB,), cell=1,
+                               direction="ul", via=GNB, tags={}, emit=lambda _: None)
+            monitor = HeadroomMonitor(scope, (GNB,), lab.status)
+            await monitor.start()
+            ue = _ue()
+            os.kill(lab.pid, signal.SIGSTOP)
+            try:
+                for _ in range(20):
+                    ue.sendto(b"late", (LOCAL, port))
+                time.sleep(0.1)
+            finally:
+                os.kill(lab.pid, signal.SIGCONT)
+            await asyncio.sleep(0.2)
+            ue.close()
+            return await monitor.stop({})
+
+    try:
+        report = asyncio.run(scenario())
+    finally:
+        echo.close()
+    assert report.metrics["simlab.relay_late"].value >= 20  # up, and the echo's replies down
+    assert report.metrics["simlab.relay_lost"].value == 0 and report.acceptance == []
+    [note] = report.notes
+    assert "more than 2 ms after their due time" in note
