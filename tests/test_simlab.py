@@ -300,7 +300,9 @@ def test_relay_shares_one_limiter_between_parallel_streams() -> None:
     result, _, downlink = asyncio.run(iperf3_through_relay(iperf3, "dl", 200e6, streams=4))
     assert result.streams == 4
     assert result.bits_per_second_received / 1e6 == pytest.approx(200, rel=0.05)
-    assert result.bytes_received <= downlink.bytes <= result.bytes_received * 1.02
+    # the relay delivered all iperf3 counted; more only by what was still in the receiving
+    # sockets when iperf3 stopped counting (up to ~1 MB seen on a busy machine)
+    assert result.bytes_received <= downlink.bytes <= result.bytes_received * 1.02 + (2 << 20)
 
 
 def test_relay_to_closed_target_closes_the_ue_side() -> None:

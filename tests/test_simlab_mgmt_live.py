@@ -246,6 +246,7 @@ def test_loss_and_latency_faults_on_datagrams(tmp_path: Path) -> None:
                 ppm = await aget(spec.snmp_port, SIM + ".3.1.13.1")
                 assert 200_000 <= int(ppm[SIM + ".3.1.13.1"]) <= 400_000  # 30 % of the UL
                 g.gnb.clear_faults("loss")
+                await asyncio.sleep(0.05)  # faults reach the relay's C core within 10 ms
                 base = await udp_echo_rtts(relay_port, 100)
                 assert len(base) >= 98
                 g.gnb.inject_fault("latency", delay_ms=20)

@@ -36,6 +36,15 @@ COMMON_VI = _rules(
         "lưu lượng đo phía UE và bộ đếm lưu lượng PDCP SDU của gNodeB trong cùng khoảng thời "
         "gian lệch nhau quá dung sai đối chiếu (mặc định 5 %, đặt được trong kịch bản và "
         "trong lab.yaml)",
+        "(phòng thí nghiệm mô phỏng) bộ chuyển tiếp UDP của trình mô phỏng tự làm mất gói "
+        "trong khi phép đo chạy trên gNodeB của nó — hàng đợi trễ hoặc bộ đệm socket của nó đã "
+        "đầy, hoặc nhân hệ điều hành từ chối gửi vì thiếu bộ đệm: máy này thiếu CPU, nên các "
+        "số liệu mất gói, thông lượng và dung lượng của phép đo là của trình mô phỏng, không "
+        "phải của ô mô phỏng (tiêu chí chấp nhận \"simulated lab headroom\", đại lượng "
+        "`simlab.relay_lost`; `simlab.relay_late` đếm các gói nó gửi muộn hơn 2 ms so với thời "
+        "điểm đến hạn, được báo cáo nhưng không dùng để đánh giá: gửi muộn chỉ làm tăng độ trễ "
+        "đo được). Một chỉ tiêu không đạt vẫn cho kết quả FAIL (kết quả xấu nhất được giữ, như "
+        "với phép đối chiếu)",
         "một suy giảm vượt mức nhiễu nền mà một lần lặp duy nhất không phân biệt được với "
         "nhiễu",
     ),
