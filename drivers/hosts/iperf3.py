@@ -103,16 +103,18 @@ class Iperf3Options:
 # asks; `-b RATE/K` checks the rate once per K datagrams instead (1.6-2.0 Gbit/s). K is what the
 # rate sends in UDP_BURST_S, at most UDP_BURST_MAX: bursts well inside the 1 ms that iperf3's
 # pacing timer already lets a stream run ahead of its rate, so the stream is no burstier on
-# the wire; below ~2 datagrams per UDP_BURST_S nothing changes.
+# the wire; below ~2 datagrams per UDP_BURST_S nothing changes. Without `-l` iperf3 sizes
+# datagrams from the path's MSS (32 KiB on loopback), so the burst could not be bounded: none.
 UDP_BURST_S = 100e-6
 UDP_BURST_MAX = 16
-_UDP_DEFAULT_LENGTH = 1460  # iperf3's UDP payload when `-l` is not given (1,500-byte MTU)
 
 
 def udp_burst(bitrate_bps: float, length_bytes: int | None) -> int:
-    """Datagrams iperf3 sends between two checks of a UDP rate (1: every datagram)."""
-    bits = 8 * (length_bytes or _UDP_DEFAULT_LENGTH)
-    return max(1, min(UDP_BURST_MAX, int(bitrate_bps * UDP_BURST_S // bits)))
+    """Datagrams iperf3 sends between two checks of a UDP rate (1: every datagram, also when
+    the datagram size is left to iperf3)."""
+    if not length_bytes:
+        return 1
+    return max(1, min(UDP_BURST_MAX, int(bitrate_bps * UDP_BURST_S // (8 * length_bytes))))
 
 
 def client_argv(opts: Iperf3Options, *, binary: str = "iperf3") -> list[str]:
