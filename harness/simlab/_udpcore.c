@@ -11,8 +11,8 @@
  *
  * What the relay itself fails to carry is counted apart from the cell's drops (C_RELAY_LOST):
  * its delay line full, its sockets' receive queues overflowing before it read them (the kernel's
- * drop count of each socket, SO_MEMINFO, read with the counters), a send the kernel refused for
- * want of buffer. Those are this machine's
+ * drop count of each socket, SO_MEMINFO, read each time the socket is read: a drop means a full
+ * queue, which is read later), a send the kernel refused for want of buffer. Those are this machine's
  * shortfall, not the simulated cell's: the lab reports them so that a trial can say it measured
  * the simulator. C_LATE counts datagrams sent more than LATE_S after their due time.
  */
@@ -444,7 +444,7 @@ static void enqueue(Relay *r, Dir *d, int flow, const char *data, uint32_t len, 
 }
 
 /* Read up to READS_PER_EVENT batches from `fd`; flow < 0: the listener. Datagrams read. */
-static int read_socket(Relay *r, int fd, int flow) {
+static int read_batches(Relay *r, int fd, int flow) {
     int total = 0;
     for (int round = 0; round < READS_PER_EVENT; round++) {
         for (int i = 0; i < BATCH; i++) {
@@ -499,6 +499,18 @@ static int read_socket(Relay *r, int fd, int flow) {
         if (k < BATCH) return total;
     }
     return total;
+}
+
+/* read_batches, then what the kernel dropped at `fd` meanwhile (the relay's own loss). */
+static int read_socket(Relay *r, int fd, int flow) {
+    int got = read_batches(r, fd, flow);
+    pthread_mutex_lock(&r->mu);
+    if (flow < 0)
+        socket_drops(fd, &r->listen_ovfl, &r->dir[0]);
+    else if (r->flows[flow].used)
+        socket_drops(fd, &r->flows[flow].ovfl, &r->dir[1]);
+    pthread_mutex_unlock(&r->mu);
+    return got;
 }
 
 static int gso_refused(int e) {
@@ -900,7 +912,6 @@ static PyObject *Relay_configure(Relay *r, PyObject *args) {
 static PyObject *Relay_counters(Relay *r, PyObject *unused) {
     uint64_t c[2][C_N];
     pthread_mutex_lock(&r->mu);
-    if (r->running) poll_drops(r);
     memcpy(c[0], r->dir[0].c, sizeof c[0]);
     memcpy(c[1], r->dir[1].c, sizeof c[1]);
     int active = r->active;
@@ -1003,8 +1014,7 @@ PyMODINIT_FUNC PyInit__udpcore(void) {
     if (PyModule_AddObjectRef(m, "Shaper", (PyObject *)&ShaperType) < 0 ||
         PyModule_AddObjectRef(m, "Relay", (PyObject *)&RelayType) < 0 ||
         PyModule_AddIntConstant(m, "MAX_HARQ_TX", MAX_HARQ_TX) < 0 ||
-        PyModule_AddIntConstant(m, "RING_BYTES", RING_BYTES) < 0 ||
-        PyModule_AddObject(m, "LATE_S", PyFloat_FromDouble(LATE_S)) < 0) {
+        PyModule_AddIntConstant(m, "RING_BYTES", RING_BYTES) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -23,7 +23,6 @@ from harness.simlab.radio import MAX_HARQ_TX, RadioLink, segments
 QUEUE_S = 0.015
 QUEUE_BYTES = 8 * 1024 * 1024
 STREAM_FILL = 2 / 3
-RELAY_LATE_S = 0.002  # a datagram sent later than this after its due time is late (C: LATE_S)
 DOWN_POLL_S = 0.05  # how often a flow looks whether a cell that is down came back
 _MIN_READ = 8 * 1024
 _MAX_READ = 256 * 1024
@@ -171,7 +170,7 @@ class Direction:
     as ceil(bytes / 1448) per TCP chunk); `drops` counts datagrams lost to a full queue, to
     random loss or to HARQ failure: the cell's. `relay_lost` counts datagrams the relay itself
     failed to carry (its delay line or its sockets' buffers full: the machine short of CPU, not
-    the cell) and `relay_late` those it sent more than `RELAY_LATE_S` after their due time: the
+    the cell) and `relay_late` those it sent more than 2 ms (`LATE_S`) after their due time: the
     simulator's shortfall, reported so that a trial can tell it measured the simulator, never
     counted as the cell's. `tb_total` counts transport-block transmissions (one per
     datagram or TCP chunk, plus each HARQ retransmission) and `tb_errors` the failed ones, so
