@@ -84,6 +84,12 @@ def socket_drops(sock: socket.socket) -> int | None:
     return int.from_bytes(raw[4 * _MEMINFO_DROPS:4 * (_MEMINFO_DROPS + 1)], sys.byteorder)
 
 
+def drops_since(sock: socket.socket, seen: int) -> tuple[int, int]:
+    """(datagrams the kernel dropped at `sock` since it had dropped `seen`, its count now)."""
+    now = socket_drops(sock)
+    return (0, seen) if now is None else ((now - seen) & 0xFFFFFFFF, now)
+
+
 def stamp_arrivals(sock: socket.socket) -> None:
     """Ask the kernel to timestamp each datagram `sock` receives (`DatagramReader` reads them)."""
     with contextlib.suppress(OSError):

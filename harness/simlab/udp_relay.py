@@ -33,7 +33,7 @@ from harness.simlab.delay import DelayLine, RelayClock
 from harness.simlab.shaper import Direction
 from harness.simlab.udp_batch import DatagramSender, PacedSender, admit_batch
 from harness.simlab.udp_native import SYNC_S, NativeUdpCore, load_core
-from harness.simlab.udp_recv import DatagramReader, socket_drops, stamp_arrivals
+from harness.simlab.udp_recv import DatagramReader, drops_since, socket_drops, stamp_arrivals
 
 Address = tuple[str, int]
 IDLE_TIMEOUT_S = 60.0
@@ -101,10 +101,9 @@ class _Flow:
     def poll_drops(self) -> None:
         """What the kernel dropped at this flow's socket (from the DN) since last time: the
         relay's own loss (it did not read in time), not the cell's."""
-        seen = socket_drops(self.sock)
-        if seen is not None and seen != self.seen_drops:
-            self.relay.downlink.fall_short((seen - self.seen_drops) & 0xFFFFFFFF)
-            self.seen_drops = seen
+        lost, self.seen_drops = drops_since(self.sock, self.seen_drops)
+        if lost:
+            self.relay.downlink.fall_short(lost)
 
     def close(self) -> None:
         if self.closed:
@@ -218,10 +217,9 @@ class UdpRelay(RelayClock):
         """The Python relay's own loss: what the kernel dropped at its sockets because it did
         not read them in time (the C core counts the same, and its full delay line)."""
         if self.listener is not None:
-            seen = socket_drops(self.listener)
-            if seen is not None and seen != self._listener_drops:
-                self.uplink.fall_short((seen - self._listener_drops) & 0xFFFFFFFF)
-                self._listener_drops = seen
+            lost, self._listener_drops = drops_since(self.listener, self._listener_drops)
+            if lost:
+                self.uplink.fall_short(lost)
         for flow in self._flows.values():
             if not flow.closed:
                 flow.poll_drops()
