@@ -572,3 +572,27 @@ def test_a_relay_that_was_descheduled_says_it_sent_late(tmp_path: Path,
     assert report.metrics["simlab.relay_lost"].value == 0 and report.acceptance == []
     [note] = report.notes
     assert "more than 2 ms after their due time" in note
+
+
+@pytest.mark.e2e
+def test_a_lab_that_stops_answering_is_a_monitor_error_not_a_verdict(tmp_path: Path) -> None:
+    """The lab gone between the trial's start and end: the headroom monitor reports that it
+    could not watch (the trial's measurement stands), with no metric and no acceptance."""
+    spec = lab_spec(tmp_path)
+
+    async def scenario() -> MonitorReport:
+        lab = SimLabProcess(spec)
+        await lab.start()
+        scope = TrialScope(trial_id="t1", repetition=1, devices=(GNB,), cell=1,
+                           direction="dl", via=GNB, tags={}, emit=lambda _: None)
+        monitor = HeadroomMonitor(scope, (GNB,), lab.status)
+        try:
+            await monitor.start()
+        finally:
+            await lab.stop()
+        return await monitor.stop({})
+
+    report = asyncio.run(scenario())
+    [error] = report.errors
+    assert error.startswith("headroom: the simulated lab's status could not be read")
+    assert report.acceptance == [] and report.metrics == {}
