@@ -3,18 +3,123 @@
 CI once saw a DN host's iperf3 server fail with 'Address already in use' on the port the
 simulated gNodeB's SSH server had been given: both were chosen by binding port 0 and letting
 go, and the kernel handed the same port out twice.
+
+Later CI saw it again across processes: the campaign durability test runs two agents on one
+machine, each with its own simulated lab, and both chose the same free port for an SSH server.
+Ports are now claimed machine-wide until bound.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import socket
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.base import ports
 from harness.base.errors import HarnessError
+
+
+@pytest.fixture(autouse=True)
+def _drop_new_claims() -> Iterator[None]:
+    """These tests choose hundreds of ports they never bind: give up their claims after."""
+    claims = getattr(ports, "_claims", {})
+    before = set(claims)
+    yield
+    with ports._lock:
+        for port in set(claims) - before:
+            claims.pop(port).sock.close()
+
+
+_CHOOSER = """
+import json, sys
+from harness.base import ports
+from harness.base.errors import HarnessError
+pool, count = json.loads(sys.argv[1]), int(sys.argv[2])
+ports.service_range = lambda: pool
+try:
+    print(json.dumps([ports.free_port() for _ in range(count)]), flush=True)
+except HarnessError as exc:
+    print(json.dumps(str(exc)), flush=True)
+sys.stdin.readline()
+"""
+
+
+class _Chooser:
+    """Another process on this machine that chooses `count` ports from `pool` and keeps
+    running (holding what it chose, unbound) until closed."""
+
+    def __init__(self, pool: list[int], count: int) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _CHOOSER, json.dumps(pool), str(count)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        self.answer = json.loads(self.proc.stdout.readline() or "null")
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def _free_window(size: int) -> list[int]:
+    pool = ports.service_range()
+    start = random.Random().randrange(pool.start, pool.stop - size)
+    return list(range(start, start + size))
+
+
+def test_two_processes_never_get_the_same_port() -> None:
+    """Two processes choosing from one 100-port window while neither has bound what it chose:
+    the old code (a per-process record only) gave them ~16 ports in common."""
+    window = _free_window(100)
+    first = _Chooser(window, 40)
+    second = _Chooser(window, 40)
+    try:
+        assert isinstance(first.answer, list) and isinstance(second.answer, list)
+        assert len(set(first.answer)) == 40 and len(set(second.answer)) == 40
+        assert not set(first.answer) & set(second.answer)
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_claim_ends_with_its_process() -> None:
+    """Ports a process chose are free for others once it exits, however it exits; while it
+    runs they are not, and the error names the host."""
+    holder = _Chooser(_free_window(100), 10)
+    assert isinstance(holder.answer, list)
+    blocked = _Chooser(holder.answer, 1)
+    blocked.close()
+    assert blocked.answer == "found no free port on 127.0.0.1 in 200 tries"
+    holder.proc.kill()
+    holder.proc.wait(timeout=10)
+    after = _Chooser(holder.answer, 5)
+    after.close()
+    assert isinstance(after.answer, list) and set(after.answer) <= set(holder.answer)
+
+
+def test_a_claim_is_given_up_once_its_server_has_bound_the_port() -> None:
+    """A process holds claims only for ports it has not used yet: after its server binds the
+    port, the bind protects it, and the claim (an open socket) is closed."""
+    chosen = ports.free_port()
+    server = socket.socket()
+    try:
+        server.bind(("127.0.0.1", chosen))
+        server.listen()
+        assert chosen in ports._claims
+        ports.free_port()
+        assert chosen not in ports._claims
+    finally:
+        server.close()
+    # the server gone, the port is free to others again (this process still never reuses it)
+    other = _Chooser([chosen], 1)
+    other.close()
+    assert other.answer == [chosen]
 
 
 def test_one_process_never_gets_the_same_port_twice() -> None:

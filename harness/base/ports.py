@@ -2,27 +2,53 @@
 servers).
 
 A port is chosen before its server binds it, sometimes a whole trial before (a DN host's
-iperf3 server starts when its trial does). Two things could take it in between: the kernel
+iperf3 server starts when its trial does). Three things could take it in between: the kernel
 handing it out as an ephemeral port (every `bind(0)` and every outgoing connection's source
-port), and this process choosing it again for another server. So ports come from below the
-kernel's ephemeral range, and never twice from one process.
+port), this process choosing it again for another server, and another process on the machine
+choosing it too (a second `harness run`, a campaign agent, a test worker). So ports come from
+below the kernel's ephemeral range, never twice from one process, and each is *claimed* for the
+machine until its server has bound it.
+
+A claim is an abstract Unix socket named after the port (`@ran-harness/port/N`): the kernel
+holds the name while the socket is open and frees it when the process ends, however it ends, so
+no file is left behind and no claim outlives its process. Abstract names belong to the network
+namespace, as loopback ports do. A claim is given up once every kind of socket it was made for
+is bound (from then on the bind protects the port), so a process holds claims only for ports
+it has chosen and not yet used.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import random
 import socket
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.base.errors import HarnessError
 
+log = logging.getLogger(__name__)
+
 _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _SERVICE_FLOOR = 10000  # below: well-known and registered services a lab may run
 _TRIES = 200
+_CLAIM_PREFIX = b"\0ran-harness/port/"
+_MAX_CLAIMS = 1024  # open sockets; beyond, ports are still handed out, unclaimed (and logged)
+_SWEEP = 16  # claims looked at per choice
+
+
+@dataclass
+class _Claim:
+    sock: socket.socket
+    host: str
+    kinds: tuple[int, ...]
+
 
 _lock = threading.Lock()
 _handed_out: set[int] = set()
+_claims: dict[int, _Claim] = {}
 _random = random.Random()
 
 
@@ -58,12 +84,52 @@ def _kernel_port(host: str, kinds: tuple[int, ...]) -> int:
     return port if _bindable(host, port, kinds) else 0
 
 
+def _bound(host: str, port: int, kind: int) -> bool:
+    return not _bindable(host, port, (kind,))
+
+
+def _release_used() -> None:
+    """Give up the claims on ports whose servers have bound them for every kind claimed.
+
+    Looks at the `_SWEEP` oldest claims only, and sends the still-unbound ones to the back,
+    so a process holding many unused ports does not pay for all of them on every choice."""
+    for port in list(_claims)[:_SWEEP]:
+        claim = _claims.pop(port)
+        if all(_bound(claim.host, port, kind) for kind in claim.kinds):
+            claim.sock.close()
+        else:
+            _claims[port] = claim
+
+
+def _claim(host: str, port: int, kinds: tuple[int, ...]) -> bool:
+    """Claim `port` for this process; False when another process holds the claim. When no
+    claim can be made at all (no socket to spare), the port is taken unclaimed: the in-process
+    record still keeps it from being handed out twice here."""
+    if len(_claims) >= _MAX_CLAIMS:
+        log.warning("%d ports chosen and not yet bound: port %d is not claimed machine-wide",
+                    len(_claims), port)
+        return True
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind(_CLAIM_PREFIX + str(port).encode("ascii"))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            return False
+        log.warning("port %d is not claimed machine-wide: %s", port, exc.strerror)
+        return True
+    _claims[port] = _Claim(sock, host, kinds)
+    return True
+
+
 def _choose(host: str, kinds: tuple[int, ...]) -> int:
     pool = service_range()
     with _lock:
+        _release_used()
         for _ in range(_TRIES):
             port = _random.choice(pool) if pool else _kernel_port(host, kinds)
-            if port and port not in _handed_out and _bindable(host, port, kinds):
+            if (port and port not in _handed_out and _bindable(host, port, kinds)
+                    and _claim(host, port, kinds)):
                 _handed_out.add(port)
                 return port
     raise HarnessError(f"found no free port on {host} in {_TRIES} tries")
@@ -77,7 +143,8 @@ def reserve(*taken: int | None) -> None:
 
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
     """A port free on `host` for `kind` (TCP by default) that this process has not handed out
-    before, from below the kernel's ephemeral range."""
+    before and no other process has claimed and not yet bound, from below the kernel's ephemeral
+    range."""
     return _choose(host, (kind,))
 
 
