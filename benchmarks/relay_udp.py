@@ -19,6 +19,7 @@ thread's own (user + system) or, for the Python relay, this whole process's.
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -63,11 +64,17 @@ class UdpRow:
     relay_user_us: float | None = None  # of relay_cpu_us, user time (native only)
     relay_lost: int | None = None  # datagrams the relay itself lost (not the cell: the machine)
     relay_late_percent: float | None = None  # of those relayed, sent > 2 ms after due
+    iperf3_cores: float | None = None  # iperf3's client and server: CPU seconds per second
 
 
-def _cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
+
+
+def machine_cores() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0))
 
 
 async def _relay(listen: tuple[str, int], target: tuple[str, int], native: bool,
@@ -102,6 +109,7 @@ async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bp
     up = Direction(RateLimiter(rate), radio=RadioLink("ul", AirParams()))
     down = Direction(RateLimiter(rate), radio=RadioLink("dl", AirParams()))
     cpu = _cpu_s()
+    tools_cpu = _cpu_s(resource.RUSAGE_CHILDREN)  # iperf3's: both are children, both waited for
     native_cpu: list[float] = []
     try:
         await wait_listening(server_port)
@@ -119,6 +127,7 @@ async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bp
             await stop()
         await stop_process(server)
     cpu = sum(native_cpu) if native_cpu else _cpu_s() - cpu
+    tools_cpu = _cpu_s(resource.RUSAGE_CHILDREN) - tools_cpu
     relayed = up.packets + down.packets
     try:
         result = parse_result(out.decode("utf-8", errors="replace"), direction="dl")
@@ -140,7 +149,25 @@ async def run_udp(iperf3: str, kind: str, capacity_bps: float | None, offered_bp
                   if native_cpu and relayed else None,
                   relay_lost=up.relay_lost + down.relay_lost if stop else None,
                   relay_late_percent=round(100 * (up.relay_late + down.relay_late) / relayed, 2)
-                  if stop and relayed else None)
+                  if stop and relayed else None,
+                  iperf3_cores=round(tools_cpu / duration_s, 2))
+
+
+def cores_needed(rows: list[UdpRow], offered: float) -> tuple[float, float, float] | None:
+    """CPU the machine needs to carry `TARGET_RATIO` × what iperf3 carried directly at
+    `offered`, through the relay: (iperf3's cores, the relay's cores, total), scaling iperf3's
+    direct cores and the relay's measured CPU per datagram to that rate; None without both."""
+    direct = [r for r in rows if r.relay == "direct" and r.offered_mbps == offered
+              and r.iperf3_cores is not None]
+    relayed = [r for r in rows if r.relay == "uncapped" and r.offered_mbps == offered
+               and r.relay_cpu_us is not None]
+    if not direct or not relayed:
+        return None
+    tools = TARGET_RATIO * sum(r.iperf3_cores or 0.0 for r in direct) / len(direct)
+    rate = TARGET_RATIO * sum(r.datagrams_per_s for r in direct) / len(direct)
+    per_datagram_s = min(r.relay_cpu_us or 0.0 for r in relayed) / 1e6
+    relay = rate * per_datagram_s
+    return round(tools, 2), round(relay, 2), round(tools + relay, 2)
 
 
 async def udp_rows(iperf3: str, duration_s: int, max_rate_bps: float,
@@ -164,7 +191,7 @@ async def udp_rows(iperf3: str, duration_s: int, max_rate_bps: float,
 def udp_table(rows: list[UdpRow]) -> str:
     head = (f"{'relay':<9}  {'mode':<6}  {'capacity':>9}  {'offered':>8}  {'received':>9}  "
             f"{'dgram/s':>8}  {'loss':>7}  {'error':>7}  {'CPU/dgram':>9}  {'drops':>7}  "
-            f"{'relay lost':>10}  {'late':>7}")
+            f"{'relay lost':>10}  {'late':>7}  {'iperf3 CPU':>10}")
     lines = [head + "   (Mbit/s)", "-" * len(head)]
     for r in rows:
         cap = f"{r.capacity_mbps:.0f}" if r.capacity_mbps is not None else "-"
@@ -174,9 +201,10 @@ def udp_table(rows: list[UdpRow]) -> str:
         drops = str(r.relay_drops) if r.relay_drops is not None else "-"
         lost = str(r.relay_lost) if r.relay_lost is not None else "-"
         late = f"{r.relay_late_percent:.1f} %" if r.relay_late_percent is not None else "-"
+        tools = f"{r.iperf3_cores:.2f}" if r.iperf3_cores is not None else "-"
         lines.append(f"{r.relay:<9}  {r.mode:<6}  {cap:>9}  {offered:>8}  {r.received_mbps:>9.1f}  "
                      f"{r.datagrams_per_s:>8.0f}  {r.lost_percent:>5.2f} %  {error:>7}  "
-                     f"{cpu:>9}  {drops:>7}  {lost:>10}  {late:>7}")
+                     f"{cpu:>9}  {drops:>7}  {lost:>10}  {late:>7}  {tools:>10}")
     return "\n".join(lines)
 
 
@@ -190,8 +218,13 @@ def udp_verdict(rows: list[UdpRow]) -> list[str]:
                        if r.relay == "uncapped" and r.offered_mbps == offered)
         if direct and uncapped < TARGET_RATIO * direct:
             what = f"offered {offered:.0f} Mbit/s" if offered else "unlimited"
+            budget = cores_needed(rows, offered)
+            why = "" if budget is None else (
+                f": {TARGET_RATIO} × direct needs ≈ {budget[2]:.2f} CPUs (iperf3's client and "
+                f"server {budget[0]:.2f}, the relay {budget[1]:.2f} at its measured CPU per "
+                f"datagram), this machine has {machine_cores()}")
             missed.append(f"uncapped UDP {uncapped / direct:.2f} × direct < {TARGET_RATIO} "
-                          f"({what})")
+                          f"({what}){why}")
     for r in rows:
         if r.relay != "capped" or r.capacity_mbps is None:
             continue
