@@ -72,6 +72,7 @@ class _Flow:
 
     def _from_dn(self) -> None:
         batch, arrivals = self.relay.reader.read(self.sock)
+        self.poll_drops()
         if not batch:
             return
         now = self.relay.loop.time()
@@ -100,7 +101,8 @@ class _Flow:
 
     def poll_drops(self) -> None:
         """What the kernel dropped at this flow's socket (from the DN) since last time: the
-        relay's own loss (it did not read in time), not the cell's."""
+        relay's own loss (it did not read in time), not the cell's. Read where the socket is
+        read: a drop means a full queue, and a full queue gets read."""
         lost, self.seen_drops = drops_since(self.sock, self.seen_drops)
         if lost:
             self.relay.downlink.fall_short(lost)
@@ -202,27 +204,21 @@ class UdpRelay(RelayClock):
         self._listener_drops = socket_drops(sock) or 0
         loop.add_reader(sock.fileno(), self._from_ue)
         self._schedule_sweep()
-        self._syncer = loop.call_later(SYNC_S, self._sync, loop)
 
     def _sync(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._core is not None:
-            self._core.sync()
-        elif self.listener is not None:
-            self._poll_drops()
-        else:
+        if self._core is None:
             return
+        self._core.sync()
         self._syncer = loop.call_later(SYNC_S, self._sync, loop)
 
-    def _poll_drops(self) -> None:
-        """The Python relay's own loss: what the kernel dropped at its sockets because it did
-        not read them in time (the C core counts the same, and its full delay line)."""
+    def _poll_listener_drops(self) -> None:
+        """The Python relay's own loss at its UE-side socket: what the kernel dropped because
+        the relay did not read in time (the C core counts the same, and its full delay line);
+        each flow counts its own socket's."""
         if self.listener is not None:
             lost, self._listener_drops = drops_since(self.listener, self._listener_drops)
             if lost:
                 self.uplink.fall_short(lost)
-        for flow in self._flows.values():
-            if not flow.closed:
-                flow.poll_drops()
 
     async def stop(self) -> None:
         """Close the UE-side socket and every flow."""
@@ -243,7 +239,7 @@ class UdpRelay(RelayClock):
         if self._syncer is not None:
             self._syncer.cancel()
             self._syncer = None
-        self._poll_drops()
+        self._poll_listener_drops()
         for flow in list(self._flows.values()):
             flow.close()
         self._flows.clear()
@@ -261,7 +257,9 @@ class UdpRelay(RelayClock):
         if sock is None:
             return
         now = self.loop.time()
-        for addr, (batch, arrivals) in self.reader.read_from(sock).items():
+        batches = self.reader.read_from(sock)
+        self._poll_listener_drops()
+        for addr, (batch, arrivals) in batches.items():
             flow = self._flows.get(addr)
             if flow is None or flow.closed:
                 flow = self._open(addr)
