@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -19,6 +20,7 @@ from harness.judge.aggregate import (
     judge,
     run_verdict,
     sample_intervals,
+    voided,
 )
 from harness.judge.criteria import parse_criterion
 from harness.judge.estimates import is_exact, sample_statistics
@@ -240,3 +242,53 @@ def test_pooled_aggregate_that_cannot_decide_keeps_the_run_inconclusive() -> Non
     [agg] = aggregate_trials([_planned(["share(throughput >= 30 Mbit/s) >= 95 %"])], entries)
     assert agg["verdict"] != "PASS"
     assert run_verdict(entries, [agg]) is not Verdict.PASS
+
+
+HEADROOM = "the simulator's relay itself lost 120 datagrams on gnb1 (this machine short of CPU)"
+
+
+def _void(entry: dict[str, Any]) -> dict[str, Any]:
+    """A repetition the headroom monitor voided: judged INCONCLUSIVE, with its figures."""
+    return {**entry, "verdict": "INCONCLUSIVE", "void": [HEADROOM],
+            "acceptance": [{"verdict": "INCONCLUSIVE", "source": "simulated lab headroom"}]}
+
+
+def test_a_void_repetitions_figures_are_not_pooled() -> None:
+    """One repetition measured the simulator (40 Mbit/s, its relay losing datagrams) beside
+    three that measured the cell (100, 110, 120): the aggregate pools only the three. On the
+    old code the 40 went into the mean and the t-interval, so the pooled figure blamed the
+    cell."""
+    entries = [_entry(1, 100.0), _void(_entry(2, 40.0)), _entry(3, 110.0), _entry(4, 120.0)]
+    [agg] = aggregate_trials([_planned(["throughput.mean >= 50 Mbit/s"])], entries)
+    assert agg["metrics"]["throughput.mean"]["n"] == 3
+    assert agg["metrics"]["throughput.mean"]["value"] == pytest.approx(110.0)
+    assert agg["void_repetitions"] == [2]
+    assert agg["criteria"][0]["verdict"] == "PASS"
+    assert agg["verdict"] == "INCONCLUSIVE"  # the void repetition's headroom row stands
+    assert run_verdict(entries, [agg]) is Verdict.INCONCLUSIVE
+
+
+def test_every_repetition_void_is_inconclusive_never_fail() -> None:
+    """All repetitions measured the simulator: their figures are shown, but the criterion a
+    FAIL would have blamed on the cell reads INCONCLUSIVE with the reason."""
+    entries = [_void(_entry(1, 40.0)), _void(_entry(2, 40.2))]
+    [agg] = aggregate_trials([_planned(["throughput.mean >= 50 Mbit/s"])], entries)
+    [criterion] = agg["criteria"]
+    assert criterion["verdict"] == "INCONCLUSIVE" and HEADROOM in criterion["detail"]
+    assert agg["void"] == [HEADROOM] and agg["verdict"] == "INCONCLUSIVE"
+    assert agg["metrics"]["throughput.mean"]["value"] == pytest.approx(40.1)
+    assert run_verdict(entries, [agg]) is Verdict.INCONCLUSIVE
+
+
+def test_voided_turns_pass_and_fail_inconclusive_and_keeps_the_rest() -> None:
+    ctx = JudgeContext(metrics={"throughput.mean": Quantity(40.0, "Mbit/s")},
+                       intervals={"throughput.mean": (39.0, 41.0)})
+    fail, pass_ = judge([parse_criterion("throughput.mean >= 50 Mbit/s"),
+                         parse_criterion("throughput.mean >= 10 Mbit/s")], ctx)
+    assert (fail.verdict, pass_.verdict) == (Verdict.FAIL, Verdict.PASS)
+    error = dataclasses.replace(fail, verdict=Verdict.ERROR)
+    out = voided([fail, pass_, error], [HEADROOM])
+    assert [r.verdict for r in out] == [Verdict.INCONCLUSIVE, Verdict.INCONCLUSIVE,
+                                        Verdict.ERROR]
+    assert out[0].detail == f"{fail.detail}; but {HEADROOM}"
+    assert out[0].observed == fail.observed and out[0].threshold == fail.threshold

@@ -27,7 +27,9 @@ from typing import Any
 
 import pytest
 
+from harness.base.events import Event, TrialStarted
 from harness.base.verdict import Verdict
+from harness.engine.runner import Runner
 from harness.monitors import MonitorReport, TrialScope
 from harness.monitors.headroom import HeadroomMonitor
 from harness.simlab.control import SimLabProcess
@@ -35,6 +37,8 @@ from harness.simlab.radio import AirParams, RadioLink
 from harness.simlab.shaper import Direction, RateLimiter
 from harness.simlab.udp_native import core_status, load_core, model_args
 from harness.simlab.udp_relay import UdpRelay
+from tests.conftest import require_tool
+from tests.runner_helpers import inputs, later, run_in_process
 from tests.test_simlab import GNB, lab_spec
 
 LOCAL = "127.0.0.1"
@@ -524,6 +528,7 @@ def test_the_lab_reports_the_relays_loss_and_the_trial_is_inconclusive(
     finally:
         dn.close()
     assert calm.acceptance == [] and calm.metrics["simlab.relay_lost"].value == 0
+    assert calm.voids == []
     cell_status = status["devices"][GNB]["cells"]["1"]
     assert cell_status["relay_lost"] > 0
     lost = report.metrics["simlab.relay_lost"].value
@@ -532,6 +537,8 @@ def test_the_lab_reports_the_relays_loss_and_the_trial_is_inconclusive(
     assert verdict.verdict is Verdict.INCONCLUSIVE and verdict.source == "simulated lab headroom"
     assert f"lost {int(lost)} datagrams" in verdict.detail
     assert "not the simulated cell" in verdict.detail
+    [void] = report.voids  # the trial's own criteria are withheld from PASS and FAIL too
+    assert f"lost {int(lost)} datagrams" in void
 
 
 @pytest.mark.e2e
@@ -596,3 +603,62 @@ def test_a_lab_that_stops_answering_is_a_monitor_error_not_a_verdict(tmp_path: P
     [error] = report.errors
     assert error.startswith("headroom: the simulated lab's status could not be read")
     assert report.acceptance == [] and report.metrics == {}
+
+
+VOID_SCENARIO = """\
+name: void
+title: {vi: "Vô hiệu", en: "Void"}
+defaults: {duration: 4s}
+monitors: {crosscheck: {enabled: false}}
+trials:
+  - id: udp
+    kind: throughput
+    protocol: udp
+    bitrate: 80 Mbit/s
+    length: 1400 B
+    ue: ue1
+    dn: dn1
+    via: gnb1
+    min_samples: 1
+    criteria: ["throughput.loss <= 1 %"]
+"""
+
+
+@pytest.mark.e2e
+def test_a_fail_the_simulator_caused_is_inconclusive(tmp_path: Path) -> None:
+    """A UDP trial at 2/3 of the cell's capacity (the cell drops nothing) while the lab
+    process is descheduled for 1.2 s (SIGSTOP, as a machine short of CPU does): its relay's
+    socket overflows, so ~20 % of the datagrams are lost by the simulator, not by the cell.
+    The loss criterion reads INCONCLUSIVE naming the relay's loss, and so does the trial; on
+    the old code it read FAIL, blaming the cell (the worst verdict won over the headroom row)."""
+    require_tool("iperf3")
+
+    def on_event(runner: Runner, event: Event) -> None:
+        if isinstance(event, TrialStarted):
+            assert runner.bench is not None and runner.bench.sim is not None
+            pid = runner.bench.sim.pid
+            assert pid is not None
+
+            async def deschedule() -> None:
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    await asyncio.sleep(1.2)
+                finally:
+                    os.kill(pid, signal.SIGCONT)
+
+            tasks.append(later(2.0, deschedule))
+
+    tasks: list[asyncio.Task[None]] = []
+    outcome, _ = run_in_process(inputs(tmp_path, VOID_SCENARIO), tmp_path / "out",
+                                on_event=on_event)
+    [trial] = outcome.summary["trials"]
+    metrics = {name: q["value"] for name, q in trial["metrics"].items()}
+    assert metrics["simlab.relay_lost"] > 0, trial
+    assert metrics["throughput.loss"] > 1.0, metrics  # the criterion alone would FAIL
+    [criterion] = trial["criteria"]
+    assert criterion["verdict"] == "INCONCLUSIVE", criterion
+    assert "the simulator's relay itself lost" in criterion["detail"]
+    assert trial["void"] and "not the simulated cell's" in trial["void"][0]
+    assert trial["verdict"] == "INCONCLUSIVE" and outcome.verdict is Verdict.INCONCLUSIVE
+    [headroom] = [a for a in trial["acceptance"] if a["source"] == "simulated lab headroom"]
+    assert headroom["verdict"] == "INCONCLUSIVE"

@@ -96,6 +96,7 @@ class TrialEntry(_Part):
     error: str | None = None
     started: str | None = None
     finished: str | None = None
+    void: list[str] = []  # why its figures are the test equipment's (its criteria INCONCLUSIVE)
 
 
 class Summary(_Part):

@@ -28,7 +28,7 @@ from harness.base.verdict import Verdict, worst
 from harness.base.window import MeasuredWindow
 from harness.engine.bench import Bench
 from harness.engine.plan import plan_file
-from harness.judge.aggregate import JudgeContext, judge
+from harness.judge.aggregate import JudgeContext, judge, voided
 from harness.judge.criteria import CriterionResult
 from harness.judge.estimates import SampleStatistics, sample_statistics
 from harness.kinds import KindRegistry, KindRun, default_registry
@@ -134,6 +134,8 @@ class TrialRun:
                            run_trial=self._run_subtrial)
         direction = t.direction if t.direction in ("dl", "ul") else "dl"
         ctx = TrialContext(metrics=kind_run.metrics, direction=direction)
+        voids: list[str] = []  # why the trial's own figures measure the equipment
+        own_acceptance = 0  # of kind_run.acceptance, the kind's own rows (then the monitors')
         try:
             await self._setup()
             entry["facts_before"] = await self._facts()
@@ -147,7 +149,9 @@ class TrialRun:
                 raise
             watch.merge(await self.monitors.stop(ctx.metrics, kind_run.windows))
             ctx.metrics.update(watch.metrics)
+            own_acceptance = len(kind_run.acceptance)
             kind_run.acceptance.extend(watch.acceptance)
+            voids = list(watch.voids)
             entry["monitors"] = watch.to_json()
             kind_run.notes.extend(_kpi_metrics(pollers, ctx.metrics, kind_run.windows,
                                                t.kpi_interval_s, ctx.withheld))
@@ -181,6 +185,11 @@ class TrialRun:
                 results = judge(t.criteria, ctx, t.min_samples, kind_run.exact)
             except Exception as exc:  # a trial boundary: ERROR, not a crash
                 errors.append(unexpected(exc, "judging", self.tags))
+        if voids:  # figures of the equipment, not of the device: neither PASS nor FAIL
+            results = voided(results, voids)
+            kind_run.acceptance[:own_acceptance] = voided(kind_run.acceptance[:own_acceptance],
+                                                          voids)
+            entry["void"] = voids
         entry["criteria"] = [r.to_json() for r in results]
         entry["acceptance"] = [r.to_json() for r in kind_run.acceptance]
         if errors:

@@ -58,7 +58,7 @@ class JudgedTrial(Protocol):
     def spec(self) -> _JudgedSpec: ...
 
 __all__ = ["JudgeContext", "aggregate_trial", "aggregate_trials", "judge", "peaks_from_json",
-           "run_verdict", "sample_intervals", "wilson_percent"]
+           "run_verdict", "sample_intervals", "voided", "wilson_percent"]
 
 
 def sample_intervals(series: Mapping[str, Sequence[float]],
@@ -140,6 +140,17 @@ def judge(criteria: Sequence[Criterion], ctx: JudgeContext,
     return results
 
 
+def voided(results: Sequence[CriterionResult], reasons: Sequence[str]) -> list[CriterionResult]:
+    """`results` of a trial whose figures measure the test equipment, not the device (a
+    monitor's void, e.g. the simulator's relay lost datagrams): each PASS and FAIL becomes
+    INCONCLUSIVE with the reason. A FAIL too: on figures the equipment cut short, a FAIL would
+    blame the device for the equipment's loss."""
+    why = "; ".join(reasons)
+    return [dataclasses.replace(r, verdict=Verdict.INCONCLUSIVE,
+                                detail=f"{r.detail}; but {why}" if r.detail else f"but {why}")
+            if r.verdict in (Verdict.PASS, Verdict.FAIL) else r for r in results]
+
+
 def peaks_from_json(data: Mapping[str, Any]) -> dict[tuple[str, str], Quantity]:
     """`{"gnb1/dl": {value, unit}}` (a trial entry's `peaks`) → {(device, direction): peak}."""
     out: dict[tuple[str, str], Quantity] = {}
@@ -190,10 +201,13 @@ def aggregate_trial(trial: JudgedTrial, entries: Sequence[Mapping[str, Any]]) ->
     """The aggregate of one trial id over its repetitions, judged with CIs."""
     reps = _latest(entries, trial.id)
     ok = [e for e in reps if e.get("verdict") != Verdict.ERROR.value]
-    names = sorted({n for e in ok for n in e.get("metrics", {})})
+    # a void repetition's figures are the equipment's: pooled only when no other has any
+    valid = [e for e in ok if not e.get("void")]
+    pooled = valid or ok
+    names = sorted({n for e in pooled for n in e.get("metrics", {})})
     metrics: dict[str, Any] = {}
     for name in names:
-        agg = _metric_aggregate(name, ok)
+        agg = _metric_aggregate(name, pooled)
         if agg is not None:
             metrics[name] = agg
     result: dict[str, Any] = {"id": trial.id, "kind": trial.kind, "repetitions": len(reps),
@@ -205,15 +219,22 @@ def aggregate_trial(trial: JudgedTrial, entries: Sequence[Mapping[str, Any]]) ->
         result["not_covered"] = gaps
     if not ok:
         return result
+    voids = [e for e in ok if e.get("void")]
+    if voids:
+        result["void_repetitions"] = [int(e.get("repetition", 1)) for e in voids]
     direction = trial.direction if trial.direction in ("dl", "ul") else "dl"
     ctx = JudgeContext(
         metrics={n: Quantity(m["value"], m["unit"]) for n, m in metrics.items()},
         intervals={n: (m["ci"][0], m["ci"][1]) for n, m in metrics.items() if m["ci"]},
         counts={n: m["samples"] for n, m in metrics.items() if m["samples"]},
-        peaks=peaks_from_json(ok[0].get("peaks", {})), direction=direction,
-        shares=pooled_shares(ok), withheld=_withheld(ok, metrics))
-    exact = sorted({str(x) for e in ok for x in e.get("exact") or ()})
+        peaks=peaks_from_json(pooled[0].get("peaks", {})), direction=direction,
+        shares=pooled_shares(pooled), withheld=_withheld(pooled, metrics))
+    exact = sorted({str(x) for e in pooled for x in e.get("exact") or ()})
     results = judge(trial.criteria, ctx, trial.min_samples, exact)
+    if not valid:  # every repetition measured the equipment
+        reasons = list(dict.fromkeys(str(r) for e in voids for r in e.get("void") or ()))
+        result["void"] = reasons
+        results = voided(results, reasons)
     result["criteria"] = [r.to_json() for r in results]
     # built-in acceptance is judged per repetition (a failed service in any repetition fails it)
     acceptance = [Verdict(str(a["verdict"])) for e in ok for a in e.get("acceptance") or ()]

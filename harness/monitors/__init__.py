@@ -47,13 +47,18 @@ class TrialScope:
 @dataclass
 class MonitorReport:
     """What monitors add to a trial: metrics, notes (a flagged mismatch), errors (a monitor
-    that could not watch: the trial's measurement still stands), and acceptance results that
-    take part in the trial's verdict (e.g. a cross-check beyond tolerance → INCONCLUSIVE)."""
+    that could not watch: the trial's measurement still stands), acceptance results that
+    take part in the trial's verdict (e.g. a cross-check beyond tolerance → INCONCLUSIVE), and
+    voids: reasons the trial's own figures measure the test equipment rather than the device
+    (the simulator's relay lost datagrams). A void trial's criteria and the kind's own
+    acceptance are INCONCLUSIVE whatever they read, a FAIL too: a FAIL measured through the
+    equipment's own loss is the equipment's."""
 
     metrics: dict[str, Quantity] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     acceptance: list[CriterionResult] = field(default_factory=list)
+    voids: list[str] = field(default_factory=list)
 
     def merge(self, other: MonitorReport) -> None:
         """Add another monitor's report to this one."""
@@ -61,10 +66,14 @@ class MonitorReport:
         self.notes.extend(other.notes)
         self.errors.extend(other.errors)
         self.acceptance.extend(other.acceptance)
+        self.voids.extend(other.voids)
 
     def to_json(self) -> dict[str, Any]:
         """The trial entry's `monitors` field."""
-        return {"notes": list(self.notes), "errors": list(self.errors)}
+        out: dict[str, Any] = {"notes": list(self.notes), "errors": list(self.errors)}
+        if self.voids:
+            out["voids"] = list(self.voids)
+        return out
 
 
 class Monitor(Protocol):

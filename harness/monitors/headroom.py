@@ -9,7 +9,9 @@ time. The lab reports both per cell (`relay_lost`, `relay_late`); this monitor r
 the trial's gNodeBs before and after the traffic:
 
 - any datagram the relay itself lost makes the trial INCONCLUSIVE (acceptance "simulated lab
-  headroom"): its loss, throughput and capacity figures would be this machine's, not the cell's;
+  headroom") and voids its figures: its loss, throughput and capacity figures would be this
+  machine's, not the cell's, so its criteria and the kind's own acceptance are INCONCLUSIVE
+  too, a FAIL as well as a PASS (a FAIL would blame the cell for the machine's loss);
 - late datagrams are reported (metric and note), not judged: they can only lengthen a delay the
   trial measures, never shorten it.
 
@@ -100,6 +102,9 @@ class HeadroomMonitor:
                                 "a delay measured on them includes the simulator's lateness, "
                                 "not only the cell's")
         if lost:  # nothing lost: the metric says so; no acceptance row on every trial
+            report.voids.append(f"the simulator's relay itself lost {lost} datagrams on "
+                                f"{where} (this machine short of CPU): the figures are the "
+                                "simulator's, not the simulated cell's")
             report.acceptance.append(CriterionResult(
                 expr="simlab.relay_lost == 0", observed=Quantity(float(lost), ""),
                 threshold=Quantity(0.0, ""), verdict=Verdict.INCONCLUSIVE, source=SOURCE,

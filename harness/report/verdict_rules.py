@@ -61,8 +61,11 @@ COMMON = _rules(
         "loss, throughput and capacity figures are the simulator's, not the simulated cell's "
         "(acceptance \"simulated lab headroom\", metric `simlab.relay_lost`; "
         "`simlab.relay_late` counts datagrams it sent more than 2 ms after their due time, "
-        "reported, not judged: lateness only lengthens a measured delay). A criterion the "
-        "trial fails still reads FAIL (the worst verdict wins, as with the cross-check)",
+        "reported, not judged: lateness only lengthens a measured delay). Such a trial is "
+        "void: its criteria and the kind's own acceptance read INCONCLUSIVE whatever they "
+        "found, a FAIL too, since a FAIL would blame the cell for the simulator's loss; its "
+        "figures are kept, and its trial's aggregate judges only the repetitions that are not "
+        "void (INCONCLUSIVE when every one is)",
         "a regression beyond the noise floor that one repetition cannot separate from noise",
     ),
     error=("the trial could not be measured: a device, a tool or the harness failed during it "

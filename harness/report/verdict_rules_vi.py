@@ -43,8 +43,11 @@ COMMON_VI = _rules(
         "phải của ô mô phỏng (tiêu chí chấp nhận \"simulated lab headroom\", đại lượng "
         "`simlab.relay_lost`; `simlab.relay_late` đếm các gói nó gửi muộn hơn 2 ms so với thời "
         "điểm đến hạn, được báo cáo nhưng không dùng để đánh giá: gửi muộn chỉ làm tăng độ trễ "
-        "đo được). Một chỉ tiêu không đạt vẫn cho kết quả FAIL (kết quả xấu nhất được giữ, như "
-        "với phép đối chiếu)",
+        "đo được). Phép đo như vậy bị vô hiệu: các chỉ tiêu và tiêu chí chấp nhận riêng của "
+        "loại phép đo đều cho kết quả INCONCLUSIVE dù đo được gì, kể cả FAIL, vì một FAIL sẽ "
+        "quy lỗi cho ô mô phỏng về mất gói của trình mô phỏng; số liệu vẫn được giữ, và kết quả "
+        "tổng hợp của phép đo chỉ đánh giá các lần lặp không bị vô hiệu (INCONCLUSIVE khi tất "
+        "cả đều bị vô hiệu)",
         "một suy giảm vượt mức nhiễu nền mà một lần lặp duy nhất không phân biệt được với "
         "nhiễu",
     ),
