@@ -157,6 +157,24 @@ def test_a_real_drop_with_repetitions_is_a_regression_that_fails() -> None:
     assert compare(base, noisy).verdict is Verdict.INCONCLUSIVE
 
 
+def test_a_void_repetition_takes_no_part_in_the_comparison() -> None:
+    """A baseline repetition whose figures the simulator's relay cut short (600 Mbit/s, void)
+    would pull the baseline mean down to ~1,359 and hide the candidate's real drop to ~1,401:
+    the old code said PASS. Left out, the drop is the regression it is; and a void candidate
+    repetition cannot make a regression either."""
+    base = run_of("A", [smoke_rep(m, m - 5) for m in (1736, 1740, 1731, 600)])
+    base["trials"][3]["void"] = ["the simulator's relay itself lost 9000 datagrams on gnb1"]
+    cand = run_of("B", [smoke_rep(m, m - 5) for m in (1400, 1405, 1398)])
+    result = compare(base, cand)
+    assert result.verdict is Verdict.FAIL
+    mean = next(d for d in result.diffs if d.metric == "throughput.mean")
+    assert mean.status == "regression" and mean.baseline == (1736, 1740, 1731)
+    steady = run_of("C", [smoke_rep(m, m - 5) for m in (1736, 1740, 1731, 500)])
+    steady["trials"][3]["void"] = ["the simulator's relay itself lost 9000 datagrams on gnb1"]
+    assert compare(run_of("A", [smoke_rep(m, m - 5) for m in (1736, 1740, 1731)]),
+                   steady).verdict is Verdict.PASS
+
+
 def test_one_repetition_cannot_fail_only_be_inconclusive() -> None:
     # fails on old code: the threshold alone made one repetition a regression (FAIL)
     result = compare(run_of("A", [smoke_rep(1736, 1735)]), run_of("B", [smoke_rep(900, 890)]))

@@ -13,7 +13,8 @@ tolerance is never a regression. A worse change beyond it is:
   (p ≥ alpha), or when either run has a single repetition: one value per side cannot separate a
   change from noise, however large the change.
 
-A trial's comparison verdict is the worst of its judged metrics; the comparison's, the worst of
+A void repetition (its figures the test equipment's: the simulated lab's relay lost datagrams)
+takes no part on either side. A trial's comparison verdict is the worst of its judged metrics; the comparison's, the worst of
 its trials. Both are reported apart from the trials' own verdicts (reason "regression").
 """
 
@@ -186,8 +187,12 @@ def parse_threshold(text: str) -> float:
 
 
 def _values(summary: Mapping[str, Any]) -> dict[tuple[str, str], tuple[list[float], str]]:
+    """Each trial's metric values over its repetitions, leaving out void repetitions (their
+    figures are the test equipment's, e.g. the simulator's relay lost datagrams)."""
     found: dict[tuple[str, str], tuple[list[float], str]] = {}
     for trial in summary.get("trials") or ():
+        if trial.get("void"):
+            continue
         for name, metric in (trial.get("metrics") or {}).items():
             value = metric.get("value") if isinstance(metric, Mapping) else None
             if isinstance(value, int | float) and math.isfinite(value):
