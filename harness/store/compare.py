@@ -14,8 +14,9 @@ tolerance is never a regression. A worse change beyond it is:
   change from noise, however large the change.
 
 A void repetition (its figures the test equipment's: the simulated lab's relay lost datagrams)
-takes no part on either side. A trial's comparison verdict is the worst of its judged metrics; the comparison's, the worst of
-its trials. Both are reported apart from the trials' own verdicts (reason "regression").
+takes no part on either side. A trial's comparison verdict is the worst of its judged metrics;
+the comparison's, the worst of its trials. Both are reported apart from the trials' own
+verdicts (reason "regression").
 """
 
 from __future__ import annotations
