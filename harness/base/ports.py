@@ -35,7 +35,7 @@ _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _SERVICE_FLOOR = 10000  # below: well-known and registered services a lab may run
 _TRIES = 200
 _CLAIM_PREFIX = b"\0ran-harness/port/"
-_MAX_CLAIMS = 1024  # open sockets; beyond, ports are still handed out, unclaimed (and logged)
+_MAX_CLAIMS = 256  # open sockets; beyond, ports are still handed out, unclaimed (and logged)
 _SWEEP = 16  # claims looked at per choice
 
 
