@@ -125,6 +125,15 @@ def test_a_claim_is_given_up_once_its_server_has_bound_the_port() -> None:
     assert other.answer == [chosen]
 
 
+def test_claims_held_are_bounded_oldest_given_up_first() -> None:
+    """1,000 ports chosen and never bound hold at most `_MAX_CLAIMS` sockets; the newest keep
+    their claims (a recent choice is the one likeliest still waiting for its server)."""
+    drawn = [ports.free_port() for _ in range(1000)]
+    assert len(ports._claims) <= ports._MAX_CLAIMS
+    assert set(drawn[-100:]) <= set(ports._claims)
+    assert not set(drawn[:100]) & set(ports._claims)
+
+
 def test_one_process_never_gets_the_same_port_twice() -> None:
     """On the old code (bind to port 0, let go) 1,000 draws gave ~30 repeats."""
     drawn = [ports.free_port() for _ in range(500)]

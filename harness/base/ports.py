@@ -35,7 +35,7 @@ _EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _SERVICE_FLOOR = 10000  # below: well-known and registered services a lab may run
 _TRIES = 200
 _CLAIM_PREFIX = b"\0ran-harness/port/"
-_MAX_CLAIMS = 256  # open sockets; beyond, ports are still handed out, unclaimed (and logged)
+_MAX_CLAIMS = 256  # open sockets held at most; beyond, the oldest claim is given up
 _SWEEP = 16  # claims looked at per choice
 
 
@@ -104,11 +104,14 @@ def _release_used() -> None:
 def _claim(host: str, port: int, kinds: tuple[int, ...]) -> bool:
     """Claim `port` for this process; False when another process holds the claim. When no
     claim can be made at all (no socket to spare), the port is taken unclaimed: the in-process
-    record still keeps it from being handed out twice here."""
-    if len(_claims) >= _MAX_CLAIMS:
-        log.warning("%d ports chosen and not yet bound: port %d is not claimed machine-wide",
-                    len(_claims), port)
-        return True
+    record still keeps it from being handed out twice here. A process that has chosen
+    `_MAX_CLAIMS` ports not seen bound (a server that bound and closed between two looks
+    leaves its claim behind) gives up the oldest claim first."""
+    if len(_claims) >= _MAX_CLAIMS:  # the oldest is the likeliest done with its wait
+        oldest = next(iter(_claims))
+        _claims.pop(oldest).sock.close()
+        log.debug("%d ports chosen and not seen bound: gave up the claim on port %d, the "
+                  "oldest", _MAX_CLAIMS, oldest)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     try:
         sock.bind(_CLAIM_PREFIX + str(port).encode("ascii"))
