@@ -135,7 +135,6 @@ class TrialRun:
         direction = t.direction if t.direction in ("dl", "ul") else "dl"
         ctx = TrialContext(metrics=kind_run.metrics, direction=direction)
         voids: list[str] = []  # why the trial's own figures measure the equipment
-        own_acceptance = 0  # of kind_run.acceptance, the kind's own rows (then the monitors')
         try:
             await self._setup()
             entry["facts_before"] = await self._facts()
@@ -149,9 +148,10 @@ class TrialRun:
                 raise
             watch.merge(await self.monitors.stop(ctx.metrics, kind_run.windows))
             ctx.metrics.update(watch.metrics)
-            own_acceptance = len(kind_run.acceptance)
-            kind_run.acceptance.extend(watch.acceptance)
             voids = list(watch.voids)
+            if voids:  # the kind's own acceptance read the equipment's figures (monitors' not)
+                kind_run.acceptance[:] = voided(kind_run.acceptance, voids)
+            kind_run.acceptance.extend(watch.acceptance)
             entry["monitors"] = watch.to_json()
             kind_run.notes.extend(_kpi_metrics(pollers, ctx.metrics, kind_run.windows,
                                                t.kpi_interval_s, ctx.withheld))
@@ -187,8 +187,6 @@ class TrialRun:
                 errors.append(unexpected(exc, "judging", self.tags))
         if voids:  # figures of the equipment, not of the device: neither PASS nor FAIL
             results = voided(results, voids)
-            kind_run.acceptance[:own_acceptance] = voided(kind_run.acceptance[:own_acceptance],
-                                                          voids)
             entry["void"] = voids
         entry["criteria"] = [r.to_json() for r in results]
         entry["acceptance"] = [r.to_json() for r in kind_run.acceptance]

@@ -403,18 +403,25 @@ static void socket_drops(int fd, uint32_t *seen, Dir *d) {
     *seen = info[MEMINFO_DROPS];
 }
 
-/* Every socket's drops so far (call with the mutex held): the listener's are datagrams from
- * UEs (uplink), a flow's those from the data network (downlink). */
+/* One socket's drops so far (call with the mutex held); flow < 0: the listener, whose drops
+ * are datagrams from UEs (uplink); a flow's are those from the data network (downlink). */
+static void drops_of(Relay *r, int flow) {
+    if (flow < 0)
+        socket_drops(r->listen_fd, &r->listen_ovfl, &r->dir[0]);
+    else if (r->flows[flow].used)
+        socket_drops(r->flows[flow].fd, &r->flows[flow].ovfl, &r->dir[1]);
+}
+
+/* Every socket's drops so far (call with the mutex held). */
 static void poll_drops(Relay *r) {
-    socket_drops(r->listen_fd, &r->listen_ovfl, &r->dir[0]);
-    for (int i = 0; i < r->nflows; i++)
-        if (r->flows[i].used) socket_drops(r->flows[i].fd, &r->flows[i].ovfl, &r->dir[1]);
+    drops_of(r, -1);
+    for (int i = 0; i < r->nflows; i++) drops_of(r, i);
 }
 
 static void close_flow(Relay *r, int i) {
     Flow *f = &r->flows[i];
     if (!f->used) return;
-    socket_drops(f->fd, &f->ovfl, &r->dir[1]);
+    drops_of(r, i);
     close(f->fd);
     f->used = 0;
     f->gen++;
@@ -505,10 +512,7 @@ static int read_batches(Relay *r, int fd, int flow) {
 static int read_socket(Relay *r, int fd, int flow) {
     int got = read_batches(r, fd, flow);
     pthread_mutex_lock(&r->mu);
-    if (flow < 0)
-        socket_drops(fd, &r->listen_ovfl, &r->dir[0]);
-    else if (r->flows[flow].used)
-        socket_drops(fd, &r->flows[flow].ovfl, &r->dir[1]);
+    drops_of(r, flow);
     pthread_mutex_unlock(&r->mu);
     return got;
 }
