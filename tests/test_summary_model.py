@@ -81,6 +81,9 @@ def test_older_format_is_upgraded() -> None:
     ({"verdict": "MAYBE"}, "verdict"),
     ({"trials": [{"id": "t", "repetition": "one", "verdict": "PASS"}]}, "trials.0.repetition"),
     ({"devices": [{"name": "g", "vendor": 7}]}, "devices.0.vendor"),
+    # a void that is not a list of reasons: never read as truthy, nor iterated as characters
+    ({"trials": [{"id": "t", "repetition": 1, "void": "yes"}]}, "trials.0.void"),
+    ({"trials": [{"id": "t", "repetition": 1, "void": [3]}]}, r"trials.0.void.0"),
     ({"format_version": "1"}, "format_version '1' is not a format number"),
     ({"format_version": True}, "format_version True is not a format number"),
 ])
